@@ -1,0 +1,26 @@
+"""sqsim: run statistical-query arguments.
+
+Build a target, hide it behind an oracle with tolerance tau and an answer strategy, give the
+oracle to a learner, and count the queries it needs as a function of the dimension.
+"""
+
+from ._domains import *
+from ._errors import *
+from ._ledger import *
+from ._oracles import *
+from ._queries import *
+from ._strategies import *
+from . import bounds, concepts
+
+__version__ = "0.1.0"
+__all__ = [
+    "BooleanCube", "ZqCube", "Gaussian",
+    "Query", "CorrelationalQuery", "NumbaQuery", "Character", "ZqCharacter", "CharacterBatch",
+    "SQOracle", "VSTATOracle",
+    "AnswerStrategy", "AnswerContext", "ExactStrategy", "NoisyStrategy", "RoundedStrategy",
+    "NullAdversary", "SampledStrategy",
+    "Ledger", "QueryRecord",
+    "SQSimError", "InvalidParameterError", "QueryRangeError", "QueryBudgetExceeded",
+    "DomainTooLargeError", "StrategyContractError",
+    "bounds", "concepts",
+]

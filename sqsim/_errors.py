@@ -1,0 +1,54 @@
+"""Exceptions raised by sqsim.
+
+Every sqsim error subclasses :class:`SQSimError` *and* the builtin exception a caller
+would naturally catch (``ValueError``, ``RuntimeError``, ...), so ``except ValueError``
+keeps working in user code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "SQSimError",
+    "InvalidParameterError",
+    "QueryRangeError",
+    "QueryBudgetExceeded",
+    "DomainTooLargeError",
+    "StrategyContractError",
+]
+
+
+class SQSimError(Exception):
+    """Base class of every error raised by sqsim."""
+
+
+class InvalidParameterError(SQSimError, ValueError, TypeError):
+    """A public parameter has the wrong type or value.
+
+    The message always reads "The 'name' parameter of Caller must be <constraint>. Got <value> instead."
+    """
+
+
+class QueryRangeError(SQSimError, ValueError):
+    """A query returned a value outside [-1, 1] (or {0, 1} for VSTAT), NaN, or the wrong shape.
+
+    Raised before anything is recorded: the ledger and the oracle state are unchanged.
+    """
+
+
+class QueryBudgetExceeded(SQSimError, RuntimeError):
+    """Asking the query (or the whole batch) would exceed the oracle's budget.
+
+    Raised before the query is answered; nothing is recorded.
+    """
+
+
+class DomainTooLargeError(SQSimError, ValueError):
+    """Exact enumeration of a finite domain was asked for above the enumeration guard."""
+
+
+class StrategyContractError(SQSimError, RuntimeError):
+    """An answer strategy returned a value outside the band the oracle promises.
+
+    The oracle checks every answer itself; a strategy that breaks the SQ contract is a bug in
+    the strategy (user-defined adversaries included), never silently passed on to a learner.
+    """

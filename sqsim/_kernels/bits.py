@@ -1,0 +1,50 @@
+"""Bit helpers and the 64-bit mixing function behind query keys."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+M1 = np.uint64(0xBF58476D1CE4E5B9)
+M2 = np.uint64(0x94D049BB133111EB)
+S30 = np.uint64(30)
+S27 = np.uint64(27)
+S31 = np.uint64(31)
+ONE = np.uint64(1)
+
+
+@numba.njit(inline="always", cache=True)
+def parity64(x):  # pragma: no cover - tested through .py_func and the numpy twin
+    """Parity of the number of set bits of a non-negative int64 (0 or 1)."""
+    x ^= x >> 32
+    x ^= x >> 16
+    x ^= x >> 8
+    x ^= x >> 4
+    x ^= x >> 2
+    x ^= x >> 1
+    return x & 1
+
+
+@numba.njit(inline="always", cache=True)
+def mix64(z):  # pragma: no cover
+    """The splitmix64 finaliser on a uint64 (a bijection with good avalanche)."""
+    z = (z ^ (z >> S30)) * M1
+    z = (z ^ (z >> S27)) * M2
+    return z ^ (z >> S31)
+
+
+def mix64_np(z: np.ndarray) -> np.ndarray:
+    """numpy twin of :func:`mix64` (uint64 arithmetic wraps modulo 2^64)."""
+    z = np.asarray(z, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        z = (z ^ (z >> S30)) * M1
+        z = (z ^ (z >> S27)) * M2
+    return z ^ (z >> S31)
+
+
+def parity_np(x: np.ndarray) -> np.ndarray:
+    """numpy twin of :func:`parity64` for int64 arrays."""
+    x = np.asarray(x, dtype=np.int64).copy()
+    for s in (32, 16, 8, 4, 2, 1):
+        x ^= x >> s
+    return x & 1

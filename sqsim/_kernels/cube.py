@@ -1,0 +1,198 @@
+"""Exact expectations over {0,1}^d and Z_q^d on integer codes (DESIGN.md section 5).
+
+A point x of {0,1}^d is the integer code c = sum_j x_j 2^j; a point of Z_q^d is
+c = sum_j x_j q^j. Nothing here materialises the 2^d x d bit matrix.
+
+Sums are returned unnormalised (divide by the domain size for an expectation).
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .bits import mix64, parity64
+
+ZERO_U = np.uint64(0)
+TWO_U = np.uint64(2)
+
+
+@numba.njit(parallel=True, cache=True)
+def character_sum(support, weights, block_bits):  # pragma: no cover
+    r"""$\sum_c w_c (-1)^{|S \cap c|}$ over all codes c (len(weights) = 2^d).
+
+    Blocked: inside a block of 2^b consecutive codes the low-bit sign pattern is the same
+    table, and the block's high bits contribute one sign, so the inner loop is a dot product
+    (SIMD, memory bound). Integer weights accumulate exactly in int64, float weights in float64.
+    """
+    n = weights.shape[0]
+    bsize = 1 << block_bits
+    nblocks = n // bsize
+    low = np.empty(bsize, dtype=weights.dtype)
+    for l in range(bsize):
+        low[l] = 1 - 2 * parity64(support & l)
+    partial = np.zeros(nblocks, dtype=np.float64)
+    for b in numba.prange(nblocks):
+        base = b * bsize
+        acc = weights[base] * low[0] * 0
+        for l in range(bsize):
+            acc += weights[base + l] * low[l]
+        sgn = 1 - 2 * parity64(support & base)
+        partial[b] = sgn * acc
+    total = 0.0
+    for b in range(nblocks):
+        total += partial[b]
+    return total
+
+
+@numba.njit(parallel=True, cache=True)
+def zq_character_sum(s, q, weights, block_digits):  # pragma: no cover
+    r"""$\sum_c w_c \cos(2\pi (s \cdot x(c) \bmod q) / q)$ over Z_q^d (len(weights) = q^d).
+
+    Blocked like :func:`character_sum`: the low ``block_digits`` digits give a phase table, the
+    high digits one phase per block; cosines come from a table of q values.
+    """
+    n = weights.shape[0]
+    d = s.shape[0]
+    bsize = 1
+    for _ in range(block_digits):
+        bsize *= q
+    nblocks = n // bsize
+    cos_tab = np.empty(q, dtype=np.float64)
+    for k in range(q):
+        cos_tab[k] = np.cos(2.0 * np.pi * k / q)
+    low_phase = np.empty(bsize, dtype=np.int64)
+    for l in range(bsize):
+        rem = l
+        ph = 0
+        for j in range(block_digits):
+            ph += s[j] * (rem % q)
+            rem //= q
+        low_phase[l] = ph % q
+    partial = np.zeros(nblocks, dtype=np.float64)
+    for b in numba.prange(nblocks):
+        rem = b
+        ph = 0
+        for j in range(block_digits, d):
+            ph += s[j] * (rem % q)
+            rem //= q
+        ph %= q
+        acc = 0.0
+        base = b * bsize
+        for l in range(bsize):
+            acc += weights[base + l] * cos_tab[(ph + low_phase[l]) % q]
+        partial[b] = acc
+    total = 0.0
+    for b in range(nblocks):
+        total += partial[b]
+    return total
+
+
+@numba.njit(parallel=True, cache=True)
+def fused_query_pass(phi, params, d, q, label_index, label_values, block):  # pragma: no cover
+    """One pass of a Numba query ``phi(x, y, params) -> float`` over every point of Z_q^d.
+
+    ``x`` is an int64 digit buffer of length d (bits for q = 2), ``y`` a float label.
+    For each label value v it accumulates sum_x phi(x, v) (the null pieces), the truth
+    sum_x phi(x, f(x)) (``label_index`` selects f(x)), and the key hash
+    sum_{v, c} 2 mix(v N + c) mix(bits(phi(x_c, v))) mod 2^64 (see ``sqsim._keys``).
+    The first value outside [-1, 1] or NaN is reported through ``bad`` (index, value).
+    """
+    n = label_index.shape[0]
+    nv = label_values.shape[0]
+    nblocks = (n + block - 1) // block
+    null_part = np.zeros((nblocks, nv), dtype=np.float64)
+    truth_part = np.zeros(nblocks, dtype=np.float64)
+    hash_part = np.zeros(nblocks, dtype=np.uint64)
+    bad_index = np.full(nblocks, -1, dtype=np.int64)
+    bad_value = np.zeros(nblocks, dtype=np.float64)
+    nu = np.uint64(n)
+    for b in numba.prange(nblocks):
+        start = b * block
+        stop = min(n, start + block)
+        x = np.zeros(d, dtype=np.int64)
+        rem = start
+        for j in range(d):
+            x[j] = rem % q
+            rem //= q
+        fbuf = np.zeros(1, dtype=np.float64)
+        ubuf = fbuf.view(np.uint64)
+        h = ZERO_U
+        tsum = 0.0
+        for c in range(start, stop):
+            li = label_index[c]
+            for vi in range(nv):
+                val = phi(x, label_values[vi], params)
+                if not (val >= -1.0 and val <= 1.0):
+                    if bad_index[b] < 0:
+                        bad_index[b] = c
+                        bad_value[b] = val
+                    val = 0.0
+                null_part[b, vi] += val
+                if vi == li:
+                    tsum += val
+                fbuf[0] = val + 0.0
+                h += TWO_U * mix64(np.uint64(vi) * nu + np.uint64(c)) * mix64(ubuf[0])
+            # odometer increment
+            j = 0
+            while j < d:
+                x[j] += 1
+                if x[j] < q:
+                    break
+                x[j] = 0
+                j += 1
+        truth_part[b] = tsum
+        hash_part[b] = h
+    null = np.zeros(nv, dtype=np.float64)
+    truth = 0.0
+    h = ZERO_U
+    first_bad = -1
+    first_val = 0.0
+    for b in range(nblocks):
+        truth += truth_part[b]
+        h += hash_part[b]
+        for vi in range(nv):
+            null[vi] += null_part[b, vi]
+        if first_bad < 0 and bad_index[b] >= 0:
+            first_bad = bad_index[b]
+            first_val = bad_value[b]
+    return truth, null, h, first_bad, first_val
+
+
+@numba.njit(parallel=True, cache=True)
+def character_key_sum(support, vi, n, block_bits):  # pragma: no cover
+    """sum_c mix64(vi n + c) (-1)^{|S & c|} modulo 2^64 (the key of a character query).
+
+    With K_c = mix64(vi n + c), the key hash of sqsim._keys restricted to a +-1 table
+    val_c = s (-1)^{|S & c|} is G+ (P + s Q) + G- (P - s Q) with P = sum_c K_c and
+    Q = this sum, so a character's key costs one compute-only pass (no table in memory).
+    """
+    bsize = 1 << block_bits
+    nblocks = n // bsize
+    partial = np.zeros(nblocks, dtype=np.uint64)
+    off = np.uint64(vi) * np.uint64(n)
+    for b in numba.prange(nblocks):
+        acc = ZERO_U
+        base = b * bsize
+        for l in range(bsize):
+            c = base + l
+            k = mix64(off + np.uint64(c))
+            if parity64(support & c) == 0:
+                acc += k
+            else:
+                acc -= k
+        partial[b] = acc
+    total = ZERO_U
+    for b in range(nblocks):
+        total += partial[b]
+    return total
+
+
+@numba.njit(parallel=True, cache=True)
+def key_table(vi, n):  # pragma: no cover
+    """mix64(vi n + c) for every code c (input of the batch key transform)."""
+    out = np.empty(n, dtype=np.uint64)
+    off = np.uint64(vi) * np.uint64(n)
+    for c in numba.prange(n):
+        out[c] = mix64(off + np.uint64(c))
+    return out

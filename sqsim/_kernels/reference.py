@@ -1,0 +1,48 @@
+"""Pure numpy twins of every kernel (used by the tests and as benchmark references)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .bits import mix64_np, parity_np
+
+
+def character_sum_np(support: int, weights: np.ndarray) -> float:
+    codes = np.arange(weights.shape[0], dtype=np.int64)
+    signs = 1 - 2 * parity_np(codes & support)
+    return float(np.sum(weights.astype(np.float64) * signs))
+
+
+def zq_character_sum_np(s: np.ndarray, q: int, weights: np.ndarray) -> float:
+    d = s.shape[0]
+    codes = np.arange(weights.shape[0], dtype=np.int64)
+    phase = np.zeros_like(codes)
+    rem = codes.copy()
+    for j in range(d):
+        phase += s[j] * (rem % q)
+        rem //= q
+    return float(np.sum(weights * np.cos(2 * np.pi * (phase % q) / q)))
+
+
+def fwht_np(a: np.ndarray) -> np.ndarray:
+    """Unnormalised Walsh-Hadamard transform by reshaping (returns a new array)."""
+    a = np.array(a, copy=True)
+    n = a.shape[0]
+    h = 1
+    with np.errstate(over="ignore"):
+        while h < n:
+            v = a.reshape(-1, 2, h)
+            x, y = v[:, 0, :].copy(), v[:, 1, :].copy()
+            v[:, 0, :] = x + y
+            v[:, 1, :] = x - y
+            h *= 2
+    return a
+
+
+def key_hash_terms_np(values: np.ndarray, flat_index: np.ndarray) -> np.uint64:
+    """sum 2 mix(index) mix(bits(value)) mod 2^64: the query-key hash of sqsim._keys."""
+    vals = np.ascontiguousarray(values, dtype=np.float64) + 0.0
+    bits = vals.view(np.uint64)
+    with np.errstate(over="ignore"):
+        terms = np.uint64(2) * mix64_np(flat_index.astype(np.uint64)) * mix64_np(bits)
+        return np.uint64(np.sum(terms, dtype=np.uint64))

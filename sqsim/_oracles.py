@@ -1,0 +1,569 @@
+"""SQ oracles: STAT(tau) (:class:`SQOracle`) and VSTAT(t) (:class:`VSTATOracle`).
+
+``ask`` is a template method (the AALpy pattern): check the budget, evaluate the query
+(truth, key, null pieces; raises :class:`QueryRangeError` before anything changes), let the
+strategy choose, verify the choice against the band, then record. Nothing else writes to the
+ledger.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _keys
+from ._domains import CHUNK, BooleanCube, Domain, FiniteDomain, Gaussian
+from ._errors import InvalidParameterError, QueryRangeError, SQSimError, StrategyContractError
+from ._export import export
+from ._kernels import cube as kcube
+from ._kernels import walsh as kwalsh
+from ._kernels.reference import key_hash_terms_np
+from ._ledger import Ledger
+from ._queries import Character, CharacterBatch, NumbaQuery, Query
+from ._random import derived_rng, root_entropy
+from ._strategies import (
+    ANSWER_STRATEGIES,
+    AnswerContext,
+    AnswerStrategy,
+    clip_band,
+    hoeffding_error,
+    hoeffding_samples,
+)
+from ._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param
+
+PROBE_POINTS = 256
+TRUTH_MODES = ("auto", "exact", "monte-carlo")
+
+
+@dataclass
+class _Evaluation:
+    truth: float
+    truth_error: float
+    failure_probability: float
+    key: str
+    null: object  # float, None (unavailable) or a zero-argument callable (lazy Monte Carlo)
+    extra: dict = field(default_factory=dict)
+
+
+def _block_bits(n: int, cap: int = 12) -> int:
+    return min(int(n).bit_length() - 1, cap)
+
+
+class _BaseOracle:
+    """Shared machinery of the STAT and VSTAT oracles."""
+
+    _caller = "SQOracle"
+    binary_queries = False
+
+    def _setup(self, domain, target, answers, seed, budget, truth, truth_samples, failure_probability,
+               max_label_values):
+        c = self._caller
+        check_param("domain", domain, InstanceOf(Domain, "a sqsim domain (BooleanCube, ZqCube or Gaussian)"), c)
+        check_param("target", target, Callable, c)
+        check_param("answers", answers, [Options(tuple(sorted(set(ANSWER_STRATEGIES)))),
+                                         InstanceOf(AnswerStrategy, "an AnswerStrategy instance")], c)
+        check_param("budget", budget, [Interval(int, 0, None), NoneOk], c)
+        check_param("truth", truth, Options(TRUTH_MODES), c)
+        check_param("truth_samples", truth_samples, [Interval(int, 1, None), NoneOk], c)
+        check_param("failure_probability", failure_probability, Interval(float, 0, 1, closed="neither"), c)
+        check_param("max_label_values", max_label_values, Interval(int, 1, 2**15), c)
+        td = getattr(target, "d", None)
+        if isinstance(td, (int, np.integer)) and int(td) != domain.d:
+            raise InvalidParameterError(
+                f"The 'target' parameter of {c} must act on the domain's dimension d={domain.d}. "
+                f"Got a target with d={td} instead."
+            )
+        self.domain = domain
+        self._target = target
+        self.strategy = ANSWER_STRATEGIES[answers]() if isinstance(answers, str) else answers
+        self._entropy = root_entropy(seed, c)
+        self.ledger = Ledger(budget)
+        self.failure_probability = float(failure_probability)
+        self.max_label_values = int(max_label_values)
+        self._cache: dict[str, dict] = {}
+        if truth == "exact" and isinstance(domain, FiniteDomain):
+            domain.check_enumerable("exact truths (truth='exact')")
+        if truth == "exact" and not domain.finite:
+            raise InvalidParameterError(
+                f"The 'truth' parameter of {c} must be 'auto' or 'monte-carlo' on {domain!r} "
+                f"(no exact expectations under a continuous distribution). Got 'exact' instead."
+            )
+        self.exact = bool(domain.finite and truth != "monte-carlo" and domain.enumerable)
+        self._truth_samples = truth_samples
+        if self.exact:
+            self._build_label_table()
+        else:
+            self._probe_setup()
+        self._context = f"{domain!r}|{self._label_context()}"
+
+    # ------------------------------------------------------------------ target
+    @property
+    def seed_entropy(self) -> int:
+        """The root entropy every stream of this oracle derives from."""
+        return self._entropy
+
+    def _labels(self, X: np.ndarray) -> np.ndarray:
+        y = np.asarray(self._target(X))
+        n = X.shape[0]
+        if y.shape == () and n == 1:
+            y = y.reshape(1)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_:
+            raise InvalidParameterError(
+                f"The 'target' parameter of {self._caller} must return a real array of shape ({n},) for a batch "
+                f"of {n} points. Got {y.dtype} array of shape {y.shape} instead."
+            )
+        y = y.astype(np.float64)
+        if not np.all(np.isfinite(y)):
+            raise InvalidParameterError(
+                f"The 'target' parameter of {self._caller} must return finite labels. Got "
+                f"{y[~np.isfinite(y)][0]!r} instead."
+            )
+        return y
+
+    def _build_label_table(self):
+        dom = self.domain
+        N = dom.size
+        hook = getattr(self._target, "labels_from_codes", None)
+        if hook is not None and isinstance(dom, BooleanCube):
+            y = np.asarray(hook(np.arange(N, dtype=np.int64)), dtype=np.float64)
+        else:
+            y = np.empty(N, dtype=np.float64)
+            for codes, X in dom.chunks():
+                y[codes[0] : codes[-1] + 1] = self._labels(X)
+        vals, idx = np.unique(y, return_inverse=True)
+        self._ytab = y
+        if len(vals) <= self.max_label_values:
+            self._lvals = vals
+            self._lidx = idx.astype(np.int16)
+            self._lprob = np.bincount(idx, minlength=len(vals)) / N
+        else:
+            self._lvals = self._lidx = self._lprob = None
+        self.boolean_labels = bool(np.all((y == 0.0) | (y == 1.0)))
+        self._pm1 = None
+
+    def _probe_setup(self):
+        rng = derived_rng(self._entropy, "probe")
+        self._probe_X = self.domain._sample(PROBE_POINTS, rng)
+        self._probe_y = self._labels(self._probe_X)
+        flag = getattr(self._target, "boolean", None)
+        self.boolean_labels = bool(flag) if flag is not None else bool(
+            np.all((self._probe_y == 0.0) | (self._probe_y == 1.0)))
+        self._lvals = None
+
+    def _label_context(self) -> str:
+        if self.exact and self._lvals is not None:
+            return "labels:" + ",".join(repr(float(v)) for v in self._lvals)
+        return f"boolean:{self.boolean_labels}"
+
+    # ------------------------------------------------------------------ evaluation
+    def _check_query(self, query, caller="ask"):
+        if not isinstance(query, Query):
+            raise InvalidParameterError(
+                f"The 'query' parameter of {self._caller}.{caller} must be a sqsim Query. Got {query!r} instead."
+            )
+        qd = getattr(query, "d", None)
+        if qd is not None:
+            if (isinstance(query, Character) and not isinstance(self.domain, BooleanCube)) or qd != self.domain.d:
+                raise InvalidParameterError(
+                    f"The 'query' parameter of {self._caller}.{caller} must fit the domain {self.domain!r}. "
+                    f"Got {query!r} on d={query.d} instead."
+                )
+
+    def _evaluate(self, query: Query) -> _Evaluation:
+        if self.exact:
+            if isinstance(query, Character) and not self.binary_queries:
+                return self._eval_character(query)
+            if isinstance(query, NumbaQuery) and not self.binary_queries and self._lvals is not None:
+                return self._eval_fused(query)
+            return self._eval_enumerated(query)
+        return self._eval_monte_carlo(query)
+
+    def _require_boolean(self, query):
+        if not self.boolean_labels:
+            raise QueryRangeError(
+                f"Query {query.name!r} is a character correlation (1 - 2y) chi_S(x), defined for labels in {{0, 1}}; "
+                f"this target's labels are not Boolean."
+            )
+
+    def _pm1_table(self) -> np.ndarray:
+        if self._pm1 is None:
+            self._pm1 = (1 - 2 * self._ytab).astype(np.int8)
+        return self._pm1
+
+    def _null_from_pieces(self, pieces: np.ndarray) -> float:
+        """E_null = sum_v P[f = v] E_x[phi(x, v)] (MATH.md section 1, "Null distributions")."""
+        return float(np.dot(self._lprob, pieces / self.domain.size))
+
+    def _eval_character(self, query: Character) -> _Evaluation:
+        self._require_boolean(query)
+        N = self.domain.size
+        bb = _block_bits(N)
+        truth = kcube.character_sum(query.code, self._pm1_table(), bb) / N
+        # E_x[phi(x, v)] = (1 - 2v) [S = empty]
+        pieces = np.array([(1 - 2 * v) * (N if query.code == 0 else 0) for v in self._lvals], dtype=np.float64)
+        P = [int(kcube.character_key_sum(0, vi, N, bb)) for vi in range(len(self._lvals))]
+        Q = [int(kcube.character_key_sum(query.code, vi, N, bb)) for vi in range(len(self._lvals))]
+        h = _keys.character_hash(P, Q, [int(1 - 2 * v) for v in self._lvals])
+        return _Evaluation(float(truth), 0.0, 0.0, _keys.finalize(self._context, h), self._null_from_pieces(pieces))
+
+    def _eval_batch(self, batch: CharacterBatch) -> list[_Evaluation]:
+        """Every member of a character batch from one Walsh-Hadamard transform (MATH.md M1)."""
+        for m in batch.members:
+            self._check_query(m, "ask_batch")
+        self._require_boolean(batch.members[0] if len(batch) else Character(self.domain.d, []))
+        N = self.domain.size
+        bb = _block_bits(N, 11)
+        spectrum = kwalsh.fwht_inplace(self._pm1_table().astype(np.float64), bb)
+        codes = batch.codes
+        nv = len(self._lvals)
+        Qtab = [kwalsh.fwht_inplace(kcube.key_table(vi, N), bb)[codes] for vi in range(nv)]
+        P = [int(kcube.character_key_sum(0, vi, N, _block_bits(N))) for vi in range(nv)]
+        signs = [int(1 - 2 * v) for v in self._lvals]
+        out = []
+        for i, m in enumerate(batch.members):
+            h = _keys.character_hash(P, [int(Qtab[vi][i]) for vi in range(nv)], signs)
+            pieces = np.array([(1 - 2 * v) * (N if m.code == 0 else 0) for v in self._lvals], dtype=np.float64)
+            out.append(_Evaluation(float(spectrum[m.code] / N), 0.0, 0.0, _keys.finalize(self._context, h),
+                                   self._null_from_pieces(pieces)))
+        return out
+
+    def _eval_fused(self, query: NumbaQuery) -> _Evaluation:
+        N = self.domain.size
+        query._set_params(self.boolean_labels)
+        truth, null, h, bad, badval = kcube.fused_query_pass(
+            query.fn, query.params, self.domain.d, self.domain.base, self._lidx, self._lvals, 4096)
+        if bad >= 0:
+            x = self.domain.decode(np.array([bad]))[0].tolist()
+            raise QueryRangeError(
+                f"Query {query.name!r} must return values in [-1, 1]. Got {badval!r} at x={x} instead."
+            )
+        return _Evaluation(float(truth) / N, 0.0, 0.0, _keys.finalize(self._context, int(h)),
+                           self._null_from_pieces(null))
+
+    def _eval_enumerated(self, query: Query) -> _Evaluation:
+        N = self.domain.size
+        binary = self.binary_queries
+        if self._lvals is None:
+            # too many distinct labels: the key hashes phi(x, f(x)); no null distribution
+            total, h = 0.0, np.uint64(0)
+            for codes, X in self.domain.chunks():
+                vals = query.values(X, self._ytab[codes], self.boolean_labels, binary=binary)
+                total += float(np.sum(vals))
+                h = np.uint64((int(h) + int(key_hash_terms_np(vals, codes))) & _keys.MASK)
+            return _Evaluation(total / N, 0.0, 0.0, _keys.finalize(self._context, int(h)), None)
+        nv = len(self._lvals)
+        pieces = np.zeros(nv)
+        truth = 0.0
+        h = 0
+        for codes, X in self.domain.chunks():
+            lidx = self._lidx[codes]
+            for vi, v in enumerate(self._lvals):
+                vals = query.values(X, np.full(codes.shape[0], v), self.boolean_labels, binary=binary)
+                pieces[vi] += float(np.sum(vals))
+                truth += float(np.sum(vals[lidx == vi]))
+                h += int(key_hash_terms_np(vals, np.uint64(vi) * np.uint64(N) + codes.astype(np.uint64)))
+        return _Evaluation(truth / N, 0.0, 0.0, _keys.finalize(self._context, h & _keys.MASK),
+                           self._null_from_pieces(pieces))
+
+    # ------------------------------------------------------------- Monte Carlo
+    def _value_range(self) -> float:
+        return 1.0 if self.binary_queries else 2.0
+
+    def _truth_n(self) -> int:
+        if self._truth_samples is not None:
+            return int(self._truth_samples)
+        return hoeffding_samples(self._truth_target_error(), self.failure_probability, self._value_range())
+
+    def _mean_on_samples(self, query, n, rng, independent_labels=False) -> float:
+        total = 0.0
+        done = 0
+        while done < n:
+            m = min(CHUNK, n - done)
+            X = self.domain._sample(m, rng)
+            y = self._labels(self.domain._sample(m, rng) if independent_labels else X)
+            total += float(np.sum(query.values(X, y, self.boolean_labels, binary=self.binary_queries)))
+            done += m
+        return total / n
+
+    def _eval_monte_carlo(self, query: Query) -> _Evaluation:
+        pv = query.values(self._probe_X, self._probe_y, self.boolean_labels, binary=self.binary_queries)
+        key = _keys.probe_key(self._context, query.name, query.qualname, pv)
+        n = self._truth_n()
+        eps = hoeffding_error(n, self.failure_probability, self._value_range())
+        truth = self._mean_on_samples(query, n, derived_rng(self._entropy, key, "truth"))
+        null_state = {}
+
+        def null():
+            if "v" not in null_state:
+                null_state["v"] = self._mean_on_samples(query, n, derived_rng(self._entropy, key, "null"), True)
+            return null_state["v"]
+
+        return _Evaluation(truth, eps, self.failure_probability, key, null, {"truth_samples": n})
+
+    # ------------------------------------------------------------------ answering
+    def _band(self, ev: _Evaluation) -> tuple[float, float, float]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _grid(self) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample_size(self, delta: float) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _answer(self, query: Query, ev: _Evaluation, t0: float) -> dict:
+        lo, hi, nominal = self._band(ev)
+
+        def null():
+            v = ev.null() if callable(ev.null) else ev.null
+            if v is None:
+                raise SQSimError(
+                    f"The {self.strategy.name!r} strategy needs the null distribution, which needs at most "
+                    f"max_label_values={self.max_label_values} distinct labels; this target has more."
+                )
+            return float(v)
+
+        ctx = AnswerContext(
+            truth=ev.truth, truth_error=ev.truth_error, lo=lo, hi=hi, tolerance=nominal, grid=self._grid(),
+            key=ev.key, rng=lambda purpose: derived_rng(self._entropy, ev.key, "strategy", purpose),
+            null=null, sample_mean=lambda n, rng: self._mean_on_samples(query, n, rng),
+            sample_size=self.sample_size, query=query,
+        )
+        a = self.strategy.answer(ctx)
+        try:
+            a = float(a)
+        except (TypeError, ValueError):
+            raise StrategyContractError(
+                f"Strategy {self.strategy!r} returned {a!r} for query {query.name!r}; answers must be floats."
+            ) from None
+        in_band = bool(lo <= a <= hi)
+        declared = getattr(self.strategy, "failure_probability", None)
+        if not in_band and declared is None:
+            raise StrategyContractError(
+                f"Strategy {self.strategy!r} answered {a!r} to query {query.name!r}, outside the promised band "
+                f"[{lo!r}, {hi!r}] (truth {ev.truth!r}, tolerance {nominal!r}); the answer was not given."
+            )
+        fp = min(1.0, ev.failure_probability + (declared or 0.0))
+        return dict(name=query.name, kind=query.kind, tolerance=nominal, answer=a, truth=ev.truth,
+                    truth_error=ev.truth_error, failure_probability=fp,
+                    strategy=getattr(self.strategy, "name", type(self.strategy).__name__), in_band=in_band,
+                    seconds=time.perf_counter() - t0, key=ev.key, extra=dict(ev.extra))
+
+    def _commit(self, rec: dict) -> float:
+        key = rec["key"]
+        if key in self._cache:
+            old = self._cache[key]
+            rec = {**old, "name": rec["name"], "kind": rec["kind"], "seconds": rec["seconds"], "cached": True}
+        else:
+            self._cache[key] = rec
+        rec = {k: v for k, v in rec.items() if k != "index"}
+        self.ledger.append(**rec)
+        return rec["answer"]
+
+    def ask(self, query: Query) -> float:
+        """Answer one query: a float within the oracle's band of E[phi(x, f(x))].
+
+        Repeating a query (same key) returns the same answer and is recorded again with
+        ``cached=True``. Raises :class:`QueryBudgetExceeded` before answering when the budget
+        is spent, :class:`QueryRangeError` for a bad query; neither changes the ledger.
+        """
+        self._check_query(query)
+        self.ledger.check_budget(1)
+        t0 = time.perf_counter()
+        ev = self._evaluate(query)
+        if ev.key in self._cache:
+            rec = dict(name=query.name, kind=query.kind, seconds=time.perf_counter() - t0, key=ev.key)
+            return self._commit(rec)
+        return self._commit(self._answer(query, ev, t0))
+
+    def ask_batch(self, queries) -> np.ndarray:
+        """Answer many queries; equivalent to asking them in order (same answers, same records).
+
+        ``queries`` is a sequence of queries and :class:`CharacterBatch` objects, or one
+        CharacterBatch (answered by one Walsh-Hadamard transform, one record per member). The
+        whole batch's budget is checked first; the batch is atomic: if any query is bad, nothing
+        is recorded.
+        """
+        items = [queries] if isinstance(queries, CharacterBatch) else list(queries)
+        flat: list[tuple[Query, _Evaluation | None]] = []
+        for it in items:
+            if isinstance(it, CharacterBatch):
+                flat.extend((m, None) for m in it.members)
+            else:
+                self._check_query(it, "ask_batch")
+                flat.append((it, None))
+        self.ledger.check_budget(len(flat))
+        t0 = time.perf_counter()
+        evals: list[_Evaluation] = []
+        for it in items:
+            if isinstance(it, CharacterBatch):
+                if self.exact and not self.binary_queries:
+                    evals.extend(self._eval_batch(it))
+                else:
+                    evals.extend(self._evaluate(m) for m in it.members)
+            else:
+                evals.append(self._evaluate(it))
+        # answer in order without committing, so a failing strategy leaves the ledger intact
+        staged: list[dict] = []
+        seen: dict[str, dict] = {}
+        for (q, _), ev in zip(flat, evals):
+            if ev.key in self._cache or ev.key in seen:
+                staged.append(dict(name=q.name, kind=q.kind, seconds=0.0, key=ev.key))
+            else:
+                rec = self._answer(q, ev, t0)
+                seen[ev.key] = rec
+                staged.append(rec)
+        return np.array([self._commit(rec) for rec in staged], dtype=np.float64)
+
+    def __repr__(self):
+        return (f"{type(self).__name__}({self.domain!r}, {self._band_repr()}, answers={self.strategy!r}, "
+                f"queries={len(self.ledger)})")
+
+
+@export
+class SQOracle(_BaseOracle):
+    """The statistical-query oracle STAT(tau) (Kearns 1998; MATH.md section 1).
+
+    Returns, for a query phi: X x Y -> [-1, 1], a value within ``tolerance`` of
+    E_{x ~ domain}[phi(x, f(x))]. The target stays hidden: learners see only answers.
+
+    Parameters
+    ----------
+    domain : BooleanCube, ZqCube or Gaussian
+    target : callable
+        ``target(X) -> labels`` on batches (any sqsim concept or plain function).
+    tolerance : float
+        tau in (0, 1]. Exact answers are the strategy "exact", not tolerance 0.
+    answers : str or AnswerStrategy, default "exact"
+        Which value in the band is returned:
+
+        - ``"exact"``: the true expectation (an honest, non-adversarial development aid);
+        - ``"sampled"``: the empirical mean on ceil(2 ln(2/delta)/tau^2) fresh examples
+          (misses the band with probability delta = 1e-3, recorded);
+        - ``"noisy"``: truth plus uniform noise in the band, fixed per (seed, query key);
+        - ``"rounded"``: truth rounded to the grid tau Z;
+        - ``"adversarial"``: the null adversary of the parity lower bound (MATH.md M1, M2);
+        - an :class:`AnswerStrategy` instance (user-defined adversaries; still checked).
+    seed : int, numpy Generator or None
+        Determines every random choice (noise, samples, Monte Carlo truths).
+    budget : int, optional
+        Maximum number of queries; :class:`QueryBudgetExceeded` before the query is answered.
+    truth : {"auto", "exact", "monte-carlo"}, default "auto"
+        Exact enumeration on finite domains within their enumeration guard, Monte Carlo
+        elsewhere; ``"exact"`` refuses domains above the guard.
+    truth_samples : int, optional
+        Monte Carlo sample size; default: the Hoeffding size for error tau/4 at
+        ``failure_probability``. The error bound is subtracted from the strategy's band.
+    failure_probability : float, default 1e-6
+        Probability that a Monte Carlo truth is off by more than its recorded bound.
+    max_label_values : int, default 64
+        Cap on distinct target labels for the null distribution and per-label keys.
+
+    Examples
+    --------
+    >>> from sqsim import BooleanCube, SQOracle, Query
+    >>> from sqsim.concepts import Parity
+    >>> f = Parity(10, support=[0, 3, 7])
+    >>> oracle = SQOracle(BooleanCube(10), f, tolerance=0.05, answers="adversarial", seed=1)
+    >>> a = oracle.ask(Query(lambda X, y: (1 - 2 * y) * (1 - 2 * X[:, 0]), name="corr-x0"))
+    >>> abs(a) <= 0.05
+    True
+    """
+
+    _caller = "SQOracle"
+
+    def __init__(self, domain, target, tolerance, answers="exact", seed=None, budget=None, *, truth="auto",
+                 truth_samples=None, failure_probability=1e-6, max_label_values=64):
+        check_param("tolerance", tolerance, Interval(float, 0, 1, closed="right"), "SQOracle")
+        self.tolerance = float(tolerance)
+        self._setup(domain, target, answers, seed, budget, truth, truth_samples, failure_probability,
+                    max_label_values)
+        if not self.exact:
+            eps = hoeffding_error(self._truth_n(), self.failure_probability)
+            if eps >= self.tolerance:
+                raise InvalidParameterError(
+                    f"The 'truth_samples' parameter of SQOracle must make the Monte Carlo error bound "
+                    f"({eps:.4g} at failure probability {self.failure_probability}) smaller than the tolerance "
+                    f"{self.tolerance}. Got {truth_samples!r} instead."
+                )
+
+    def _truth_target_error(self):
+        return self.tolerance / 4.0
+
+    def _band(self, ev):
+        half = self.tolerance - ev.truth_error
+        lo, hi = clip_band(ev.truth, half)
+        return lo, hi, self.tolerance
+
+    def _grid(self):
+        return self.tolerance
+
+    def sample_size(self, delta: float) -> int:
+        """Examples for the sampled strategy: ceil(2 ln(2/delta) / tau^2) (Hoeffding)."""
+        return hoeffding_samples(self.tolerance, delta)
+
+    def _band_repr(self):
+        return f"tolerance={self.tolerance}"
+
+
+@export
+class VSTATOracle(_BaseOracle):
+    """The VSTAT(t) oracle (Feldman, Grigorescu, Reyzin, Vempala, Xiao 2013).
+
+    For a Boolean query phi: X x Y -> {0, 1} with p = E[phi], answers within
+    max(1/t, sqrt(p (1 - p) / t)) of p. Queries with other values raise
+    :class:`QueryRangeError`. Strategies are those of :class:`SQOracle`; "rounded" uses the
+    grid 1/t and "sampled" ceil(8 t ln(2/delta) / 3) examples (Bernstein).
+
+    Parameters
+    ----------
+    domain, target, answers, seed, budget, truth, truth_samples, failure_probability
+        As for :class:`SQOracle`.
+    t : float
+        The VSTAT parameter, t >= 1.
+    """
+
+    _caller = "VSTATOracle"
+    binary_queries = True
+
+    def __init__(self, domain, target, t, answers="exact", seed=None, budget=None, *, truth="auto",
+                 truth_samples=None, failure_probability=1e-6, max_label_values=64):
+        check_param("t", t, Interval(float, 1, None), "VSTATOracle")
+        self.t = float(t)
+        self.tolerance = None
+        self._setup(domain, target, answers, seed, budget, truth, truth_samples, failure_probability,
+                    max_label_values)
+        if not self.exact:
+            eps = hoeffding_error(self._truth_n(), self.failure_probability, 1.0)
+            if eps >= 1.0 / self.t:
+                raise InvalidParameterError(
+                    f"The 'truth_samples' parameter of VSTATOracle must make the Monte Carlo error bound "
+                    f"({eps:.4g}) smaller than 1/t = {1 / self.t:.4g}. Got {truth_samples!r} instead."
+                )
+
+    def _truth_target_error(self):
+        return 0.25 / self.t
+
+    def width(self, p: float) -> float:
+        """The VSTAT band half-width max(1/t, sqrt(p (1 - p) / t)) at p."""
+        p = min(max(p, 0.0), 1.0)
+        return max(1.0 / self.t, math.sqrt(p * (1.0 - p) / self.t))
+
+    def _band(self, ev):
+        e = ev.truth_error
+        # the smallest width over every p consistent with the estimate, minus its error
+        w = min(self.width(ev.truth - e), self.width(ev.truth + e)) if e > 0 else self.width(ev.truth)
+        lo, hi = clip_band(ev.truth, w - e)
+        return lo, hi, self.width(ev.truth)
+
+    def _grid(self):
+        return 1.0 / self.t
+
+    def sample_size(self, delta: float) -> int:
+        """Examples for the sampled strategy: ceil(8 t ln(2/delta) / 3) (Bernstein, MATH.md section 1)."""
+        return max(1, math.ceil(8.0 * self.t * math.log(2.0 / delta) / 3.0))
+
+    def _band_repr(self):
+        return f"t={self.t}"

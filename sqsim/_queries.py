@@ -1,0 +1,386 @@
+"""Statistical queries: bounded functions phi(x, y) -> [-1, 1] evaluated on batches.
+
+* :class:`Query` wraps a vectorised Python function ``fn(X, y)`` (X of shape (n, d), y of
+  shape (n,)) returning an array of shape (n,).
+* :class:`CorrelationalQuery` is phi(x, y) = y' g(x) with y' = 1 - 2y for Boolean labels and
+  y' = y for real labels (MATH.md section 1).
+* :class:`NumbaQuery` wraps a Numba-compiled scalar function ``fn(x, y, params)``; on finite
+  domains it runs fused inside the enumeration kernel.
+* :class:`Character` (chi_S correlation on {0,1}^d) and :class:`ZqCharacter` (cosine
+  character on Z_q^d) are structured: answered by dedicated kernels.
+* :class:`CharacterBatch` is a structured batch (all chi_S with |S| <= k, or a given list):
+  one Walsh-Hadamard transform answers every member, each member is counted as one query.
+
+Points on finite domains reach queries as int64 arrays, labels as float64 arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import combinations
+from typing import Sequence
+
+import numba
+import numpy as np
+
+from ._errors import InvalidParameterError, QueryRangeError
+from ._export import export
+from ._validation import Callable, Interval, Options, check_param
+
+KINDS = ("sq", "csq", "label", "gradient", "example")
+LABEL_MODES = ("auto", "boolean", "real")
+
+
+def _fn_name(fn) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+@export
+class Query:
+    """A statistical query phi(x, y) with values in [-1, 1], evaluated on batches.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(X, y) -> values`` with X of shape (n, d), y of shape (n,), values of shape (n,).
+    name : str, optional
+        Shown in the ledger. Defaults to the function's qualified name.
+    kind : {"sq", "csq"}, default "sq"
+        The ledger kind.
+
+    A query whose values leave [-1, 1], are NaN, or have the wrong shape raises
+    :class:`QueryRangeError` naming the query and the offending value; nothing is recorded.
+
+    Examples
+    --------
+    >>> from sqsim import Query
+    >>> q = Query(lambda X, y: (1 - 2 * y) * (1 - 2 * X[:, 0]), name="corr-x0")
+    """
+
+    kind = "sq"
+    structured = False
+
+    def __init__(self, fn, name=None, *, kind="sq"):
+        check_param("fn", fn, Callable, type(self).__name__)
+        if name is not None:
+            check_param("name", name, _Str, type(self).__name__)
+        check_param("kind", kind, Options(("sq", "csq")), type(self).__name__)
+        self.fn = fn
+        self.name = name if name is not None else _fn_name(fn)
+        self.kind = kind
+
+    @property
+    def qualname(self) -> str:
+        return _fn_name(self.fn)
+
+    def _raw(self, X, y, boolean_labels: bool):
+        return self.fn(X, y)
+
+    def values(self, X: np.ndarray, y: np.ndarray, boolean_labels: bool = True, *, binary=False) -> np.ndarray:
+        """Evaluate on a batch and check shape and range ([-1, 1], or {0, 1} if ``binary``)."""
+        n = X.shape[0]
+        try:
+            out = self._raw(X, y, boolean_labels)
+        except QueryRangeError:
+            raise
+        except Exception as exc:  # the user's function failed: say which query
+            raise QueryRangeError(
+                f"Query {self.name!r} raised {type(exc).__name__}: {exc} (called on X of shape {X.shape})."
+            ) from exc
+        vals = np.asarray(out)
+        if vals.shape == () and n == 1:
+            vals = vals.reshape(1)
+        if vals.shape != (n,):
+            raise QueryRangeError(
+                f"Query {self.name!r} must return an array of shape ({n},) for a batch of {n} points. "
+                f"Got shape {vals.shape} instead."
+            )
+        if not (np.issubdtype(vals.dtype, np.number) or vals.dtype == np.bool_) or np.iscomplexobj(vals):
+            raise QueryRangeError(f"Query {self.name!r} must return real numbers. Got dtype {vals.dtype} instead.")
+        vals = vals.astype(np.float64, copy=False)
+        check_values(self.name, vals, binary=binary)
+        return vals
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class _StrConstraint:
+    def holds(self, v):
+        return isinstance(v, str)
+
+    def __str__(self):
+        return "a str"
+
+
+_Str = _StrConstraint()
+
+
+def check_values(name: str, vals: np.ndarray, *, binary: bool = False, index_offset: int = 0) -> None:
+    """Raise :class:`QueryRangeError` on the first NaN or out-of-range value."""
+    if binary:
+        bad = ~((vals == 0.0) | (vals == 1.0))
+        rng_txt = "in {0, 1} (a VSTAT query)"
+    else:
+        bad = ~((vals >= -1.0) & (vals <= 1.0))  # NaN fails both comparisons
+        rng_txt = "in [-1, 1]"
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise QueryRangeError(
+            f"Query {name!r} must return values {rng_txt}. Got {vals[i]!r} at batch row {i + index_offset} instead."
+        )
+
+
+@export
+class CorrelationalQuery(Query):
+    """A correlational query phi(x, y) = y' g(x), |g| <= 1 (MATH.md section 1).
+
+    Parameters
+    ----------
+    g : callable
+        ``g(X) -> values`` in [-1, 1], shape (n,).
+    name : str, optional
+    labels : {"auto", "boolean", "real"}, default "auto"
+        How y' is formed: ``"boolean"``: y' = 1 - 2y (labels in {0, 1}); ``"real"``: y' = y;
+        ``"auto"``: decided by the oracle from the target's label values.
+    """
+
+    def __init__(self, g, name=None, *, labels="auto"):
+        check_param("g", g, Callable, "CorrelationalQuery")
+        check_param("labels", labels, Options(LABEL_MODES), "CorrelationalQuery")
+        super().__init__(g, name, kind="csq")
+        self.labels = labels
+
+    def _raw(self, X, y, boolean_labels):
+        boolean = boolean_labels if self.labels == "auto" else self.labels == "boolean"
+        yp = 1.0 - 2.0 * y if boolean else y
+        g = np.asarray(self.fn(X))
+        if g.shape != (X.shape[0],):
+            raise QueryRangeError(
+                f"Query {self.name!r}: g must return an array of shape ({X.shape[0]},). Got shape {g.shape} instead."
+            )
+        return yp * g
+
+
+@export
+class NumbaQuery(Query):
+    """A query given as a Numba-compiled scalar function, fused into the enumeration kernels.
+
+    Parameters
+    ----------
+    fn : numba dispatcher
+        ``fn(x, y, params) -> float`` with x a 1-D array (int64 digits on finite domains,
+        float64 on Gaussian ones), y a float label and params a float64 array.
+    name : str, optional
+    params : array-like of float, optional
+        Passed to every call; one compiled kernel serves every parameter value.
+    kind : {"sq", "csq"}, default "sq"
+
+    Examples
+    --------
+    >>> import numba
+    >>> @numba.njit
+    ... def corr_x0(x, y, params):
+    ...     return (1.0 - 2.0 * y) * (1.0 - 2.0 * x[0])
+    >>> q = NumbaQuery(corr_x0, name="corr-x0")
+    """
+
+    def __init__(self, fn, name=None, *, params=(), kind="sq"):
+        if not isinstance(fn, numba.core.registry.CPUDispatcher):
+            raise InvalidParameterError(
+                f"The 'fn' parameter of NumbaQuery must be a numba.njit-compiled function fn(x, y, params). "
+                f"Got {fn!r} instead."
+            )
+        super().__init__(fn, name, kind=kind)
+        self.params = np.ascontiguousarray(np.asarray(params, dtype=np.float64).reshape(-1))
+
+    def _set_params(self, boolean_labels):
+        """Hook for structured subclasses whose parameters depend on the label type."""
+
+    def _raw(self, X, y, boolean_labels):
+        Xc = np.ascontiguousarray(X)
+        if not np.issubdtype(Xc.dtype, np.floating):
+            Xc = Xc.astype(np.int64)
+        return _numba_rows(self.fn, Xc, np.ascontiguousarray(y, dtype=np.float64), self.params)
+
+
+@numba.njit(cache=True)
+def _numba_rows(phi, X, y, params):  # pragma: no cover
+    n = X.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        out[i] = phi(X[i], y[i], params)
+    return out
+
+
+def _check_support(support, d: int, caller: str) -> tuple[int, ...]:
+    if isinstance(support, (int, np.integer)) and not isinstance(support, bool):
+        raise InvalidParameterError(
+            f"The 'support' parameter of {caller} must be a sequence of distinct coordinate indices in "
+            f"[0, {d - 1}]. Got {support!r} instead (pass [i] for one coordinate)."
+        )
+    try:
+        items = list(support)
+    except TypeError:
+        raise InvalidParameterError(
+            f"The 'support' parameter of {caller} must be a sequence of distinct coordinate indices in "
+            f"[0, {d - 1}]. Got {support!r} instead."
+        ) from None
+    out = []
+    for s in items:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= int(s) < d:
+            raise InvalidParameterError(
+                f"The 'support' parameter of {caller} must contain coordinate indices in [0, {d - 1}]. "
+                f"Got {support!r} instead."
+            )
+        out.append(int(s))
+    if len(set(out)) != len(out):
+        raise InvalidParameterError(
+            f"The 'support' parameter of {caller} must not repeat an index. Got {support!r} instead."
+        )
+    return tuple(sorted(out))
+
+
+def support_code(support: Sequence[int]) -> int:
+    """The integer code sum_{j in S} 2^j of a support."""
+    return int(sum(1 << j for j in support))
+
+
+@export
+class Character(Query):
+    """The correlational query with the character chi_S on {0,1}^d (MATH.md section 1).
+
+    phi(x, y) = (1 - 2y) (-1)^{sum_{j in S} x_j}; for a parity target its truth is 1 if S is
+    the target's support and 0 otherwise. Structured: on enumerable cubes it is answered by
+    the blocked popcount kernel, without calling Python per point.
+
+    Parameters
+    ----------
+    d : int
+    support : sequence of int
+        Distinct coordinate indices in [0, d - 1] (may be empty: the constant character).
+    name : str, optional
+        Defaults to ``"chi{...}"``.
+    """
+
+    structured = True
+
+    def __init__(self, d, support, name=None):
+        check_param("d", d, Interval(int, 1, 62), "Character")
+        self.d = int(d)
+        self.support = _check_support(support, self.d, "Character")
+        self.code = support_code(self.support)
+        super().__init__(self._eval, name or f"chi{{{','.join(map(str, self.support))}}}", kind="csq")
+
+    def _eval(self, X, y):
+        s = np.asarray(X)[:, list(self.support)].sum(axis=1) % 2 if self.support else np.zeros(X.shape[0])
+        return (1.0 - 2.0 * y) * (1.0 - 2.0 * s)
+
+    @property
+    def qualname(self) -> str:
+        return "sqsim.Character"
+
+
+@export
+class ZqCharacter(NumbaQuery):
+    """The cosine character on Z_q^d: phi(x, y) = y' cos(2 pi (s . x mod q) / q).
+
+    y' = 1 - 2y for Boolean labels, y for real labels (|y| <= 1). Structured: runs inside the
+    fused enumeration kernel with (q, label mode, s) as parameters, one compiled kernel for all.
+
+    Parameters
+    ----------
+    d : int
+    q : int
+    s : sequence of int
+        The frequency vector, entries taken mod q.
+    name : str, optional
+    """
+
+    structured = True
+
+    def __init__(self, d, q, s, name=None, *, labels="auto"):
+        check_param("d", d, Interval(int, 1, None), "ZqCharacter")
+        check_param("q", q, Interval(int, 2, None), "ZqCharacter")
+        check_param("labels", labels, Options(LABEL_MODES), "ZqCharacter")
+        s_arr = np.asarray(s)
+        if s_arr.shape != (int(d),) or not np.issubdtype(s_arr.dtype, np.integer):
+            raise InvalidParameterError(
+                f"The 's' parameter of ZqCharacter must be {d} integers. Got {s!r} instead."
+            )
+        self.d, self.q, self.labels = int(d), int(q), labels
+        self.s = (s_arr.astype(np.int64) % self.q)
+        super().__init__(_zq_char_phi, name or f"cos{tuple(self.s.tolist())}", kind="csq")
+        self._set_params(None)
+
+    def _set_params(self, boolean_labels):
+        mode = {"boolean": 1.0, "real": 0.0}.get(self.labels, 1.0 if boolean_labels else 0.0)
+        self.params = np.concatenate([[float(self.q), mode], self.s.astype(np.float64)])
+
+    def _raw(self, X, y, boolean_labels):
+        self._set_params(boolean_labels)
+        return super()._raw(X, y, boolean_labels)
+
+    @property
+    def qualname(self) -> str:
+        return "sqsim.ZqCharacter"
+
+
+@numba.njit(cache=True)
+def _zq_char_phi(x, y, params):  # pragma: no cover
+    q = int(params[0])
+    yp = 1.0 - 2.0 * y if params[1] == 1.0 else y
+    ph = 0
+    for j in range(x.shape[0]):
+        ph += int(params[2 + j]) * int(x[j])
+    return yp * np.cos(2.0 * np.pi * (ph % q) / q)
+
+
+@export
+class CharacterBatch:
+    """A structured batch of characters, answered by one Walsh-Hadamard transform.
+
+    Parameters
+    ----------
+    d : int
+    max_size : int, optional
+        All supports with |S| <= max_size (the low-degree batch of Linial-Mansour-Nisan:
+        sum_{i <= k} C(d, i) members). Exactly one of ``max_size`` and ``supports``.
+    supports : sequence of sequences of int, optional
+        An explicit list of supports.
+
+    Each member is recorded as its own query (kind "csq"); the batch is one vectorised pass.
+    """
+
+    def __init__(self, d, max_size=None, *, supports=None):
+        check_param("d", d, Interval(int, 1, 62), "CharacterBatch")
+        self.d = int(d)
+        if (max_size is None) == (supports is None):
+            raise InvalidParameterError(
+                "The 'max_size' parameter of CharacterBatch must be given exactly when 'supports' is not. "
+                f"Got max_size={max_size!r}, supports={'None' if supports is None else '...'} instead."
+            )
+        if max_size is not None:
+            check_param("max_size", max_size, Interval(int, 0, self.d), "CharacterBatch")
+            sups = [c for k in range(int(max_size) + 1) for c in combinations(range(self.d), k)]
+        else:
+            sups = [_check_support(s, self.d, "CharacterBatch") for s in supports]
+        self.max_size = max_size
+        self.members = [Character(self.d, s) for s in sups]
+
+    def __len__(self):
+        return len(self.members)
+
+    def __iter__(self):
+        return iter(self.members)
+
+    @property
+    def codes(self) -> np.ndarray:
+        return np.array([m.code for m in self.members], dtype=np.int64)
+
+    def __repr__(self):
+        return f"CharacterBatch(d={self.d}, members={len(self)})"
+
+
+def expected_batch_size(d: int, k: int) -> int:
+    return sum(math.comb(d, i) for i in range(k + 1))

@@ -1,0 +1,211 @@
+"""Answer strategies: which value inside the band an oracle returns (DESIGN.md section 4).
+
+A strategy only *chooses*; the oracle computes the truth, the band, checks the chosen value
+and records it. Strategies never touch the ledger. Write your own adversary by subclassing
+:class:`AnswerStrategy` and implementing ``answer(ctx)``; the oracle still checks it and raises
+:class:`StrategyContractError` if it leaves the band.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ._export import export
+from ._validation import Interval, check_param
+
+
+@export
+@dataclass
+class AnswerContext:
+    """What a strategy may use to choose an answer.
+
+    Attributes
+    ----------
+    truth : float
+        The true expectation (exact) or its estimate.
+    truth_error : float
+        Bound on the estimate's error (0 when exact).
+    lo, hi : float
+        The band the answer must lie in: every value in [lo, hi] is within the promised
+        tolerance of the true expectation (the estimate's error already subtracted).
+    tolerance : float
+        The nominal band half-width (tau).
+    grid : float
+        The rounding grid of the "rounded" strategy (tau for STAT, 1/t for VSTAT).
+    key : str
+        The query key.
+    rng : callable
+        ``rng(purpose)`` returns a generator that is a pure function of (oracle seed, key, purpose).
+    null : callable
+        ``null()`` returns the expectation under the null distribution (label independent of
+        x, drawn from the target's label marginal; MATH.md section 1).
+    sample_mean : callable
+        ``sample_mean(n, rng)`` returns the empirical mean of the query on n fresh examples.
+    sample_size : callable
+        ``sample_size(delta)``: examples needed for the band at failure probability delta.
+    """
+
+    truth: float
+    truth_error: float
+    lo: float
+    hi: float
+    tolerance: float
+    grid: float
+    key: str
+    rng: Callable
+    null: Callable
+    sample_mean: Callable
+    sample_size: Callable
+    query: object = None
+
+
+@export
+class AnswerStrategy:
+    """Base class of answer strategies.
+
+    Class attributes
+    ----------------
+    name : str
+        Recorded in the ledger.
+    failure_probability : float or None
+        ``None`` for strategies that must always answer inside the band (the oracle raises if
+        they do not); a probability for strategies that may miss it (their misses are recorded
+        with ``in_band=False``).
+    """
+
+    name = "custom"
+    failure_probability: float | None = None
+
+    def answer(self, ctx: AnswerContext) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+@export
+class ExactStrategy(AnswerStrategy):
+    """The true expectation (exact enumeration on finite domains; the estimate elsewhere).
+
+    An honest but *non-adversarial* oracle: learners that exploit exact answers ("cheats")
+    succeed against it. It is a development aid, not a lower-bound tool.
+    """
+
+    name = "exact"
+
+    def answer(self, ctx):
+        return ctx.truth
+
+
+@export
+class NoisyStrategy(AnswerStrategy):
+    """Truth plus noise uniform in the band, a deterministic function of (seed, query key).
+
+    Benign: different queries get independent noise, and repeating (or renaming) a query
+    returns the same answer, so noise cannot be averaged away.
+    """
+
+    name = "noisy"
+
+    def answer(self, ctx):
+        return float(ctx.rng("noisy").uniform(ctx.lo, ctx.hi))
+
+
+@export
+class RoundedStrategy(AnswerStrategy):
+    """The truth rounded to the nearest multiple of the grid (tau for STAT, 1/t for VSTAT)."""
+
+    name = "rounded"
+
+    def answer(self, ctx):
+        a = round(ctx.truth / ctx.grid) * ctx.grid
+        return float(min(max(a, ctx.lo), ctx.hi))
+
+
+@export
+class NullAdversary(AnswerStrategy):
+    """The null adversary of SQ lower bounds (MATH.md section 1, M1 and M2).
+
+    Answers the expectation under the null distribution (same x-marginal, label drawn
+    independently from the target's label marginal), clipped into the band. Against parities
+    the clip is active only when |g^(S*)| > tau, so each answer rules out fewer than 1/tau^2
+    candidates: LB(d, tau) = ceil(tau^2 (2^d - 2)) queries (M2).
+    """
+
+    name = "adversarial"
+
+    def answer(self, ctx):
+        return float(min(max(ctx.null(), ctx.lo), ctx.hi))
+
+
+@export
+class SampledStrategy(AnswerStrategy):
+    """The empirical mean on fresh examples: the honest simulation of SQ by examples.
+
+    Uses n = ceil(2 ln(2/delta) / tau^2) examples for STAT(tau) (Hoeffding; VSTAT oracles
+    choose their own n), drawn from a stream fixed by (seed, query key), so repeating a query
+    repeats the answer. Misses the band with probability at most ``delta``; a miss is not an
+    error: the record says ``in_band=False`` and carries ``delta``.
+
+    Parameters
+    ----------
+    delta : float, default 1e-3
+        Failure probability, in (0, 1).
+    """
+
+    name = "sampled"
+
+    def __init__(self, delta=1e-3):
+        check_param("delta", delta, Interval(float, 0, 1, closed="neither"), "SampledStrategy")
+        self.delta = float(delta)
+
+    @property
+    def failure_probability(self):
+        return self.delta
+
+    def answer(self, ctx):
+        n = ctx.sample_size(self.delta)
+        return float(ctx.sample_mean(n, ctx.rng("sampled")))
+
+    def __repr__(self):
+        return f"SampledStrategy(delta={self.delta})"
+
+
+#: registry of strategy names (aliases allowed); the version-space strategy joins with concept classes
+ANSWER_STRATEGIES: dict[str, Callable[[], AnswerStrategy]] = {
+    "exact": ExactStrategy,
+    "noisy": NoisyStrategy,
+    "rounded": RoundedStrategy,
+    "adversarial": NullAdversary,
+    "null": NullAdversary,
+    "sampled": SampledStrategy,
+}
+
+
+def hoeffding_samples(eps: float, delta: float, value_range: float = 2.0) -> int:
+    """n with P[|mean - E| >= eps] <= delta for values in an interval of length ``value_range``.
+
+    Hoeffding: P <= 2 exp(-2 n eps^2 / range^2), so n = ceil(range^2 ln(2/delta) / (2 eps^2));
+    for [-1, 1] this is MATH.md's ceil(2 ln(2/delta) / eps^2).
+    """
+    return max(1, math.ceil(value_range**2 * math.log(2.0 / delta) / (2.0 * eps**2)))
+
+
+def hoeffding_error(n: int, delta: float, value_range: float = 2.0) -> float:
+    """eps(n, delta) = range sqrt(ln(2/delta) / (2n)) (sqrt(2 ln(2/delta)/n) on [-1, 1])."""
+    return value_range * math.sqrt(math.log(2.0 / delta) / (2.0 * n))
+
+
+def clip_band(center: float, half: float) -> tuple[float, float]:
+    """[lo, hi] around ``center`` whose floating-point distance to it never exceeds ``half``."""
+    lo = center - half
+    while center - lo > half:
+        lo = np.nextafter(lo, np.inf)
+    hi = center + half
+    while hi - center > half:
+        hi = np.nextafter(hi, -np.inf)
+    return float(lo), float(hi)
