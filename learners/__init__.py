@@ -1,0 +1,14 @@
+"""SQ learning algorithms behind one protocol and a registry.
+
+>>> import learners
+>>> "parity-brute-force" in learners.available()
+True
+
+Third-party learners register through the entry-point group ``sqsim.learners``; they appear
+in :func:`available` and :func:`make` without touching sqsim.
+"""
+
+from ._base import LearnResult, Learner, available, make, register
+from .parity import ParityBruteForce
+
+__all__ = ["LearnResult", "Learner", "available", "make", "register", "ParityBruteForce"]

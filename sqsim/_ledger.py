@@ -94,6 +94,7 @@ class Ledger:
         check_param("budget", budget, [Interval(int, 0, None), NoneOk], "Ledger")
         self.budget = None if budget is None else int(budget)
         self.records: list[QueryRecord] = []
+        self._total = 0
 
     def __len__(self) -> int:
         return len(self.records)
@@ -107,7 +108,7 @@ class Ledger:
     @property
     def total(self) -> int:
         """Number of queries recorded (examples count one per example drawn)."""
-        return sum(int(r.extra.get("examples", 1)) for r in self.records)
+        return self._total
 
     def counts(self) -> dict[str, int]:
         """Number of records per kind."""
@@ -128,6 +129,7 @@ class Ledger:
     def append(self, **kw) -> QueryRecord:
         rec = QueryRecord(index=len(self.records), **kw)
         self.records.append(rec)
+        self._total += int(rec.extra.get("examples", 1))
         return rec
 
     # ---------------------------------------------------------------- export
@@ -164,7 +166,9 @@ class Ledger:
             raise InvalidParameterError(f"The 'text' parameter of Ledger.from_json must be JSON. {exc}") from exc
         led = cls()
         for it in items:
-            led.records.append(QueryRecord(**it))
+            it = dict(it)
+            it.pop("index", None)
+            led.append(**it)
         return led
 
     def fingerprint(self) -> str:

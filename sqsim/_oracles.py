@@ -417,6 +417,36 @@ class _BaseOracle:
                 staged.append(rec)
         return np.array([self._commit(rec) for rec in staged], dtype=np.float64)
 
+    # ------------------------------------------------------------------ grading
+    def _grade(self, hypothesis, *, n=100_000) -> dict:
+        """Private grading hook used by ``Learner.learn`` after the learner returns.
+
+        Not a query and never recorded. Enumerable finite domains: success iff the hypothesis
+        equals the target on every point. Elsewhere: Boolean labels must agree on ``n`` fresh
+        points; real labels need the one-sided Hoeffding upper bound (failure probability 1e-3)
+        of E[(clip(h) - f)^2] to be at most 0.25 E[f^2] (DESIGN.md section 3, Learners).
+        """
+        if hypothesis is None:
+            return {"success": False, "reason": "no hypothesis"}
+        if self.exact:
+            mismatches = 0
+            for codes, X in self.domain.chunks():
+                h = np.asarray(hypothesis(X), dtype=np.float64).reshape(-1)
+                y = self._ytab[codes]
+                mismatches += int(np.count_nonzero(np.abs(h - y) > 1e-9 * (1.0 + np.abs(y))))
+            return {"success": mismatches == 0, "mismatches": mismatches, "points": self.domain.size}
+        rng = derived_rng(self._entropy, "grade")
+        X = self.domain._sample(n, rng)
+        y = self._labels(X)
+        h = np.asarray(hypothesis(X), dtype=np.float64).reshape(-1)
+        if self.boolean_labels:
+            mismatches = int(np.count_nonzero(h != y))
+            return {"success": mismatches == 0, "mismatches": mismatches, "points": n}
+        err = (np.clip(h, -1.0, 1.0) - y) ** 2
+        bound = float(err.mean()) + float(np.max(err, initial=0.0)) * math.sqrt(math.log(1e3) / (2 * n))
+        energy = float(np.mean(y**2))
+        return {"success": bound <= 0.25 * energy, "loss_upper_bound": bound, "target_energy": energy, "points": n}
+
     def __repr__(self):
         return (f"{type(self).__name__}({self.domain!r}, {self._band_repr()}, answers={self.strategy!r}, "
                 f"queries={len(self.ledger)})")

@@ -71,7 +71,7 @@ def zq_character_sum(s, q, weights, block_digits):  # pragma: no cover
         low_phase[l] = ph % q
     partial = np.zeros(nblocks, dtype=np.float64)
     for b in numba.prange(nblocks):
-        rem = b
+        rem = b * 1  # a copy: numba refuses writes to the parallel loop index
         ph = 0
         for j in range(block_digits, d):
             ph += s[j] * (rem % q)

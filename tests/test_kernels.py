@@ -1,0 +1,126 @@
+"""Every kernel against its numpy twin and an independent reference (scipy), compiled and not."""
+
+import numba
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.linalg import hadamard
+
+from sqsim._kernels import bits, cube, walsh
+from sqsim._kernels import reference as ref
+
+from .conftest import call
+
+
+def test_parity_and_mix_twins(rng):
+    x = rng.integers(0, 2**62, size=1000, dtype=np.int64)
+    expected = np.array([bin(int(v)).count("1") % 2 for v in x])
+    assert_array_equal(bits.parity_np(x), expected)
+    assert [bits.parity64.py_func(int(v)) for v in x[:50]] == expected[:50].tolist()
+    u = x.astype(np.uint64)
+    assert_array_equal(bits.mix64_np(u)[:20], [bits.mix64(np.uint64(v)) for v in u[:20]])
+    # mix64 is a bijection: no collisions on 1000 inputs
+    assert len(set(bits.mix64_np(u).tolist())) == len(set(u.tolist()))
+
+
+@pytest.mark.parametrize("d", [1, 2, 5, 11, 14])
+def test_character_sum(d, kernel_mode, rng):
+    n = 2**d
+    bb = min(d, 12) if kernel_mode == "jit" else min(d, 3)
+    w8 = rng.choice(np.array([-1, 1], dtype=np.int8), n)
+    wf = rng.uniform(-1, 1, n)
+    H = hadamard(n) if d <= 11 else None
+    for S in [0, 1, n - 1, int(rng.integers(0, n))]:
+        got8 = call(cube.character_sum, kernel_mode, S, w8, bb)
+        assert got8 == ref.character_sum_np(S, w8), f"character_sum int8 mode={kernel_mode} S={S}"
+        gotf = call(cube.character_sum, kernel_mode, S, wf, bb)
+        assert_allclose(gotf, ref.character_sum_np(S, wf), atol=1e-9, err_msg=f"character_sum float {kernel_mode}")
+        if H is not None:  # scipy's Sylvester Hadamard matrix: H[S, c] = (-1)^{popcount(S & c)}
+            assert_allclose(gotf, H[S] @ wf, atol=1e-9)
+
+
+@pytest.mark.parametrize("d,q", [(1, 3), (3, 5), (6, 3), (4, 7)])
+def test_zq_character_sum(d, q, kernel_mode, rng):
+    w = rng.uniform(-1, 1, q**d)
+    s = rng.integers(0, q, d)
+    for bd in {1, min(d, 2)}:
+        got = call(cube.zq_character_sum, kernel_mode, s, q, w, bd)
+        assert_allclose(got, ref.zq_character_sum_np(s, q, w), atol=1e-9, err_msg=kernel_mode)
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 8, 12, 15])
+def test_fwht_matches_numpy_and_scipy(d, kernel_mode, rng):
+    n = 2**d
+    a = rng.standard_normal(n)
+    bb = 4 if kernel_mode == "python" else 11
+    got = call(walsh.fwht_inplace, kernel_mode, a.copy(), min(bb, d))
+    assert_allclose(got, ref.fwht_np(a), atol=1e-9 * n, err_msg=f"fwht {kernel_mode}")
+    if d <= 10:
+        assert_allclose(got, hadamard(n) @ a, atol=1e-9 * n)
+    # integer variant modulo 2^64 (query keys): exact
+    u = rng.integers(0, 2**63, n, dtype=np.int64).astype(np.uint64)
+    assert_array_equal(call(walsh.fwht_inplace, kernel_mode, u.copy(), min(bb, d)), ref.fwht_np(u))
+
+
+def test_fwht_block_sizes_agree(rng):
+    a = rng.standard_normal(2**13)
+    outs = [walsh.fwht_inplace(a.copy(), bb) for bb in (1, 3, 8, 13, 20)]
+    for o in outs[1:]:
+        assert_allclose(o, outs[0], atol=1e-8)
+
+
+@numba.njit
+def _phi_table(x, y, params):
+    # params = [q, table...]: the value table indexed by (label 0/0.5/1, code), so the numpy
+    # reference below reproduces every value bit for bit (the key hash is bit exact)
+    q = int(params[0])
+    code = 0
+    mult = 1
+    for j in range(x.shape[0]):
+        code += int(x[j]) * mult
+        mult *= q
+    return params[1 + int(2.0 * y) * mult + code]
+
+
+@pytest.mark.parametrize("d,q", [(3, 2), (6, 2), (3, 4)])
+def test_fused_query_pass_matches_python_pass(d, q, kernel_mode, rng):
+    n = q**d
+    labels = np.array([0.0, 0.5, 1.0])
+    lidx = rng.integers(0, 3, n).astype(np.int16)
+    vals = rng.uniform(-1, 1, (3, n))
+    vals[0, :3] = [-1.0, 1.0, -0.0]  # end points and a negative zero (hashed as 0.0)
+    params = np.concatenate([[q], vals.reshape(-1)])
+    phi = _phi_table if kernel_mode == "jit" else _phi_table.py_func
+    kern = cube.fused_query_pass if kernel_mode == "jit" else cube.fused_query_pass.py_func
+    with np.errstate(over="ignore"):
+        truth, null, h, bad, _ = kern(phi, params, d, q, lidx, labels, 7)
+    codes = np.arange(n)
+    assert bad == -1
+    assert_allclose(truth, vals[lidx, codes].sum(), atol=1e-9)
+    assert_allclose(null, vals.sum(axis=1), atol=1e-9)
+    expected_h = sum(int(ref.key_hash_terms_np(vals[vi], np.uint64(vi * n) + codes.astype(np.uint64)))
+                     for vi in range(3)) % 2**64
+    assert int(h) == expected_h
+
+
+def test_fused_query_pass_reports_first_bad_value():
+    @numba.njit
+    def bad_phi(x, y, params):
+        return 2.0 if x[0] == 1 and x[1] == 1 else 0.0
+
+    lidx = np.zeros(16, dtype=np.int16)
+    _, _, _, bad, val = cube.fused_query_pass(bad_phi, np.zeros(0), 4, 2, lidx, np.array([0.0]), 4)
+    assert bad == 3 and val == 2.0
+
+
+def test_character_key_sum_matches_table(kernel_mode, rng):
+    n = 2**10
+    kern = cube.character_key_sum if kernel_mode == "jit" else cube.character_key_sum.py_func
+    for S in [0, 5, 1023]:
+        for vi in (0, 1):
+            table = bits.mix64_np(np.uint64(vi * n) + np.arange(n, dtype=np.uint64))
+            signs = 1 - 2 * bits.parity_np(np.arange(n) & S)
+            expected = sum(int(t) if s > 0 else -int(t) for t, s in zip(table, signs)) % 2**64
+            with np.errstate(over="ignore"):
+                assert int(kern(S, vi, n, 6)) == expected
+            assert_array_equal(cube.key_table(vi, n), table)
