@@ -121,8 +121,9 @@ class Ledger:
     def check_budget(self, n: int, what: str = "query") -> None:
         """Raise :class:`QueryBudgetExceeded` if ``n`` more would exceed the budget."""
         if self.budget is not None and self.total + n > self.budget:
+            noun = what if n == 1 else ("queries" if what == "query" else what + "s")
             raise QueryBudgetExceeded(
-                f"Asking {n} more {what}{'s' if n != 1 else ''} would exceed the budget of {self.budget} "
+                f"Asking {n} more {noun} would exceed the budget of {self.budget} "
                 f"({self.total} already recorded); nothing was asked."
             )
 

@@ -6,6 +6,7 @@ Every function cites its source; MATH.md section 1 has the derivations.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 from ._strategies import hoeffding_error as _hoeffding_error
 from ._strategies import hoeffding_samples as _hoeffding_samples
@@ -37,7 +38,10 @@ def class_sq_lower_bound(n_candidates, tau):
     """LB(N, tau) = ceil(tau^2 (N - 1)) for a search among N candidates (MATH.md section 1)."""
     check_param("n_candidates", n_candidates, Interval(int, 1, None), "class_sq_lower_bound")
     check_param("tau", tau, Interval(float, 0, 1, closed="right"), "class_sq_lower_bound")
-    return math.ceil(float(tau) ** 2 * (int(n_candidates) - 1))
+    # exact rational arithmetic on the decimal the user wrote (0.1 means 1/10): a float product
+    # 0.1**2 * 100 = 1.0000000000000002 would round the bound up by one
+    t = Fraction(repr(float(tau)))
+    return math.ceil(t * t * (int(n_candidates) - 1))
 
 
 def brute_force_expected(d):
