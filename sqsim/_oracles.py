@@ -20,6 +20,7 @@ from ._errors import InvalidParameterError, QueryRangeError, SQSimError, Strateg
 from ._export import export
 from ._kernels import cube as kcube
 from ._kernels import walsh as kwalsh
+from ._kernels.bits import pack_bits
 from ._kernels.reference import key_hash_terms_np
 from ._ledger import Ledger
 from ._queries import Character, CharacterBatch, NumbaQuery, Query
@@ -142,7 +143,7 @@ class _BaseOracle:
         else:
             self._lvals = self._lidx = self._lprob = None
         self.boolean_labels = bool(np.all((y == 0.0) | (y == 1.0)))
-        self._pm1 = None
+        self._packed = None
 
     def _probe_setup(self):
         rng = derived_rng(self._entropy, "probe")
@@ -188,10 +189,10 @@ class _BaseOracle:
                 f"this target's labels are not Boolean."
             )
 
-    def _pm1_table(self) -> np.ndarray:
-        if self._pm1 is None:
-            self._pm1 = (1 - 2 * self._ytab).astype(np.int8)
-        return self._pm1
+    def _packed_labels(self) -> np.ndarray:
+        if self._packed is None:
+            self._packed = pack_bits(self._ytab)
+        return self._packed
 
     def _null_from_pieces(self, pieces: np.ndarray) -> float:
         """E_null = sum_v P[f = v] E_x[phi(x, v)] (MATH.md section 1, "Null distributions")."""
@@ -201,7 +202,7 @@ class _BaseOracle:
         self._require_boolean(query)
         N = self.domain.size
         bb = _block_bits(N)
-        truth = kcube.character_sum(query.code, self._pm1_table(), bb) / N
+        truth = kcube.character_sum(query.code, self._packed_labels(), N) / N
         # E_x[phi(x, v)] = (1 - 2v) [S = empty]
         pieces = np.array([(1 - 2 * v) * (N if query.code == 0 else 0) for v in self._lvals], dtype=np.float64)
         P = [int(kcube.character_key_sum(0, vi, N, bb)) for vi in range(len(self._lvals))]
@@ -215,8 +216,8 @@ class _BaseOracle:
             self._check_query(m, "ask_batch")
         self._require_boolean(batch.members[0] if len(batch) else Character(self.domain.d, []))
         N = self.domain.size
-        bb = _block_bits(N, 11)
-        spectrum = kwalsh.fwht_inplace(self._pm1_table().astype(np.float64), bb)
+        bb = _block_bits(N, kwalsh.BLOCK_BITS)
+        spectrum = kwalsh.fwht_inplace(1.0 - 2.0 * self._ytab, bb)
         codes = batch.codes
         nv = len(self._lvals)
         Qtab = [kwalsh.fwht_inplace(kcube.key_table(vi, N), bb)[codes] for vi in range(nv)]

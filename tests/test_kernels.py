@@ -23,20 +23,27 @@ def test_parity_and_mix_twins(rng):
     assert len(set(bits.mix64_np(u).tolist())) == len(set(u.tolist()))
 
 
-@pytest.mark.parametrize("d", [1, 2, 5, 11, 14])
+@pytest.mark.parametrize("d", [1, 2, 5, 6, 7, 11, 14])
 def test_character_sum(d, kernel_mode, rng):
     n = 2**d
-    bb = min(d, 12) if kernel_mode == "jit" else min(d, 3)
-    w8 = rng.choice(np.array([-1, 1], dtype=np.int8), n)
-    wf = rng.uniform(-1, 1, n)
+    y = rng.integers(0, 2, n)
+    words = bits.pack_bits(y)
     H = hadamard(n) if d <= 11 else None
-    for S in [0, 1, n - 1, int(rng.integers(0, n))]:
-        got8 = call(cube.character_sum, kernel_mode, S, w8, bb)
-        assert got8 == ref.character_sum_np(S, w8), f"character_sum int8 mode={kernel_mode} S={S}"
-        gotf = call(cube.character_sum, kernel_mode, S, wf, bb)
-        assert_allclose(gotf, ref.character_sum_np(S, wf), atol=1e-9, err_msg=f"character_sum float {kernel_mode}")
+    for S in {0, 1, n - 1, int(rng.integers(0, n))}:
+        got = call(cube.character_sum, kernel_mode, S, words, n)
+        assert got == ref.character_sum_np(S, y), f"character_sum mode={kernel_mode} d={d} S={S}"
         if H is not None:  # scipy's Sylvester Hadamard matrix: H[S, c] = (-1)^{popcount(S & c)}
-            assert_allclose(gotf, H[S] @ wf, atol=1e-9)
+            assert got == H[S] @ (1 - 2 * y)
+
+
+def test_popcount_and_packing(rng):
+    x = rng.integers(0, 2**63, 500, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    assert [int(bits.popcount64(v)) for v in x] == [bin(int(v)).count("1") for v in x]
+    assert int(bits.popcount64.py_func(np.uint64(2**64 - 1))) == 64
+    y = rng.integers(0, 2, 200)
+    w = bits.pack_bits(y)
+    assert w.shape == (4,)
+    assert [(int(w[c // 64]) >> (c % 64)) & 1 for c in range(200)] == y.tolist()
 
 
 @pytest.mark.parametrize("d,q", [(1, 3), (3, 5), (6, 3), (4, 7)])

@@ -48,3 +48,27 @@ def parity_np(x: np.ndarray) -> np.ndarray:
     for s in (32, 16, 8, 4, 2, 1):
         x ^= x >> s
     return x & 1
+
+
+P1 = np.uint64(0x5555555555555555)
+P2 = np.uint64(0x3333333333333333)
+P4 = np.uint64(0x0F0F0F0F0F0F0F0F)
+H01 = np.uint64(0x0101010101010101)
+
+
+@numba.njit(inline="always", cache=True)
+def popcount64(x):  # pragma: no cover
+    """Number of set bits of a uint64 (SWAR; LLVM turns it into popcnt where available)."""
+    x = x - ((x >> np.uint64(1)) & P1)
+    x = (x & P2) + ((x >> np.uint64(2)) & P2)
+    x = (x + (x >> np.uint64(4))) & P4
+    return (x * H01) >> np.uint64(56)
+
+
+def pack_bits(y: np.ndarray) -> np.ndarray:
+    """Pack 0/1 labels y_c into uint64 words (bit l of word w is y_{64 w + l})."""
+    bits = np.packbits(np.asarray(y, dtype=np.uint8), bitorder="little")
+    pad = (-bits.shape[0]) % 8
+    if pad:
+        bits = np.concatenate([bits, np.zeros(pad, dtype=np.uint8)])
+    return bits.view(np.uint64).copy()

@@ -11,38 +11,35 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .bits import mix64, parity64
+from .bits import mix64, parity64, popcount64
 
 ZERO_U = np.uint64(0)
 TWO_U = np.uint64(2)
 
 
 @numba.njit(parallel=True, cache=True)
-def character_sum(support, weights, block_bits):  # pragma: no cover
-    r"""$\sum_c w_c (-1)^{|S \cap c|}$ over all codes c (len(weights) = 2^d).
+def character_sum(support, words, n):  # pragma: no cover
+    r"""$\sum_{c < n} (1 - 2 y_c) (-1)^{|S \cap c|}$ for 0/1 labels packed in uint64 ``words``.
 
-    Blocked: inside a block of 2^b consecutive codes the low-bit sign pattern is the same
-    table, and the block's high bits contribute one sign, so the inner loop is a dot product
-    (SIMD, memory bound). Integer weights accumulate exactly in int64, float weights in float64.
+    (1 - 2y)(-1)^{S.c} = (-1)^{y XOR parity(S & c)}, so each word of 64 consecutive codes costs
+    one XOR with the sign pattern of its codes and one popcount: the pattern of the low six
+    bits is one 64-bit mask, and the high bits of the word's first code flip it or not.
+    Exact (integer arithmetic); n = 2^d, any d >= 0.
     """
-    n = weights.shape[0]
-    bsize = 1 << block_bits
-    nblocks = n // bsize
-    low = np.empty(bsize, dtype=weights.dtype)
-    for l in range(bsize):
-        low[l] = 1 - 2 * parity64(support & l)
-    partial = np.zeros(nblocks, dtype=np.float64)
-    for b in numba.prange(nblocks):
-        base = b * bsize
-        acc = weights[base] * low[0] * 0
-        for l in range(bsize):
-            acc += weights[base + l] * low[l]
-        sgn = 1 - 2 * parity64(support & base)
-        partial[b] = sgn * acc
-    total = 0.0
-    for b in range(nblocks):
-        total += partial[b]
-    return total
+    nwords = words.shape[0]
+    low = ZERO_U
+    for l in range(64):
+        if parity64(support & l) == 1:
+            low |= np.uint64(1) << np.uint64(l)
+    valid = ~ZERO_U if n >= 64 else (np.uint64(1) << np.uint64(n)) - np.uint64(1)
+    ones = ~ZERO_U
+    mism = 0
+    for w in numba.prange(nwords):
+        pattern = low
+        if parity64(support & (w * 64)) == 1:
+            pattern = pattern ^ ones
+        mism += popcount64((words[w] ^ pattern) & valid)
+    return n - 2 * mism
 
 
 @numba.njit(parallel=True, cache=True)

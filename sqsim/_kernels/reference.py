@@ -7,10 +7,11 @@ import numpy as np
 from .bits import mix64_np, parity_np
 
 
-def character_sum_np(support: int, weights: np.ndarray) -> float:
-    codes = np.arange(weights.shape[0], dtype=np.int64)
+def character_sum_np(support: int, labels: np.ndarray) -> int:
+    """sum_c (1 - 2 y_c) (-1)^{|S & c|} for 0/1 labels y (twin of cube.character_sum)."""
+    codes = np.arange(labels.shape[0], dtype=np.int64)
     signs = 1 - 2 * parity_np(codes & support)
-    return float(np.sum(weights.astype(np.float64) * signs))
+    return int(np.sum((1 - 2 * labels.astype(np.int64)) * signs))
 
 
 def zq_character_sum_np(s: np.ndarray, q: int, weights: np.ndarray) -> float:
