@@ -48,3 +48,14 @@ def test_cli_rejects_bad_arguments():
     assert r.returncode == 2 and "--tau" in r.stderr and "0.7" in r.stderr
     r = subprocess.run([sys.executable, "-m", "sqsim", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "demo" in r.stdout and "bench" in r.stdout
+
+
+def test_bench_json_reports_required_names():
+    """Structure only: the numbers themselves are reported, never asserted (no timing in tests)."""
+    r = subprocess.run([sys.executable, "-m", "sqsim", "bench", "--json", "--quick"], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    for name in ("cube_expectation_d24", "fwht_d24", "fwht_d20", "cube_expectation_d16"):
+        assert set(data[name]) == {"value", "unit", "reference_value", "ratio"}
+        assert data[name]["value"] > 0 and data[name]["reference_value"] > 0

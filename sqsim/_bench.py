@@ -1,0 +1,115 @@
+"""Kernel benchmarks: each a ratio against a reference measured in the same run.
+
+``sqsim bench`` (and ``benchmarks/run_benchmarks.py``) prints a table, or with ``--json`` one
+JSON object mapping names to {"value", "unit", "reference_value", "ratio"}; ratio is the
+speed-up over the in-run reference (> 1 is faster). Times are the best of several repeats
+after a warm-up call (which pays the Numba compilation).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numba
+import numpy as np
+
+from ._kernels import bits, cube, walsh
+from ._kernels import reference as ref
+
+
+def _best(fn, repeats: int, min_seconds: float = 0.2) -> float:
+    fn()  # warm-up (compilation, caches)
+    best = float("inf")
+    start = time.perf_counter()
+    for i in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+        if i >= 1 and time.perf_counter() - start > min_seconds * repeats:
+            break
+    return best
+
+
+def bench_cube_expectation(d: int, repeats: int) -> dict:
+    """Exact E[(1 - 2y) chi_S(x)] over {0,1}^d: popcount kernel vs numpy (points/s)."""
+    n = 2**d
+    rng = np.random.default_rng(d)
+    y = rng.integers(0, 2, n)
+    words = bits.pack_bits(y)
+    S = int(rng.integers(1, n))
+    assert cube.character_sum(S, words, n) == ref.character_sum_np(S, y)
+    t = _best(lambda: cube.character_sum(S, words, n), repeats)
+    t_ref = _best(lambda: ref.character_sum_np(S, y), max(1, repeats // 5))
+    return {"value": n / t, "unit": "points/s", "reference_value": n / t_ref, "ratio": t_ref / t}
+
+
+@numba.njit(cache=True)
+def _bench_phi(x, y, params):  # pragma: no cover
+    s = 0
+    for j in range(x.shape[0]):
+        s += x[j] * (j + 1)
+    return (1.0 - 2.0 * y) * ((s % 7) - 3.0) / 3.0
+
+
+def bench_numba_query(d: int, repeats: int) -> dict:
+    """One fused pass of a general Numba query (truth, null pieces, key) vs numpy on all points."""
+    n = 2**d
+    rng = np.random.default_rng(d)
+    lidx = rng.integers(0, 2, n).astype(np.int16)
+    lvals = np.array([0.0, 1.0])
+    params = np.zeros(0)
+
+    def numpy_twin():
+        total = 0.0
+        w = np.arange(1, d + 1)
+        for start in range(0, n, 2**16):
+            codes = np.arange(start, min(n, start + 2**16))
+            X = (codes[:, None] >> np.arange(d)) & 1
+            g = ((X @ w) % 7 - 3.0) / 3.0
+            for vi, v in enumerate(lvals):
+                vals = (1 - 2 * v) * g
+                total += vals[lidx[codes] == vi].sum()
+                ref.key_hash_terms_np(vals, np.uint64(vi * n) + codes.astype(np.uint64))
+        return total
+
+    got = cube.fused_query_pass(_bench_phi, params, d, 2, lidx, lvals, 4096)[0]
+    assert abs(got - numpy_twin()) < 1e-6 * n
+    t = _best(lambda: cube.fused_query_pass(_bench_phi, params, d, 2, lidx, lvals, 4096), repeats)
+    t_ref = _best(numpy_twin, max(1, repeats // 5))
+    return {"value": n / t, "unit": "points/s", "reference_value": n / t_ref, "ratio": t_ref / t}
+
+
+def bench_fwht(d: int, repeats: int) -> dict:
+    """Walsh-Hadamard transform of 2^d doubles: ns per element per stage vs a numpy reshape version."""
+    n = 2**d
+    x = np.random.default_rng(d).standard_normal(n)
+    assert np.allclose(walsh.fwht_inplace(x.copy(), walsh.BLOCK_BITS)[:64], ref.fwht_np(x)[:64])
+    buf = x.copy()
+    t = _best(lambda: walsh.fwht_inplace(buf, walsh.BLOCK_BITS), repeats)
+    t_ref = _best(lambda: ref.fwht_np(x), max(1, repeats // 5))
+    per = 1e9 / (n * d)
+    return {"value": t * per, "unit": "ns/element/stage", "reference_value": t_ref * per, "ratio": t_ref / t}
+
+
+def collect(quick: bool = False) -> dict:
+    reps = 5 if quick else 20
+    out = {}
+    for d in ((16, 24) if quick else (16, 20, 24)):
+        out[f"cube_expectation_d{d}"] = bench_cube_expectation(d, reps)
+    out["cube_numba_query_d20"] = bench_numba_query(16 if quick else 20, reps)
+    for d in (20, 24):
+        out[f"fwht_d{d}"] = bench_fwht(d, reps)
+    return out
+
+
+def run_all(quick: bool = False, as_json: bool = False) -> int:
+    results = collect(quick)
+    if as_json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"{'benchmark':<24} {'value':>12} {'unit':<18} {'reference':>12} {'ratio':>8}")
+    for name, r in results.items():
+        print(f"{name:<24} {r['value']:>12.4g} {r['unit']:<18} {r['reference_value']:>12.4g} {r['ratio']:>7.1f}x")
+    print(f"\n{numba.config.NUMBA_NUM_THREADS} Numba threads; references are numpy twins measured in this run.")
+    return 0
