@@ -317,6 +317,8 @@ class _BaseOracle:
     def _answer(self, query: Query, ev: _Evaluation, t0: float) -> dict:
         lo, hi, nominal = self._band(ev)
 
+        extra = dict(ev.extra)
+
         def null():
             v = ev.null() if callable(ev.null) else ev.null
             if v is None:
@@ -324,6 +326,9 @@ class _BaseOracle:
                     f"The {self.strategy.name!r} strategy needs the null distribution, which needs at most "
                     f"max_label_values={self.max_label_values} distinct labels; this target has more."
                 )
+            extra["null"] = float(v)
+            if callable(ev.null):  # Monte Carlo null on independent pairs (z, f(z')): same Hoeffding bound
+                extra["null_error"] = ev.truth_error
             return float(v)
 
         ctx = AnswerContext(
@@ -350,13 +355,14 @@ class _BaseOracle:
         return dict(name=query.name, kind=query.kind, tolerance=nominal, answer=a, truth=ev.truth,
                     truth_error=ev.truth_error, failure_probability=fp,
                     strategy=getattr(self.strategy, "name", type(self.strategy).__name__), in_band=in_band,
-                    seconds=time.perf_counter() - t0, key=ev.key, extra=dict(ev.extra))
+                    seconds=time.perf_counter() - t0, key=ev.key, extra=extra)
 
     def _commit(self, rec: dict) -> float:
         key = rec["key"]
         if key in self._cache:
             old = self._cache[key]
-            rec = {**old, "name": rec["name"], "kind": rec["kind"], "seconds": rec["seconds"], "cached": True}
+            rec = {**old, "name": rec["name"], "kind": rec["kind"], "seconds": rec["seconds"], "cached": True,
+                   "extra": dict(old["extra"])}
         else:
             self._cache[key] = rec
         rec = {k: v for k, v in rec.items() if k != "index"}

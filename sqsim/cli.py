@@ -39,12 +39,13 @@ def _demo(args) -> int:
     t_start = time.perf_counter()
     import numpy as np
 
-    root = np.random.SeedSequence(args.seed)
     with open(tmp, "w") as fh:
         for d in dims:
             for strategy in ("exact", "adversarial"):
                 counts = []
-                for cell_seq in root.spawn(args.seeds):
+                for i in range(args.seeds):
+                    # the same targets and orders for both strategies: a paired comparison
+                    cell_seq = np.random.SeedSequence(args.seed, spawn_key=(d, i))
                     s_target, s_oracle, s_learner = (int(c.generate_state(1)[0]) for c in cell_seq.spawn(3))
                     rng = np.random.default_rng(s_target)
                     code = int(rng.integers(1, 2**d))

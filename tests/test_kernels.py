@@ -39,20 +39,12 @@ def test_character_sum(d, kernel_mode, rng):
 def test_popcount_and_packing(rng):
     x = rng.integers(0, 2**63, 500, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
     assert [int(bits.popcount64(v)) for v in x] == [bin(int(v)).count("1") for v in x]
-    assert int(bits.popcount64.py_func(np.uint64(2**64 - 1))) == 64
+    with np.errstate(over="ignore"):
+        assert int(bits.popcount64.py_func(np.uint64(2**64 - 1))) == 64
     y = rng.integers(0, 2, 200)
     w = bits.pack_bits(y)
     assert w.shape == (4,)
     assert [(int(w[c // 64]) >> (c % 64)) & 1 for c in range(200)] == y.tolist()
-
-
-@pytest.mark.parametrize("d,q", [(1, 3), (3, 5), (6, 3), (4, 7)])
-def test_zq_character_sum(d, q, kernel_mode, rng):
-    w = rng.uniform(-1, 1, q**d)
-    s = rng.integers(0, q, d)
-    for bd in {1, min(d, 2)}:
-        got = call(cube.zq_character_sum, kernel_mode, s, q, w, bd)
-        assert_allclose(got, ref.zq_character_sum_np(s, q, w), atol=1e-9, err_msg=kernel_mode)
 
 
 @pytest.mark.parametrize("d", [1, 2, 3, 8, 12, 15])

@@ -43,49 +43,6 @@ def character_sum(support, words, n):  # pragma: no cover
 
 
 @numba.njit(parallel=True, cache=True)
-def zq_character_sum(s, q, weights, block_digits):  # pragma: no cover
-    r"""$\sum_c w_c \cos(2\pi (s \cdot x(c) \bmod q) / q)$ over Z_q^d (len(weights) = q^d).
-
-    Blocked like :func:`character_sum`: the low ``block_digits`` digits give a phase table, the
-    high digits one phase per block; cosines come from a table of q values.
-    """
-    n = weights.shape[0]
-    d = s.shape[0]
-    bsize = 1
-    for _ in range(block_digits):
-        bsize *= q
-    nblocks = n // bsize
-    cos_tab = np.empty(q, dtype=np.float64)
-    for k in range(q):
-        cos_tab[k] = np.cos(2.0 * np.pi * k / q)
-    low_phase = np.empty(bsize, dtype=np.int64)
-    for l in range(bsize):
-        rem = l
-        ph = 0
-        for j in range(block_digits):
-            ph += s[j] * (rem % q)
-            rem //= q
-        low_phase[l] = ph % q
-    partial = np.zeros(nblocks, dtype=np.float64)
-    for b in numba.prange(nblocks):
-        rem = b * 1  # a copy: numba refuses writes to the parallel loop index
-        ph = 0
-        for j in range(block_digits, d):
-            ph += s[j] * (rem % q)
-            rem //= q
-        ph %= q
-        acc = 0.0
-        base = b * bsize
-        for l in range(bsize):
-            acc += weights[base + l] * cos_tab[(ph + low_phase[l]) % q]
-        partial[b] = acc
-    total = 0.0
-    for b in range(nblocks):
-        total += partial[b]
-    return total
-
-
-@numba.njit(parallel=True, cache=True)
 def fused_query_pass(phi, params, d, q, label_index, label_values, block):  # pragma: no cover
     """One pass of a Numba query ``phi(x, y, params) -> float`` over every point of Z_q^d.
 

@@ -14,17 +14,6 @@ def character_sum_np(support: int, labels: np.ndarray) -> int:
     return int(np.sum((1 - 2 * labels.astype(np.int64)) * signs))
 
 
-def zq_character_sum_np(s: np.ndarray, q: int, weights: np.ndarray) -> float:
-    d = s.shape[0]
-    codes = np.arange(weights.shape[0], dtype=np.int64)
-    phase = np.zeros_like(codes)
-    rem = codes.copy()
-    for j in range(d):
-        phase += s[j] * (rem % q)
-        rem //= q
-    return float(np.sum(weights * np.cos(2 * np.pi * (phase % q) / q)))
-
-
 def fwht_np(a: np.ndarray) -> np.ndarray:
     """Unnormalised Walsh-Hadamard transform by reshaping (returns a new array)."""
     a = np.array(a, copy=True)
