@@ -36,3 +36,13 @@ def key_hash_terms_np(values: np.ndarray, flat_index: np.ndarray) -> np.uint64:
     with np.errstate(over="ignore"):
         terms = np.uint64(2) * mix64_np(flat_index.astype(np.uint64)) * mix64_np(bits)
         return np.uint64(np.sum(terms, dtype=np.uint64))
+
+
+def network_forward_np(X: np.ndarray, weights, biases) -> np.ndarray:
+    """numpy twin of network.network_forward: ReLU on hidden layers, linear output."""
+    h = np.asarray(X, dtype=np.float64)
+    for i, (W, b) in enumerate(zip(weights, biases)):
+        h = h @ W + b
+        if i < len(weights) - 1:
+            h = np.maximum(h, 0.0)
+    return h
