@@ -60,4 +60,5 @@ class ParityBruteForce(Learner):
             support = [j for j in range(d) if (int(code) >> j) & 1]
             if oracle.ask(Character(d, support)) > 0.5:
                 return Parity(d, support), {"rank": asked, "candidates": len(order)}
-        return None, {"rank": None, "candidates": len(order)}
+        # every nonempty candidate was rejected: the only parity left is the constant chi_empty = 0
+        return Parity(d, []), {"rank": None, "candidates": len(order)}

@@ -10,6 +10,7 @@ from ._ledger import *
 from ._oracles import *
 from ._queries import *
 from ._strategies import *
+from ._version_space import *
 from . import bounds, concepts
 
 __version__ = "0.1.0"
@@ -18,7 +19,7 @@ __all__ = [
     "Query", "CorrelationalQuery", "NumbaQuery", "Character", "ZqCharacter", "CharacterBatch",
     "SQOracle", "VSTATOracle",
     "AnswerStrategy", "AnswerContext", "ExactStrategy", "NoisyStrategy", "RoundedStrategy",
-    "NullAdversary", "SampledStrategy",
+    "NullAdversary", "SampledStrategy", "VersionSpaceStrategy",
     "Ledger", "QueryRecord",
     "SQSimError", "InvalidParameterError", "QueryRangeError", "QueryBudgetExceeded",
     "DomainTooLargeError", "StrategyContractError",

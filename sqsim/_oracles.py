@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _keys
-from ._domains import CHUNK, BooleanCube, Domain, FiniteDomain, Gaussian
+from ._domains import CHUNK, BooleanCube, Domain, FiniteDomain
 from ._errors import InvalidParameterError, QueryRangeError, SQSimError, StrategyContractError
 from ._export import export
 from ._kernels import cube as kcube
@@ -34,6 +34,11 @@ from ._strategies import (
     hoeffding_samples,
 )
 from ._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param
+from ._version_space import VersionSpace, VersionSpaceStrategy
+
+ANSWER_STRATEGIES.setdefault("version-space", VersionSpaceStrategy)
+from .concepts._families import FiniteFamily
+from ._validation import show
 
 PROBE_POINTS = 256
 TRUTH_MODES = ("auto", "exact", "monte-carlo")
@@ -47,6 +52,7 @@ class _Evaluation:
     key: str
     null: object  # float, None (unavailable) or a zero-argument callable (lazy Monte Carlo)
     extra: dict = field(default_factory=dict)
+    member_truths: np.ndarray | None = None  # version space: the truth of every family member
 
 
 def _block_bits(n: int, cap: int = 12) -> int:
@@ -63,9 +69,22 @@ class _BaseOracle:
                max_label_values):
         c = self._caller
         check_param("domain", domain, InstanceOf(Domain, "a sqsim domain (BooleanCube, ZqCube or Gaussian)"), c)
-        check_param("target", target, Callable, c)
         check_param("answers", answers, [Options(tuple(sorted(set(ANSWER_STRATEGIES)))),
                                          InstanceOf(AnswerStrategy, "an AnswerStrategy instance")], c)
+        version_space = answers == "version-space" or isinstance(answers, VersionSpaceStrategy)
+        if version_space:
+            if self.binary_queries:
+                raise InvalidParameterError(
+                    f"The 'answers' parameter of {c} must not be 'version-space' (STAT oracles only). Got {show(answers)} instead."
+                )
+            check_param("target", target, InstanceOf(FiniteFamily, "a finite concept family (e.g. Parities(d)) "
+                                                                   "with answers='version-space'"), c)
+            if target.domain != domain:
+                raise InvalidParameterError(
+                    f"The 'target' parameter of {c} must be a family over {domain!r}. Got one over {target.domain!r} instead."
+                )
+        else:
+            check_param("target", target, Callable, c)
         check_param("budget", budget, [Interval(int, 0, None), NoneOk], c)
         check_param("truth", truth, Options(TRUTH_MODES), c)
         check_param("truth_samples", truth_samples, [Interval(int, 1, None), NoneOk], c)
@@ -94,7 +113,18 @@ class _BaseOracle:
             )
         self.exact = bool(domain.finite and truth != "monte-carlo" and domain.enumerable)
         self._truth_samples = truth_samples
-        if self.exact:
+        self._vs = None
+        self._revealed = None
+        self._asked: list[tuple[Query, float]] = []
+        if version_space:
+            domain.check_enumerable("the version-space strategy")
+            self.exact = True
+            self._vs = VersionSpace(target, domain)
+            self._target = None
+            self._lvals = self._vs.label_values
+            self._lprob = None
+            self.boolean_labels = self._vs.boolean
+        elif self.exact:
             self._build_label_table()
         else:
             self._probe_setup()
@@ -163,7 +193,7 @@ class _BaseOracle:
     def _check_query(self, query, caller="ask"):
         if not isinstance(query, Query):
             raise InvalidParameterError(
-                f"The 'query' parameter of {self._caller}.{caller} must be a sqsim Query. Got {query!r} instead."
+                f"The 'query' parameter of {self._caller}.{caller} must be a sqsim Query. Got {show(query)} instead."
             )
         qd = getattr(query, "d", None)
         if qd is not None:
@@ -174,6 +204,8 @@ class _BaseOracle:
                 )
 
     def _evaluate(self, query: Query) -> _Evaluation:
+        if self._vs is not None:
+            return self._eval_version_space(query)
         if self.exact:
             if isinstance(query, Character) and not self.binary_queries:
                 return self._eval_character(query)
@@ -269,6 +301,25 @@ class _BaseOracle:
         return _Evaluation(truth / N, 0.0, 0.0, _keys.finalize(self._context, h & _keys.MASK),
                            self._null_from_pieces(pieces))
 
+    def _value_tables(self, query: Query) -> np.ndarray:
+        """phi(x, v) for every point x (code order) and label value v: shape (V, N)."""
+        N = self.domain.size
+        tables = np.empty((len(self._lvals), N))
+        for codes, X in self.domain.chunks():
+            for vi, v in enumerate(self._lvals):
+                tables[vi, codes[0] : codes[-1] + 1] = query.values(X, np.full(codes.shape[0], v), self.boolean_labels)
+        return tables
+
+    def _eval_version_space(self, query: Query) -> _Evaluation:
+        if self._revealed is not None:
+            raise SQSimError("This version-space oracle has revealed its target; create a new oracle to ask more.")
+        tables = self._value_tables(query)
+        N = self.domain.size
+        h = sum(int(key_hash_terms_np(tables[vi], np.uint64(vi) * np.uint64(N) + np.arange(N, dtype=np.uint64)))
+                for vi in range(tables.shape[0]))
+        return _Evaluation(None, 0.0, 0.0, _keys.finalize(self._context, h & _keys.MASK), None,
+                           member_truths=self._vs.truths(tables))
+
     # ------------------------------------------------------------- Monte Carlo
     def _value_range(self) -> float:
         return 1.0 if self.binary_queries else 2.0
@@ -314,7 +365,7 @@ class _BaseOracle:
     def sample_size(self, delta: float) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _answer(self, query: Query, ev: _Evaluation, t0: float) -> dict:
+    def _answer(self, query: Query, ev: _Evaluation) -> dict:
         lo, hi, nominal = self._band(ev)
 
         extra = dict(ev.extra)
@@ -355,17 +406,36 @@ class _BaseOracle:
         return dict(name=query.name, kind=query.kind, tolerance=nominal, answer=a, truth=ev.truth,
                     truth_error=ev.truth_error, failure_probability=fp,
                     strategy=getattr(self.strategy, "name", type(self.strategy).__name__), in_band=in_band,
-                    seconds=time.perf_counter() - t0, key=ev.key, extra=extra)
+                    key=ev.key, extra=extra)
 
-    def _commit(self, rec: dict) -> float:
+    def _answer_version_space(self, query: Query, ev: _Evaluation, alive: np.ndarray):
+        """Choose the answer keeping the most survivors; return the record and the new survivors."""
+        truths = ev.member_truths
+        tau = self.tolerance
+        a = VersionSpaceStrategy.choose(truths[alive], tau)
+        kept = alive & (np.abs(truths - a) <= tau)
+        if not kept.any():  # floating-point safety: answer a survivor's truth exactly
+            a = float(truths[np.flatnonzero(alive)[0]])
+            kept = alive & (np.abs(truths - a) <= tau)
+        # the oracle's own check: every kept member is within tau of the answer
+        if not kept.any() or np.any(np.abs(truths[kept] - a) > tau):
+            raise StrategyContractError(f"version-space answer {a!r} to {query.name!r} is consistent with no member")
+        before, after = int(alive.sum()), int(kept.sum())
+        rec = dict(name=query.name, kind=query.kind, tolerance=tau, answer=a, truth=None, truth_error=0.0,
+                   failure_probability=0.0, strategy="version-space", in_band=True, key=ev.key,
+                   extra={"survivors": after, "eliminated": before - after})
+        return rec, kept
+
+    def _commit(self, rec: dict, seconds: float) -> float:
         key = rec["key"]
         if key in self._cache:
             old = self._cache[key]
-            rec = {**old, "name": rec["name"], "kind": rec["kind"], "seconds": rec["seconds"], "cached": True,
-                   "extra": dict(old["extra"])}
+            rec = {**old, "name": rec["name"], "kind": rec["kind"], "cached": True,
+                   "extra": {**old["extra"], **rec.get("extra", {})}}
         else:
             self._cache[key] = rec
         rec = {k: v for k, v in rec.items() if k != "index"}
+        rec["seconds"] = seconds
         self.ledger.append(**rec)
         return rec["answer"]
 
@@ -377,13 +447,7 @@ class _BaseOracle:
         is spent, :class:`QueryRangeError` for a bad query; neither changes the ledger.
         """
         self._check_query(query)
-        self.ledger.check_budget(1)
-        t0 = time.perf_counter()
-        ev = self._evaluate(query)
-        if ev.key in self._cache:
-            rec = dict(name=query.name, kind=query.kind, seconds=time.perf_counter() - t0, key=ev.key)
-            return self._commit(rec)
-        return self._commit(self._answer(query, ev, t0))
+        return float(self._run([query])[0])
 
     def ask_batch(self, queries) -> np.ndarray:
         """Answer many queries; equivalent to asking them in order (same answers, same records).
@@ -391,22 +455,22 @@ class _BaseOracle:
         ``queries`` is a sequence of queries and :class:`CharacterBatch` objects, or one
         CharacterBatch (answered by one Walsh-Hadamard transform, one record per member). The
         whole batch's budget is checked first; the batch is atomic: if any query is bad, nothing
-        is recorded.
+        is recorded. A batch's time is shared equally by its records (``seconds``).
         """
         items = [queries] if isinstance(queries, CharacterBatch) else list(queries)
-        flat: list[tuple[Query, _Evaluation | None]] = []
         for it in items:
-            if isinstance(it, CharacterBatch):
-                flat.extend((m, None) for m in it.members)
-            else:
+            if not isinstance(it, CharacterBatch):
                 self._check_query(it, "ask_batch")
-                flat.append((it, None))
+        return self._run(items)
+
+    def _run(self, items) -> np.ndarray:
+        flat = [m for it in items for m in (it.members if isinstance(it, CharacterBatch) else [it])]
         self.ledger.check_budget(len(flat))
         t0 = time.perf_counter()
         evals: list[_Evaluation] = []
         for it in items:
             if isinstance(it, CharacterBatch):
-                if self.exact and not self.binary_queries:
+                if self.exact and not self.binary_queries and self._vs is None:
                     evals.extend(self._eval_batch(it))
                 else:
                     evals.extend(self._evaluate(m) for m in it.members)
@@ -415,14 +479,78 @@ class _BaseOracle:
         # answer in order without committing, so a failing strategy leaves the ledger intact
         staged: list[dict] = []
         seen: dict[str, dict] = {}
-        for (q, _), ev in zip(flat, evals):
+        alive = None if self._vs is None else self._vs.alive
+        for q, ev in zip(flat, evals):
             if ev.key in self._cache or ev.key in seen:
-                staged.append(dict(name=q.name, kind=q.kind, seconds=0.0, key=ev.key))
-            else:
-                rec = self._answer(q, ev, t0)
-                seen[ev.key] = rec
+                rec = dict(name=q.name, kind=q.kind, key=ev.key)
+                if alive is not None:  # a repeated answer eliminates nobody
+                    rec["extra"] = {"survivors": int(alive.sum()), "eliminated": 0}
                 staged.append(rec)
-        return np.array([self._commit(rec) for rec in staged], dtype=np.float64)
+                continue
+            if self._vs is not None:
+                rec, alive = self._answer_version_space(q, ev, alive)
+            else:
+                rec = self._answer(q, ev)
+            seen[ev.key] = rec
+            staged.append(rec)
+        seconds = (time.perf_counter() - t0) / max(1, len(flat))
+        answers = []
+        for q, rec in zip(flat, staged):
+            if self._vs is not None and rec["key"] not in self._cache:
+                self._asked.append((q, rec["answer"]))
+            answers.append(self._commit(rec, seconds))
+        if self._vs is not None:
+            self._vs.alive = alive
+        return np.array(answers, dtype=np.float64)
+
+    # ------------------------------------------------------------------ version space
+    @property
+    def survivors(self) -> int:
+        """Number of family members consistent with every answer so far (version-space strategy)."""
+        self._require_version_space("survivors")
+        return int(self._vs.alive.sum())
+
+    def _require_version_space(self, what):
+        if self._vs is None:
+            raise SQSimError(f"{what} belongs to the version-space strategy; this oracle answers with "
+                             f"{self.strategy!r}.")
+
+    def reveal(self, avoid=None):
+        """Draw the target from the survivors (with the oracle's seed) and re-check every answer.
+
+        Parameters
+        ----------
+        avoid : callable, optional
+            A hypothesis: the target is drawn among survivors that differ from it somewhere on
+            the domain whenever one exists (so a learner that stopped early is graded honestly).
+
+        Every recorded answer is re-evaluated exactly against the drawn target (an independent
+        code path from the one that chose the answers); a violation raises
+        :class:`StrategyContractError`. The first call fixes the target; later calls return it,
+        and asking further queries raises.
+        """
+        self._require_version_space("reveal()")
+        if self._revealed is not None:
+            return self._revealed
+        alive = np.flatnonzero(self._vs.alive)
+        candidates = alive
+        if avoid is not None:
+            h = np.asarray(avoid(self.domain.enumerate()), dtype=np.float64).reshape(-1)
+            differ = [i for i in alive if not np.array_equal(self._vs.member_table(int(i)), h)]
+            if differ:
+                candidates = np.array(differ)
+        rng = derived_rng(self._entropy, "reveal")
+        target = self._vs.family.member(int(candidates[rng.integers(0, len(candidates))]))
+        check = SQOracle(self.domain, target, self.tolerance, answers="exact")
+        for q, a in self._asked:
+            truth = check._evaluate(q).truth
+            if abs(a - truth) > self.tolerance:
+                raise StrategyContractError(
+                    f"version-space answer {a!r} to {q.name!r} is {abs(a - truth):.3g} from the revealed target's "
+                    f"truth {truth!r} (tolerance {self.tolerance})."
+                )
+        self._revealed = target
+        return target
 
     # ------------------------------------------------------------------ grading
     def _grade(self, hypothesis, *, n=100_000) -> dict:
@@ -435,6 +563,13 @@ class _BaseOracle:
         """
         if hypothesis is None:
             return {"success": False, "reason": "no hypothesis"}
+        if self._vs is not None:
+            target = self.reveal(avoid=hypothesis)
+            h = np.asarray(hypothesis(self.domain.enumerate()), dtype=np.float64).reshape(-1)
+            y = np.asarray(target(self.domain.enumerate()), dtype=np.float64)
+            mismatches = int(np.count_nonzero(np.abs(h - y) > 1e-9 * (1.0 + np.abs(y))))
+            return {"success": mismatches == 0, "mismatches": mismatches, "points": self.domain.size,
+                    "survivors": int(self._vs.alive.sum()), "revealed": repr(target)}
         if self.exact:
             mismatches = 0
             for codes, X in self.domain.chunks():
@@ -523,7 +658,7 @@ class SQOracle(_BaseOracle):
                 raise InvalidParameterError(
                     f"The 'truth_samples' parameter of SQOracle must make the Monte Carlo error bound "
                     f"({eps:.4g} at failure probability {self.failure_probability}) smaller than the tolerance "
-                    f"{self.tolerance}. Got {truth_samples!r} instead."
+                    f"{self.tolerance}. Got {show(truth_samples)} instead."
                 )
 
     def _truth_target_error(self):
@@ -577,7 +712,7 @@ class VSTATOracle(_BaseOracle):
             if eps >= 1.0 / self.t:
                 raise InvalidParameterError(
                     f"The 'truth_samples' parameter of VSTATOracle must make the Monte Carlo error bound "
-                    f"({eps:.4g}) smaller than 1/t = {1 / self.t:.4g}. Got {truth_samples!r} instead."
+                    f"({eps:.4g}) smaller than 1/t = {1 / self.t:.4g}. Got {show(truth_samples)} instead."
                 )
 
     def _truth_target_error(self):

@@ -26,6 +26,7 @@ import numpy as np
 from ._errors import InvalidParameterError, QueryRangeError
 from ._export import export
 from ._validation import Callable, Interval, Options, check_param
+from ._validation import show
 
 KINDS = ("sq", "csq", "label", "gradient", "example")
 LABEL_MODES = ("auto", "boolean", "real")
@@ -189,7 +190,7 @@ class NumbaQuery(Query):
         if not isinstance(fn, numba.core.registry.CPUDispatcher):
             raise InvalidParameterError(
                 f"The 'fn' parameter of NumbaQuery must be a numba.njit-compiled function fn(x, y, params). "
-                f"Got {fn!r} instead."
+                f"Got {show(fn)} instead."
             )
         super().__init__(fn, name, kind=kind)
         self.params = np.ascontiguousarray(np.asarray(params, dtype=np.float64).reshape(-1))
@@ -217,26 +218,26 @@ def _check_support(support, d: int, caller: str) -> tuple[int, ...]:
     if isinstance(support, (int, np.integer)) and not isinstance(support, bool):
         raise InvalidParameterError(
             f"The 'support' parameter of {caller} must be a sequence of distinct coordinate indices in "
-            f"[0, {d - 1}]. Got {support!r} instead (pass [i] for one coordinate)."
+            f"[0, {d - 1}]. Got {show(support)} instead (pass [i] for one coordinate)."
         )
     try:
         items = list(support)
     except TypeError:
         raise InvalidParameterError(
             f"The 'support' parameter of {caller} must be a sequence of distinct coordinate indices in "
-            f"[0, {d - 1}]. Got {support!r} instead."
+            f"[0, {d - 1}]. Got {show(support)} instead."
         ) from None
     out = []
     for s in items:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= int(s) < d:
             raise InvalidParameterError(
                 f"The 'support' parameter of {caller} must contain coordinate indices in [0, {d - 1}]. "
-                f"Got {support!r} instead."
+                f"Got {show(support)} instead."
             )
         out.append(int(s))
     if len(set(out)) != len(out):
         raise InvalidParameterError(
-            f"The 'support' parameter of {caller} must not repeat an index. Got {support!r} instead."
+            f"The 'support' parameter of {caller} must not repeat an index. Got {show(support)} instead."
         )
     return tuple(sorted(out))
 
@@ -306,7 +307,7 @@ class ZqCharacter(NumbaQuery):
         s_arr = np.asarray(s)
         if s_arr.shape != (int(d),) or not np.issubdtype(s_arr.dtype, np.integer):
             raise InvalidParameterError(
-                f"The 's' parameter of ZqCharacter must be {d} integers. Got {s!r} instead."
+                f"The 's' parameter of ZqCharacter must be {d} integers. Got {show(s)} instead."
             )
         self.d, self.q, self.labels = int(d), int(q), labels
         self.s = (s_arr.astype(np.int64) % self.q)

@@ -14,6 +14,7 @@ import numbers
 import numpy as np
 
 from ._errors import InvalidParameterError
+from ._validation import show
 
 __all__ = ["check_rng", "root_entropy", "derived_rng", "stable_words"]
 
@@ -25,12 +26,12 @@ def _check_seed(seed, caller: str, name: str = "seed"):
         if int(seed) < 0:
             raise InvalidParameterError(
                 f"The {name!r} parameter of {caller} must be a non-negative int, a numpy Generator "
-                f"or None. Got {seed!r} instead."
+                f"or None. Got {show(seed)} instead."
             )
         return int(seed)
     raise InvalidParameterError(
         f"The {name!r} parameter of {caller} must be a non-negative int, a numpy Generator or None. "
-        f"Got {seed!r} instead."
+        f"Got {show(seed)} instead."
     )
 
 

@@ -175,7 +175,7 @@ class SampledStrategy(AnswerStrategy):
         return f"SampledStrategy(delta={self.delta})"
 
 
-#: registry of strategy names (aliases allowed); the version-space strategy joins with concept classes
+#: registry of strategy names (aliases allowed)
 ANSWER_STRATEGIES: dict[str, Callable[[], AnswerStrategy]] = {
     "exact": ExactStrategy,
     "noisy": NoisyStrategy,

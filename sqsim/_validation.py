@@ -16,7 +16,7 @@ import numpy as np
 
 from ._errors import InvalidParameterError
 
-__all__ = ["Interval", "Options", "InstanceOf", "NoneOk", "Callable", "validate", "check_param"]
+__all__ = ["Interval", "Options", "InstanceOf", "NoneOk", "Callable", "validate", "check_param", "show"]
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,13 @@ def _describe(constraints) -> str:
     return ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
-def _repr_value(value: Any) -> str:
-    text = repr(value)
+def show(value: Any) -> str:
+    """A one-line repr of a parameter value for error messages (arrays folded, long values cut)."""
+    text = " ".join(repr(value).split())
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+_repr_value = show
 
 
 def check_param(name: str, value: Any, constraints, caller: str) -> Any:

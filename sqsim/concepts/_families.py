@@ -17,6 +17,7 @@ from .._errors import InvalidParameterError
 from .._random import check_rng
 from .._validation import Interval, NoneOk, check_param
 from ._parity import Parity
+from .._validation import show
 
 
 class ConceptFamily:
@@ -47,7 +48,7 @@ class FiniteFamily(ConceptFamily):
         if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) < n:
             raise InvalidParameterError(
                 f"The 'i' parameter of {type(self).__name__}.member must be an int in the range [0, {n - 1}]. "
-                f"Got {i!r} instead."
+                f"Got {show(i)} instead."
             )
         return self._member(int(i))
 

@@ -10,6 +10,7 @@ from .._random import check_rng
 from .._validation import Interval, check_param
 from ._families import FiniteFamily
 from ._parity import Compressed
+from .._validation import show
 
 
 def lwr_round(r, p: int, q: int) -> np.ndarray:
@@ -57,7 +58,7 @@ class LWR:
         check_param("q", q, Interval(int, 3, None), "LWR")
         check_param("p", p, Interval(int, 2, None), "LWR")
         if int(p) >= int(q):
-            raise InvalidParameterError(f"The 'p' parameter of LWR must satisfy 2 <= p < q = {q}. Got {p!r} instead.")
+            raise InvalidParameterError(f"The 'p' parameter of LWR must satisfy 2 <= p < q = {q}. Got {show(p)} instead.")
         self.d, self.q, self.p = int(d), int(q), int(p)
         if secret is None:
             self.secret = check_rng(seed, "LWR").integers(0, self.q, self.d).astype(np.int64)
@@ -65,7 +66,7 @@ class LWR:
             s = np.asarray(secret)
             if s.shape != (self.d,) or not np.issubdtype(s.dtype, np.integer) or s.min() < 0 or s.max() >= self.q:
                 raise InvalidParameterError(
-                    f"The 'secret' parameter of LWR must be {self.d} integers in [0, {self.q - 1}]. Got {secret!r} instead."
+                    f"The 'secret' parameter of LWR must be {self.d} integers in [0, {self.q - 1}]. Got {show(secret)} instead."
                 )
             self.secret = s.astype(np.int64)
         self.secret.setflags(write=False)

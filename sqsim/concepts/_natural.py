@@ -8,8 +8,8 @@ import numpy as np
 
 from .._domains import Gaussian
 from .._errors import InvalidParameterError
-from .._random import check_rng, derived_rng, root_entropy
-from .._validation import Interval, NoneOk, Options, check_param
+from .._random import derived_rng, root_entropy
+from .._validation import Interval, NoneOk, Options, check_param, show
 from ._families import ConceptFamily, FiniteFamily
 from ._network import ReLUNetwork
 
@@ -120,11 +120,11 @@ class NaturalWeights(ConceptFamily):
         self.patch = None if patch is None else int(patch)
         if self.patch is not None:
             if self.n % self.patch:
-                raise InvalidParameterError(f"The 'patch' parameter of {c} must divide n = {self.n}. Got {patch!r} instead.")
+                raise InvalidParameterError(f"The 'patch' parameter of {c} must divide n = {self.n}. Got {show(patch)} instead.")
             self.m = self.n // self.patch
             if m is not None and int(m) != self.m:
                 raise InvalidParameterError(
-                    f"The 'm' parameter of {c} must equal n / patch = {self.m} for convolutional networks. Got {m!r} instead."
+                    f"The 'm' parameter of {c} must equal n / patch = {self.m} for convolutional networks. Got {show(m)} instead."
                 )
         else:
             self.m = default_width(self.n) if m is None else int(m)
@@ -139,7 +139,7 @@ class NaturalWeights(ConceptFamily):
             try:
                 self._chol = np.linalg.cholesky(cov)
             except np.linalg.LinAlgError:
-                raise InvalidParameterError(f"The 'cov' parameter of {c} must be positive definite. Got {cov!r} instead.") from None
+                raise InvalidParameterError(f"The 'cov' parameter of {c} must be positive definite. Got {show(cov)} instead.") from None
             self.cov = cov
         elif cov is not None:
             raise InvalidParameterError(f"The 'cov' parameter of {c} must be None unless distribution='normal-cov'. Got a matrix instead.")

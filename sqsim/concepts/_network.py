@@ -10,7 +10,7 @@ from .._errors import InvalidParameterError
 from .._kernels.network import network_forward
 from .._kernels.reference import network_forward_np
 from .._random import check_rng
-from .._validation import Interval, check_param
+from .._validation import Interval, check_param, show
 
 JSON_FORMAT = "sqsim.ReLUNetwork"
 JSON_VERSION = 1
@@ -21,7 +21,7 @@ def _as_matrix(W, i, name):
         A = np.array(W, dtype=np.float64)
     except (TypeError, ValueError):
         raise InvalidParameterError(
-            f"The '{name}' parameter of ReLUNetwork must hold real arrays. Got layer {i}: {W!r} instead."
+            f"The '{name}' parameter of ReLUNetwork must hold real arrays. Got layer {i}: {show(W)} instead."
         ) from None
     return A
 
@@ -52,7 +52,7 @@ class ReLUNetwork:
     def __init__(self, weights, biases):
         if isinstance(weights, np.ndarray) or not isinstance(weights, (list, tuple)) or len(weights) == 0:
             raise InvalidParameterError(
-                f"The 'weights' parameter of ReLUNetwork must be a non-empty list of 2-D arrays. Got {weights!r} instead."
+                f"The 'weights' parameter of ReLUNetwork must be a non-empty list of 2-D arrays. Got {show(weights)} instead."
             )
         if isinstance(biases, np.ndarray) or not isinstance(biases, (list, tuple)) or len(biases) != len(weights):
             raise InvalidParameterError(
@@ -146,7 +146,7 @@ class ReLUNetwork:
         if not isinstance(other, ReLUNetwork) or other.d != self.out_dim:
             raise InvalidParameterError(
                 f"The 'other' parameter of ReLUNetwork.then must be a ReLUNetwork with {self.out_dim} inputs. "
-                f"Got {other!r} instead."
+                f"Got {show(other)} instead."
             )
         W = self.weights[-1] @ other.weights[0]
         b = self.biases[-1] @ other.weights[0] + other.biases[0]
@@ -197,7 +197,7 @@ class ReLUNetwork:
         if not nets or not all(isinstance(n, ReLUNetwork) for n in nets) or len({n.d for n in nets}) != 1:
             raise InvalidParameterError(
                 "The 'networks' parameter of ReLUNetwork.parallel must be ReLUNetworks with one input dimension. "
-                f"Got {nets!r} instead."
+                f"Got {show(nets)} instead."
             )
         depth = max(n.hidden_layers for n in nets)
         nets = [n.deepen(depth) for n in nets]
@@ -225,7 +225,7 @@ class ReLUNetwork:
         if coef.shape != (par.out_dim,):
             raise InvalidParameterError(
                 f"The 'coefficients' parameter of ReLUNetwork.combine must have {par.out_dim} entries. "
-                f"Got {coefficients!r} instead."
+                f"Got {show(coefficients)} instead."
             )
         return par.linear_output(coef, [bias])
 
@@ -270,7 +270,7 @@ def smoothed(network: ReLUNetwork, sigma, seed=None) -> ReLUNetwork:
     ReLU networks under Gaussian inputs stay hard to learn after this perturbation.
     """
     if not isinstance(network, ReLUNetwork):
-        raise InvalidParameterError(f"The 'network' parameter of smoothed must be a ReLUNetwork. Got {network!r} instead.")
+        raise InvalidParameterError(f"The 'network' parameter of smoothed must be a ReLUNetwork. Got {show(network)} instead.")
     check_param("sigma", sigma, Interval(float, 0, None), "smoothed")
     rng = check_rng(seed, "smoothed")
     Ws = [W + rng.normal(0.0, float(sigma), W.shape) for W in network.weights]

@@ -11,6 +11,7 @@ from .._errors import InvalidParameterError
 from .._validation import Interval, Options, check_param
 from ._families import ConceptFamily
 from ._network import ReLUNetwork
+from .._validation import show
 
 PSIS = ("cosine", "triangle")
 
@@ -67,7 +68,7 @@ class PeriodicNeuron:
         if self.psi != "triangle":
             raise InvalidParameterError(
                 f"The 'psi' parameter of PeriodicNeuron must be 'triangle' for an exact ReLU network "
-                f"(cos has none). Got {self.psi!r} instead."
+                f"(cos has none). Got {show(self.psi)} instead."
             )
         check_param("radius", radius, Interval(float, 0, None, closed="neither"), "PeriodicNeuron.network")
         R = int(math.ceil(radius))

@@ -11,6 +11,7 @@ from .._errors import InvalidParameterError
 from .._validation import Interval, check_param
 from ._families import ConceptFamily
 from ._network import ReLUNetwork, smoothed
+from .._validation import show
 
 
 class SmoothedNetworks(ConceptFamily):
@@ -33,7 +34,7 @@ class SmoothedNetworks(ConceptFamily):
         widths = (int(d), int(d)) if widths is None else tuple(widths)
         if len(widths) != 2 or not all(isinstance(w, (int, np.integer)) and w >= 1 for w in widths):
             raise InvalidParameterError(
-                f"The 'widths' parameter of SmoothedNetworks must be two positive ints. Got {widths!r} instead."
+                f"The 'widths' parameter of SmoothedNetworks must be two positive ints. Got {show(widths)} instead."
             )
         check_param("sigma", sigma, Interval(float, 0, None), "SmoothedNetworks")
         self.d, self.widths, self.sigma = int(d), tuple(int(w) for w in widths), float(sigma)
