@@ -92,6 +92,20 @@ def bench_fwht(d: int, repeats: int) -> dict:
     return {"value": t * per, "unit": "ns/element/stage", "reference_value": t_ref * per, "ratio": t_ref / t}
 
 
+def bench_network(d: int, units: int, n: int, repeats: int) -> dict:
+    """A one-hidden-layer ReLU network (d inputs, ``units`` units): Numba pass vs numpy matmuls (points/s)."""
+    from .concepts import ReLUNetwork
+
+    rng = np.random.default_rng(d)
+    net = ReLUNetwork([rng.standard_normal((d, units)), rng.standard_normal((units, 1))],
+                      [rng.standard_normal(units), rng.standard_normal(1)])
+    X = rng.standard_normal((n, d))
+    assert np.allclose(net(X[:1000]), net.evaluate_numpy(X[:1000]))
+    t = _best(lambda: net(X), repeats)
+    t_ref = _best(lambda: net.evaluate_numpy(X), repeats)
+    return {"value": n / t, "unit": "points/s", "reference_value": n / t_ref, "ratio": t_ref / t}
+
+
 def collect(quick: bool = False) -> dict:
     reps = 5 if quick else 20
     out = {}
@@ -100,6 +114,7 @@ def collect(quick: bool = False) -> dict:
     out["cube_numba_query_d20"] = bench_numba_query(16 if quick else 20, reps)
     for d in (20, 24):
         out[f"fwht_d{d}"] = bench_fwht(d, reps)
+    out["network_d32"] = bench_network(32, 64, 100_000 if quick else 1_000_000, reps)
     return out
 
 

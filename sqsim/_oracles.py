@@ -19,6 +19,7 @@ from ._domains import CHUNK, BooleanCube, Domain, FiniteDomain
 from ._errors import InvalidParameterError, QueryRangeError, SQSimError, StrategyContractError
 from ._export import export
 from ._kernels import cube as kcube
+from ._kernels import pick
 from ._kernels import walsh as kwalsh
 from ._kernels.bits import pack_bits
 from ._kernels.reference import key_hash_terms_np
@@ -57,6 +58,16 @@ class _Evaluation:
 
 def _block_bits(n: int, cap: int = 12) -> int:
     return min(int(n).bit_length() - 1, cap)
+
+
+_KEY_TOTALS: dict[tuple[int, int], int] = {}
+
+
+def _key_total(vi: int, n: int) -> int:
+    """P_v = sum_c mix64(v n + c) mod 2^64 (the empty character's key sum), computed once per (v, n)."""
+    if (vi, n) not in _KEY_TOTALS:
+        _KEY_TOTALS[(vi, n)] = int(pick(kcube.character_key_sum, n)(0, vi, n, _block_bits(n)))
+    return _KEY_TOTALS[(vi, n)]
 
 
 class _BaseOracle:
@@ -234,11 +245,11 @@ class _BaseOracle:
         self._require_boolean(query)
         N = self.domain.size
         bb = _block_bits(N)
-        truth = kcube.character_sum(query.code, self._packed_labels(), N) / N
+        truth = pick(kcube.character_sum, N)(query.code, self._packed_labels(), N) / N
         # E_x[phi(x, v)] = (1 - 2v) [S = empty]
         pieces = np.array([(1 - 2 * v) * (N if query.code == 0 else 0) for v in self._lvals], dtype=np.float64)
-        P = [int(kcube.character_key_sum(0, vi, N, bb)) for vi in range(len(self._lvals))]
-        Q = [int(kcube.character_key_sum(query.code, vi, N, bb)) for vi in range(len(self._lvals))]
+        P = [_key_total(vi, N) for vi in range(len(self._lvals))]
+        Q = [int(pick(kcube.character_key_sum, N)(query.code, vi, N, bb)) for vi in range(len(self._lvals))]
         h = _keys.character_hash(P, Q, [int(1 - 2 * v) for v in self._lvals])
         return _Evaluation(float(truth), 0.0, 0.0, _keys.finalize(self._context, h), self._null_from_pieces(pieces))
 
@@ -249,11 +260,11 @@ class _BaseOracle:
         self._require_boolean(batch.members[0] if len(batch) else Character(self.domain.d, []))
         N = self.domain.size
         bb = _block_bits(N, kwalsh.BLOCK_BITS)
-        spectrum = kwalsh.fwht_inplace(1.0 - 2.0 * self._ytab, bb)
+        spectrum = pick(kwalsh.fwht_inplace, N)(1.0 - 2.0 * self._ytab, bb)
         codes = batch.codes
         nv = len(self._lvals)
-        Qtab = [kwalsh.fwht_inplace(kcube.key_table(vi, N), bb)[codes] for vi in range(nv)]
-        P = [int(kcube.character_key_sum(0, vi, N, _block_bits(N))) for vi in range(nv)]
+        Qtab = [pick(kwalsh.fwht_inplace, N)(pick(kcube.key_table, N)(vi, N), bb)[codes] for vi in range(nv)]
+        P = [_key_total(vi, N) for vi in range(nv)]
         signs = [int(1 - 2 * v) for v in self._lvals]
         out = []
         for i, m in enumerate(batch.members):
@@ -266,7 +277,7 @@ class _BaseOracle:
     def _eval_fused(self, query: NumbaQuery) -> _Evaluation:
         N = self.domain.size
         query._set_params(self.boolean_labels)
-        truth, null, h, bad, badval = kcube.fused_query_pass(
+        truth, null, h, bad, badval = pick(kcube.fused_query_pass, N)(
             query.fn, query.params, self.domain.d, self.domain.base, self._lidx, self._lvals, 4096)
         if bad >= 0:
             x = self.domain.decode(np.array([bad]))[0].tolist()

@@ -14,6 +14,7 @@ import numpy as np
 
 from ._errors import InvalidParameterError
 from ._export import export
+from ._kernels import pick
 from ._kernels import walsh as kwalsh
 from ._strategies import AnswerStrategy
 
@@ -84,7 +85,7 @@ class VersionSpace:
         if self._parities:
             t0, t1 = tables[0], tables[1]
             g = (t1 - t0) / 2.0
-            ghat = kwalsh.fwht_inplace(g.copy(), kwalsh.BLOCK_BITS) / N
+            ghat = pick(kwalsh.fwht_inplace, N)(g.copy(), kwalsh.BLOCK_BITS) / N
             return np.mean(t0) + np.mean(g) - ghat[self._codes]  # (M1)
         cols = np.arange(N)
         return np.array([tables[self._lidx[m], cols].mean() for m in range(self.size)])

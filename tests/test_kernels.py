@@ -89,10 +89,8 @@ def test_fused_query_pass_matches_python_pass(d, q, kernel_mode, rng):
     vals = rng.uniform(-1, 1, (3, n))
     vals[0, :3] = [-1.0, 1.0, -0.0]  # end points and a negative zero (hashed as 0.0)
     params = np.concatenate([[q], vals.reshape(-1)])
-    phi = _phi_table if kernel_mode == "jit" else _phi_table.py_func
-    kern = cube.fused_query_pass if kernel_mode == "jit" else cube.fused_query_pass.py_func
-    with np.errstate(over="ignore"):
-        truth, null, h, bad, _ = kern(phi, params, d, q, lidx, labels, 7)
+    phi = _phi_table.py_func if kernel_mode == "python" else _phi_table
+    truth, null, h, bad, _ = call(cube.fused_query_pass, kernel_mode, phi, params, d, q, lidx, labels, 7)
     codes = np.arange(n)
     assert bad == -1
     assert_allclose(truth, vals[lidx, codes].sum(), atol=1e-9)
@@ -114,12 +112,22 @@ def test_fused_query_pass_reports_first_bad_value():
 
 def test_character_key_sum_matches_table(kernel_mode, rng):
     n = 2**10
-    kern = cube.character_key_sum if kernel_mode == "jit" else cube.character_key_sum.py_func
     for S in [0, 5, 1023]:
         for vi in (0, 1):
             table = bits.mix64_np(np.uint64(vi * n) + np.arange(n, dtype=np.uint64))
             signs = 1 - 2 * bits.parity_np(np.arange(n) & S)
             expected = sum(int(t) if s > 0 else -int(t) for t, s in zip(table, signs)) % 2**64
-            with np.errstate(over="ignore"):
-                assert int(kern(S, vi, n, 6)) == expected
+            assert int(call(cube.character_key_sum, kernel_mode, S, vi, n, 6)) == expected
             assert_array_equal(cube.key_table(vi, n), table)
+
+
+def test_network_forward_twins(kernel_mode, rng):
+    from sqsim._kernels import network
+
+    sizes = np.array([5, 7, 3, 2])
+    Ws = [rng.standard_normal((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [rng.standard_normal(b) for b in sizes[1:]]
+    params = np.concatenate([np.concatenate([W.ravel(), b]) for W, b in zip(Ws, bs)])
+    X = rng.standard_normal((130, 5))
+    got = call(network.network_forward, kernel_mode, X, sizes, params, 16)
+    assert_allclose(got, ref.network_forward_np(X, Ws, bs), rtol=1e-12, atol=1e-12, err_msg=kernel_mode)

@@ -11,13 +11,15 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import dual
+
 from .bits import mix64, parity64, popcount64
 
 ZERO_U = np.uint64(0)
 TWO_U = np.uint64(2)
 
 
-@numba.njit(parallel=True, cache=True)
+@dual
 def character_sum(support, words, n):  # pragma: no cover
     r"""$\sum_{c < n} (1 - 2 y_c) (-1)^{|S \cap c|}$ for 0/1 labels packed in uint64 ``words``.
 
@@ -42,7 +44,7 @@ def character_sum(support, words, n):  # pragma: no cover
     return n - 2 * mism
 
 
-@numba.njit(parallel=True, cache=True)
+@dual
 def fused_query_pass(phi, params, d, q, label_index, label_values, block):  # pragma: no cover
     """One pass of a Numba query ``phi(x, y, params) -> float`` over every point of Z_q^d.
 
@@ -113,7 +115,7 @@ def fused_query_pass(phi, params, d, q, label_index, label_values, block):  # pr
     return truth, null, h, first_bad, first_val
 
 
-@numba.njit(parallel=True, cache=True)
+@dual
 def character_key_sum(support, vi, n, block_bits):  # pragma: no cover
     """sum_c mix64(vi n + c) (-1)^{|S & c|} modulo 2^64 (the key of a character query).
 
@@ -142,7 +144,7 @@ def character_key_sum(support, vi, n, block_bits):  # pragma: no cover
     return total
 
 
-@numba.njit(parallel=True, cache=True)
+@dual
 def key_table(vi, n):  # pragma: no cover
     """mix64(vi n + c) for every code c (input of the batch key transform)."""
     out = np.empty(n, dtype=np.uint64)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import dual
 
-@numba.njit(parallel=True, cache=True)
+
+@dual
 def network_forward(X, sizes, params, tile):  # pragma: no cover
     n = X.shape[0]
     L = sizes.shape[0] - 1

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from . import dual
+
 TILE = 16
 #: block of the in-cache stages: 2^12 float64 = 32 KiB (measured best at d = 24 on 2 cores)
 BLOCK_BITS = 12
@@ -92,7 +94,7 @@ def _radix8(a, i):  # pragma: no cover
     a[i + 7] = c3 - c7
 
 
-@numba.njit(parallel=True, cache=True)
+@dual
 def fwht_inplace(a, block_bits):  # pragma: no cover
     """Transform ``a`` (length 2^d) in place and return it; ``block_bits`` sets the cache block."""
     n = a.shape[0]

@@ -7,6 +7,7 @@ import json
 import numpy as np
 
 from .._errors import InvalidParameterError
+from .._kernels import pick
 from .._kernels.network import network_forward
 from .._kernels.reference import network_forward_np
 from .._random import check_rng
@@ -132,7 +133,8 @@ class ReLUNetwork:
         return np.ascontiguousarray(X)
 
     def __call__(self, X) -> np.ndarray:
-        out = network_forward(self._check_X(X), self._sizes, self._params, 64)
+        X = self._check_X(X)
+        out = pick(network_forward, X.shape[0] * 16)(X, self._sizes, self._params, 64)
         return out[:, 0] if self.out_dim == 1 else out
 
     def evaluate_numpy(self, X) -> np.ndarray:
