@@ -8,15 +8,18 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def test_quickstart_runs(tmp_path, monkeypatch):
     text = README.read_text()
-    block = re.search(r"## Quickstart\s+```python\n(.*?)```", text, re.S).group(1)
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) >= 2
     monkeypatch.chdir(tmp_path)
     ns: dict = {}
-    exec(compile(block, "README-quickstart", "exec"), ns)  # our own README, not a user file
+    for i, block in enumerate(blocks):  # our own README, run in order, not a user file
+        exec(compile(block, f"README-block-{i}", "exec"), ns)
     oracle = ns["oracle"]
     assert (tmp_path / "ledger.csv").exists()
     assert ns["result"].success
     assert abs([r.answer for r in oracle.ledger][1] - 0.95) < 1e-12  # the comment "0.95 here"
     assert oracle.ledger.counts()["csq"] >= 57
+    assert ns["vs"].survivors >= 1 and ns["vs"].ledger[-1].extra["eliminated"] <= 101
 
 
 def test_readme_opens_with_the_two_commands():
