@@ -22,6 +22,6 @@ __all__ = [
     "NullAdversary", "SampledStrategy", "VersionSpaceStrategy",
     "Ledger", "QueryRecord",
     "SQSimError", "InvalidParameterError", "QueryRangeError", "QueryBudgetExceeded",
-    "DomainTooLargeError", "StrategyContractError",
+    "DomainTooLargeError", "StrategyContractError", "OracleStateError",
     "bounds", "concepts",
 ]

@@ -73,7 +73,7 @@ def bench_numba_query(d: int, repeats: int) -> dict:
                 ref.key_hash_terms_np(vals, np.uint64(vi * n) + codes.astype(np.uint64))
         return total
 
-    got = cube.fused_query_pass(_bench_phi, params, d, 2, lidx, lvals, 4096)[0]
+    got = cube.fused_query_pass(_bench_phi, params, d, 2, lidx, lvals, 4096)[0].sum()
     assert abs(got - numpy_twin()) < 1e-6 * n
     t = _best(lambda: cube.fused_query_pass(_bench_phi, params, d, 2, lidx, lvals, 4096), repeats)
     t_ref = _best(numpy_twin, max(1, repeats // 5))

@@ -14,6 +14,7 @@ __all__ = [
     "QueryBudgetExceeded",
     "DomainTooLargeError",
     "StrategyContractError",
+    "OracleStateError",
 ]
 
 
@@ -52,3 +53,7 @@ class StrategyContractError(SQSimError, RuntimeError):
     The oracle checks every answer itself; a strategy that breaks the SQ contract is a bug in
     the strategy (user-defined adversaries included), never silently passed on to a learner.
     """
+
+
+class OracleStateError(SQSimError, RuntimeError):
+    """The oracle cannot do this in its current state (e.g. asking after a version-space reveal)."""

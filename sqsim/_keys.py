@@ -3,14 +3,18 @@
 On enumerable finite domains the key hashes the query's values on the whole domain for
 every label value v of the target:
 
-    H = sum_{v, c} 2 mix64(v N + c) mix64(bits(phi(x_c, v)))   (mod 2^64)
+    H = sum_{v, c} 2 index_mix(v N + c) value_mix(bits(phi(x_c, v)))   (mod 2^64)
 
-with ``v`` the index of the label value, N the domain size, mix64 the splitmix64 finaliser
-and bits the IEEE-754 pattern (with -0.0 folded into 0.0). The sum is order-independent, so
+with ``v`` the index of the label value, N the domain size, index_mix and value_mix the
+splitmix64 finaliser on salted inputs (salted so that index 0 and the value 0.0, whose bit
+pattern 0 is a fixed point of mix64, still count), and bits the IEEE-754 pattern (with -0.0
+folded into 0.0). The sum is order-independent, so
 chunked Python passes, the fused Numba pass and the closed form of characters (one
 compute-only kernel pass, or one integer Walsh-Hadamard transform for a whole batch) all give
 the same H for the same values: renaming or re-wrapping a query does not buy fresh noise.
-Elsewhere the key hashes the name, the qualified name and the values on 256 probe points.
+Elsewhere the key hashes the name, the qualified name, the bytecode and the values on 256
+probe points. Keys only decide which answers repeat: the oracle re-checks a repeated answer
+against the new query's band, so even a key collision never yields an answer outside it.
 """
 
 from __future__ import annotations
@@ -19,10 +23,10 @@ import hashlib
 
 import numpy as np
 
-from ._kernels.bits import mix64_np
+from ._kernels.bits import value_mix_np
 
-G_PLUS = int(mix64_np(np.array([1.0]).view(np.uint64))[0])
-G_MINUS = int(mix64_np(np.array([-1.0]).view(np.uint64))[0])
+G_PLUS = int(value_mix_np(np.array([1.0]).view(np.uint64))[0])
+G_MINUS = int(value_mix_np(np.array([-1.0]).view(np.uint64))[0])
 MASK = (1 << 64) - 1
 
 
@@ -45,10 +49,27 @@ def finalize(context: str, h: int) -> str:
     return b.hexdigest()
 
 
-def probe_key(context: str, name: str, qualname: str, values: np.ndarray) -> str:
+def code_fingerprint(fn) -> str:
+    """The function's bytecode and constants (so two lambdas with different bodies differ)."""
+    fn = getattr(fn, "py_func", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return type(fn).__qualname__
+    return hashlib.blake2b(code.co_code + repr(code.co_consts).encode(), digest_size=8).hexdigest()
+
+
+def probe_key(context: str, name: str, qualname: str, values: np.ndarray, code: str = "") -> str:
     b = hashlib.blake2b(digest_size=16)
-    for part in (context, name, qualname):
+    for part in (context, name, qualname, code):
         b.update(part.encode())
         b.update(b"\0")
     b.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
+    return b.hexdigest()
+
+
+def alternative(key: str, truth) -> str:
+    """A deterministic second key for a query whose key collided with a different query's."""
+    b = hashlib.blake2b(digest_size=16)
+    b.update(key.encode())
+    b.update(repr(truth).encode())
     return b.hexdigest()

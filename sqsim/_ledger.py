@@ -166,7 +166,13 @@ class Ledger:
         except json.JSONDecodeError as exc:
             raise InvalidParameterError(f"The 'text' parameter of Ledger.from_json must be JSON. {exc}") from exc
         led = cls()
-        for it in items:
+        names = {f.name for f in fields(QueryRecord)}
+        for i, it in enumerate(items if isinstance(items, list) else [None]):
+            if not isinstance(it, dict) or not names - {"cached", "extra"} <= set(it) or not set(it) <= names:
+                raise InvalidParameterError(
+                    f"The 'text' parameter of Ledger.from_json must hold a list of ledger records with the fields "
+                    f"{sorted(names)}. Got record {i}: {str(it)[:80]} instead."
+                )
             it = dict(it)
             it.pop("index", None)
             led.append(**it)

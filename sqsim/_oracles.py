@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _keys
 from ._domains import CHUNK, BooleanCube, Domain, FiniteDomain
-from ._errors import InvalidParameterError, QueryRangeError, SQSimError, StrategyContractError
+from ._errors import InvalidParameterError, OracleStateError, QueryRangeError, StrategyContractError
 from ._export import export
 from ._kernels import cube as kcube
 from ._kernels import pick
@@ -30,6 +30,8 @@ from ._strategies import (
     ANSWER_STRATEGIES,
     AnswerContext,
     AnswerStrategy,
+    NullAdversary,
+    SampledStrategy,
     clip_band,
     hoeffding_error,
     hoeffding_samples,
@@ -43,6 +45,12 @@ from ._validation import show
 
 PROBE_POINTS = 256
 TRUTH_MODES = ("auto", "exact", "monte-carlo")
+UNIT_ROUNDOFF = 2.0**-53
+#: rounding-error bound of an enumerated (non-integer) truth, per unit of max |phi| <= 1: compensated or
+#: pairwise block sums (a few ulps each) added exactly with math.fsum, then one division
+EXACT_FP_ERROR = 64 * UNIT_ROUNDOFF
+#: the largest number of examples a Monte Carlo truth or the sampled strategy may draw per query
+DEFAULT_MAX_SAMPLES = 10**9
 
 
 @dataclass
@@ -64,7 +72,7 @@ _KEY_TOTALS: dict[tuple[int, int], int] = {}
 
 
 def _key_total(vi: int, n: int) -> int:
-    """P_v = sum_c mix64(v n + c) mod 2^64 (the empty character's key sum), computed once per (v, n)."""
+    """P_v = sum_c index_mix(v n + c) mod 2^64 (the empty character's key sum), computed once per (v, n)."""
     if (vi, n) not in _KEY_TOTALS:
         _KEY_TOTALS[(vi, n)] = int(pick(kcube.character_key_sum, n)(0, vi, n, _block_bits(n)))
     return _KEY_TOTALS[(vi, n)]
@@ -77,7 +85,7 @@ class _BaseOracle:
     binary_queries = False
 
     def _setup(self, domain, target, answers, seed, budget, truth, truth_samples, failure_probability,
-               max_label_values):
+               max_label_values, max_samples):
         c = self._caller
         check_param("domain", domain, InstanceOf(Domain, "a sqsim domain (BooleanCube, ZqCube or Gaussian)"), c)
         check_param("answers", answers, [Options(tuple(sorted(set(ANSWER_STRATEGIES)))),
@@ -101,6 +109,8 @@ class _BaseOracle:
         check_param("truth_samples", truth_samples, [Interval(int, 1, None), NoneOk], c)
         check_param("failure_probability", failure_probability, Interval(float, 0, 1, closed="neither"), c)
         check_param("max_label_values", max_label_values, Interval(int, 1, 2**15), c)
+        check_param("max_samples", max_samples, Interval(int, 1, None), c)
+        self.max_samples = int(max_samples)
         td = getattr(target, "d", None)
         if isinstance(td, (int, np.integer)) and int(td) != domain.d:
             raise InvalidParameterError(
@@ -140,6 +150,22 @@ class _BaseOracle:
         else:
             self._probe_setup()
         self._context = f"{domain!r}|{self._label_context()}"
+        if isinstance(self.strategy, NullAdversary) and self._vs is None and self.exact and self._lvals is None:
+            raise InvalidParameterError(
+                f"The 'max_label_values' parameter of {c} must be at least the number of distinct labels of the "
+                f"target ({len(np.unique(self._ytab))}) for the 'adversarial' strategy (the null distribution is "
+                f"the label marginal). Got {self.max_label_values} instead."
+            )
+        if isinstance(self.strategy, SampledStrategy):
+            self._check_samples(self.sample_size(self.strategy.delta), "the 'sampled' strategy")
+
+    def _check_samples(self, n: int, what: str) -> None:
+        if n > self.max_samples:
+            name, value = ("tolerance", self.tolerance) if self.tolerance is not None else ("t", self.t)
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {self._caller} must let {what} use at most max_samples={self.max_samples} "
+                f"examples per query (it needs {n:.3g}; loosen {name} or raise max_samples). Got {value!r} instead."
+            )
 
     # ------------------------------------------------------------------ target
     @property
@@ -152,7 +178,7 @@ class _BaseOracle:
         n = X.shape[0]
         if y.shape == () and n == 1:
             y = y.reshape(1)
-        if y.shape != (n,) or not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_:
+        if y.shape != (n,) or (not np.issubdtype(y.dtype, np.number) and y.dtype != np.bool_) or np.iscomplexobj(y):
             raise InvalidParameterError(
                 f"The 'target' parameter of {self._caller} must return a real array of shape ({n},) for a batch "
                 f"of {n} points. Got {y.dtype} array of shape {y.shape} instead."
@@ -205,6 +231,12 @@ class _BaseOracle:
         if not isinstance(query, Query):
             raise InvalidParameterError(
                 f"The 'query' parameter of {self._caller}.{caller} must be a sqsim Query. Got {show(query)} instead."
+            )
+        qq = getattr(query, "q", None)
+        if qq is not None and qq != getattr(self.domain, "base", None):
+            raise InvalidParameterError(
+                f"The 'query' parameter of {self._caller}.{caller} must fit the domain {self.domain!r}. "
+                f"Got {query!r} with q={qq} instead."
             )
         qd = getattr(query, "d", None)
         if qd is not None:
@@ -284,33 +316,40 @@ class _BaseOracle:
             raise QueryRangeError(
                 f"Query {query.name!r} must return values in [-1, 1]. Got {badval!r} at x={x} instead."
             )
-        return _Evaluation(float(truth) / N, 0.0, 0.0, _keys.finalize(self._context, int(h)),
-                           self._null_from_pieces(null))
+        return _Evaluation(math.fsum(truth) / N, EXACT_FP_ERROR, 0.0, _keys.finalize(self._context, int(h)),
+                           self._null_from_pieces(null.sum(axis=0)))
 
     def _eval_enumerated(self, query: Query) -> _Evaluation:
         N = self.domain.size
         binary = self.binary_queries
         if self._lvals is None:
             # too many distinct labels: the key hashes phi(x, f(x)); no null distribution
-            total, h = 0.0, np.uint64(0)
+            parts, h = [], 0
             for codes, X in self.domain.chunks():
-                vals = query.values(X, self._ytab[codes], self.boolean_labels, binary=binary)
-                total += float(np.sum(vals))
-                h = np.uint64((int(h) + int(key_hash_terms_np(vals, codes))) & _keys.MASK)
-            return _Evaluation(total / N, 0.0, 0.0, _keys.finalize(self._context, int(h)), None)
+                vals = query.values(X, self._ytab[codes], self.boolean_labels, binary=binary,
+                                    where=self._where(codes, self._ytab[codes]))
+                parts.append(float(np.sum(vals)))
+                h += int(key_hash_terms_np(vals, codes))
+            return _Evaluation(math.fsum(parts) / N, EXACT_FP_ERROR, 0.0,
+                               _keys.finalize(self._context, h & _keys.MASK), None)
         nv = len(self._lvals)
-        pieces = np.zeros(nv)
-        truth = 0.0
+        pieces = [[] for _ in range(nv)]
+        truth = []
         h = 0
         for codes, X in self.domain.chunks():
             lidx = self._lidx[codes]
             for vi, v in enumerate(self._lvals):
-                vals = query.values(X, np.full(codes.shape[0], v), self.boolean_labels, binary=binary)
-                pieces[vi] += float(np.sum(vals))
-                truth += float(np.sum(vals[lidx == vi]))
+                y = np.full(codes.shape[0], v)
+                vals = query.values(X, y, self.boolean_labels, binary=binary, where=self._where(codes, y))
+                pieces[vi].append(float(np.sum(vals)))  # numpy's pairwise sum, then math.fsum
+                truth.append(float(np.sum(vals[lidx == vi])))
                 h += int(key_hash_terms_np(vals, np.uint64(vi) * np.uint64(N) + codes.astype(np.uint64)))
-        return _Evaluation(truth / N, 0.0, 0.0, _keys.finalize(self._context, h & _keys.MASK),
-                           self._null_from_pieces(pieces))
+        return _Evaluation(math.fsum(truth) / N, EXACT_FP_ERROR, 0.0, _keys.finalize(self._context, h & _keys.MASK),
+                           self._null_from_pieces(np.array([math.fsum(p) for p in pieces])))
+
+    def _where(self, codes, y):
+        """Describe batch row i as a domain point and label, for QueryRangeError messages."""
+        return lambda i: f"x={self.domain.decode(codes[i : i + 1])[0].tolist()}, y={float(y[i])!r}"
 
     def _value_tables(self, query: Query) -> np.ndarray:
         """phi(x, v) for every point x (code order) and label value v: shape (V, N)."""
@@ -318,12 +357,13 @@ class _BaseOracle:
         tables = np.empty((len(self._lvals), N))
         for codes, X in self.domain.chunks():
             for vi, v in enumerate(self._lvals):
-                tables[vi, codes[0] : codes[-1] + 1] = query.values(X, np.full(codes.shape[0], v), self.boolean_labels)
+                y = np.full(codes.shape[0], v)
+                tables[vi, codes[0] : codes[-1] + 1] = query.values(X, y, self.boolean_labels, where=self._where(codes, y))
         return tables
 
     def _eval_version_space(self, query: Query) -> _Evaluation:
         if self._revealed is not None:
-            raise SQSimError("This version-space oracle has revealed its target; create a new oracle to ask more.")
+            raise OracleStateError("This version-space oracle has revealed its target; create a new oracle to ask more.")
         tables = self._value_tables(query)
         N = self.domain.size
         h = sum(int(key_hash_terms_np(tables[vi], np.uint64(vi) * np.uint64(N) + np.arange(N, dtype=np.uint64)))
@@ -353,7 +393,7 @@ class _BaseOracle:
 
     def _eval_monte_carlo(self, query: Query) -> _Evaluation:
         pv = query.values(self._probe_X, self._probe_y, self.boolean_labels, binary=self.binary_queries)
-        key = _keys.probe_key(self._context, query.name, query.qualname, pv)
+        key = _keys.probe_key(self._context, query.name, query.qualname, pv, _keys.code_fingerprint(query.fn))
         n = self._truth_n()
         eps = hoeffding_error(n, self.failure_probability, self._value_range())
         truth = self._mean_on_samples(query, n, derived_rng(self._entropy, key, "truth"))
@@ -384,9 +424,10 @@ class _BaseOracle:
         def null():
             v = ev.null() if callable(ev.null) else ev.null
             if v is None:
-                raise SQSimError(
-                    f"The {self.strategy.name!r} strategy needs the null distribution, which needs at most "
-                    f"max_label_values={self.max_label_values} distinct labels; this target has more."
+                raise InvalidParameterError(
+                    f"The 'max_label_values' parameter of {self._caller} must be at least the target's number of "
+                    f"distinct labels for the {self.strategy.name!r} strategy (it needs the null distribution). "
+                    f"Got {self.max_label_values} instead."
                 )
             extra["null"] = float(v)
             if callable(ev.null):  # Monte Carlo null on independent pairs (z, f(z')): same Hoeffding bound
@@ -422,7 +463,7 @@ class _BaseOracle:
     def _answer_version_space(self, query: Query, ev: _Evaluation, alive: np.ndarray):
         """Choose the answer keeping the most survivors; return the record and the new survivors."""
         truths = ev.member_truths
-        tau = self.tolerance
+        tau = self._vs_tolerance()
         a = VersionSpaceStrategy.choose(truths[alive], tau)
         kept = alive & (np.abs(truths - a) <= tau)
         if not kept.any():  # floating-point safety: answer a survivor's truth exactly
@@ -432,10 +473,42 @@ class _BaseOracle:
         if not kept.any() or np.any(np.abs(truths[kept] - a) > tau):
             raise StrategyContractError(f"version-space answer {a!r} to {query.name!r} is consistent with no member")
         before, after = int(alive.sum()), int(kept.sum())
-        rec = dict(name=query.name, kind=query.kind, tolerance=tau, answer=a, truth=None, truth_error=0.0,
+        rec = dict(name=query.name, kind=query.kind, tolerance=self.tolerance, answer=a, truth=None, truth_error=0.0,
                    failure_probability=0.0, strategy="version-space", in_band=True, key=ev.key,
                    extra={"survivors": after, "eliminated": before - after})
         return rec, kept
+
+    @staticmethod
+    def _digest(ev: _Evaluation):
+        """What identifies a query's truth: equal digests mean a genuine repeat, not a key collision."""
+        return ev.truth if ev.member_truths is None else hash(ev.member_truths.tobytes())
+
+    def _resolve_key(self, ev: _Evaluation, seen: dict, alive):
+        """(key, earlier record or None, collided): reuse an answer only if it is valid for this query.
+
+        A genuine repeat (same key, same truth) gets its earlier answer. If a different query shares
+        the key (a hash collision, or Monte Carlo keys of two functions that agree on the probe
+        points), the earlier answer is reused only if it lies in this query's band; otherwise the
+        query gets its own deterministic key and a fresh answer, so no answer leaves its band.
+        """
+        key, collided = ev.key, False
+        for _ in range(16):
+            prior = seen.get(key) or self._cache.get(key)
+            if prior is None or prior["_digest"] == self._digest(ev) or self._valid_for(prior["answer"], ev, alive):
+                return key, prior, collided
+            collided = True
+            key = _keys.alternative(key, self._digest(ev))
+        raise StrategyContractError(f"could not find a fresh key for query with key {ev.key!r}")  # pragma: no cover
+
+    def _valid_for(self, a: float, ev: _Evaluation, alive) -> bool:
+        if ev.member_truths is not None:
+            return bool(np.all(np.abs(ev.member_truths[alive] - a) <= self._vs_tolerance()))
+        lo, hi, _ = self._band(ev)
+        return lo <= a <= hi
+
+    def _vs_tolerance(self) -> float:
+        """tau minus the rounding error of the per-member truths (one FWHT: about d ulps)."""
+        return self.tolerance - (self.domain.d + 64) * UNIT_ROUNDOFF
 
     def _commit(self, rec: dict, seconds: float) -> float:
         key = rec["key"]
@@ -445,7 +518,7 @@ class _BaseOracle:
                    "extra": {**old["extra"], **rec.get("extra", {})}}
         else:
             self._cache[key] = rec
-        rec = {k: v for k, v in rec.items() if k != "index"}
+        rec = {k: v for k, v in rec.items() if k not in ("index", "_digest")}
         rec["seconds"] = seconds
         self.ledger.append(**rec)
         return rec["answer"]
@@ -468,14 +541,18 @@ class _BaseOracle:
         whole batch's budget is checked first; the batch is atomic: if any query is bad, nothing
         is recorded. A batch's time is shared equally by its records (``seconds``).
         """
+        if isinstance(queries, Query) or not hasattr(queries, "__iter__"):
+            raise InvalidParameterError(
+                f"The 'queries' parameter of {self._caller}.ask_batch must be a sequence of queries or a "
+                f"CharacterBatch. Got {show(queries)} instead (use ask for one query)."
+            )
         items = [queries] if isinstance(queries, CharacterBatch) else list(queries)
-        for it in items:
-            if not isinstance(it, CharacterBatch):
-                self._check_query(it, "ask_batch")
         return self._run(items)
 
     def _run(self, items) -> np.ndarray:
         flat = [m for it in items for m in (it.members if isinstance(it, CharacterBatch) else [it])]
+        for m in flat:
+            self._check_query(m, "ask_batch")
         self.ledger.check_budget(len(flat))
         t0 = time.perf_counter()
         evals: list[_Evaluation] = []
@@ -492,17 +569,21 @@ class _BaseOracle:
         seen: dict[str, dict] = {}
         alive = None if self._vs is None else self._vs.alive
         for q, ev in zip(flat, evals):
-            if ev.key in self._cache or ev.key in seen:
-                rec = dict(name=q.name, kind=q.kind, key=ev.key)
+            key, prior, collided = self._resolve_key(ev, seen, alive)
+            ev.key = key
+            extra = {"key_collision": True} if collided else {}
+            if prior is not None:
                 if alive is not None:  # a repeated answer eliminates nobody
-                    rec["extra"] = {"survivors": int(alive.sum()), "eliminated": 0}
-                staged.append(rec)
+                    extra.update(survivors=int(alive.sum()), eliminated=0)
+                staged.append(dict(name=q.name, kind=q.kind, key=key, extra=extra))
                 continue
             if self._vs is not None:
                 rec, alive = self._answer_version_space(q, ev, alive)
             else:
                 rec = self._answer(q, ev)
-            seen[ev.key] = rec
+            rec["extra"].update(extra)
+            rec["_digest"] = self._digest(ev)
+            seen[key] = rec
             staged.append(rec)
         seconds = (time.perf_counter() - t0) / max(1, len(flat))
         answers = []
@@ -523,8 +604,8 @@ class _BaseOracle:
 
     def _require_version_space(self, what):
         if self._vs is None:
-            raise SQSimError(f"{what} belongs to the version-space strategy; this oracle answers with "
-                             f"{self.strategy!r}.")
+            raise OracleStateError(f"{what} belongs to the version-space strategy; this oracle answers with "
+                                   f"{self.strategy!r}.")
 
     def reveal(self, avoid=None):
         """Draw the target from the survivors (with the oracle's seed) and re-check every answer.
@@ -554,8 +635,9 @@ class _BaseOracle:
         target = self._vs.family.member(int(candidates[rng.integers(0, len(candidates))]))
         check = SQOracle(self.domain, target, self.tolerance, answers="exact")
         for q, a in self._asked:
-            truth = check._evaluate(q).truth
-            if abs(a - truth) > self.tolerance:
+            ev = check._evaluate(q)
+            truth = ev.truth
+            if abs(a - truth) > self.tolerance + ev.truth_error:
                 raise StrategyContractError(
                     f"version-space answer {a!r} to {q.name!r} is {abs(a - truth):.3g} from the revealed target's "
                     f"truth {truth!r} (tolerance {self.tolerance})."
@@ -643,6 +725,9 @@ class SQOracle(_BaseOracle):
         Probability that a Monte Carlo truth is off by more than its recorded bound.
     max_label_values : int, default 64
         Cap on distinct target labels for the null distribution and per-label keys.
+    max_samples : int, default 10**9
+        Cap on the examples one query may draw (Monte Carlo truths, the sampled strategy); a
+        tolerance that needs more is refused at construction instead of hanging.
 
     Examples
     --------
@@ -658,12 +743,14 @@ class SQOracle(_BaseOracle):
     _caller = "SQOracle"
 
     def __init__(self, domain, target, tolerance, answers="exact", seed=None, budget=None, *, truth="auto",
-                 truth_samples=None, failure_probability=1e-6, max_label_values=64):
+                 truth_samples=None, failure_probability=1e-6, max_label_values=64,
+                 max_samples=DEFAULT_MAX_SAMPLES):
         check_param("tolerance", tolerance, Interval(float, 0, 1, closed="right"), "SQOracle")
         self.tolerance = float(tolerance)
         self._setup(domain, target, answers, seed, budget, truth, truth_samples, failure_probability,
-                    max_label_values)
+                    max_label_values, max_samples)
         if not self.exact:
+            self._check_samples(self._truth_n(), "Monte Carlo truths")
             eps = hoeffding_error(self._truth_n(), self.failure_probability)
             if eps >= self.tolerance:
                 raise InvalidParameterError(
@@ -677,6 +764,11 @@ class SQOracle(_BaseOracle):
 
     def _band(self, ev):
         half = self.tolerance - ev.truth_error
+        if half <= 0:
+            raise InvalidParameterError(
+                f"The 'tolerance' parameter of SQOracle must exceed the error bound of the computed truth "
+                f"({ev.truth_error:.3g}: floating-point rounding or Monte Carlo error). Got {self.tolerance!r} instead."
+            )
         lo, hi = clip_band(ev.truth, half)
         return lo, hi, self.tolerance
 
@@ -702,7 +794,7 @@ class VSTATOracle(_BaseOracle):
 
     Parameters
     ----------
-    domain, target, answers, seed, budget, truth, truth_samples, failure_probability
+    domain, target, answers, seed, budget, truth, truth_samples, failure_probability, max_samples
         As for :class:`SQOracle`.
     t : float
         The VSTAT parameter, t >= 1.
@@ -712,13 +804,15 @@ class VSTATOracle(_BaseOracle):
     binary_queries = True
 
     def __init__(self, domain, target, t, answers="exact", seed=None, budget=None, *, truth="auto",
-                 truth_samples=None, failure_probability=1e-6, max_label_values=64):
+                 truth_samples=None, failure_probability=1e-6, max_label_values=64,
+                 max_samples=DEFAULT_MAX_SAMPLES):
         check_param("t", t, Interval(float, 1, None), "VSTATOracle")
         self.t = float(t)
         self.tolerance = None
         self._setup(domain, target, answers, seed, budget, truth, truth_samples, failure_probability,
-                    max_label_values)
+                    max_label_values, max_samples)
         if not self.exact:
+            self._check_samples(self._truth_n(), "Monte Carlo truths")
             eps = hoeffding_error(self._truth_n(), self.failure_probability, 1.0)
             if eps >= 1.0 / self.t:
                 raise InvalidParameterError(
@@ -738,6 +832,11 @@ class VSTATOracle(_BaseOracle):
         e = ev.truth_error
         # the smallest width over every p consistent with the estimate, minus its error
         w = min(self.width(ev.truth - e), self.width(ev.truth + e)) if e > 0 else self.width(ev.truth)
+        if w - e <= 0:
+            raise InvalidParameterError(
+                f"The 't' parameter of VSTATOracle must keep the band wider than the truth's error bound ({e:.3g}). "
+                f"Got {self.t!r} instead."
+            )
         lo, hi = clip_band(ev.truth, w - e)
         return lo, hi, self.width(ev.truth)
 

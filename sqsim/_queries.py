@@ -25,8 +25,7 @@ import numpy as np
 
 from ._errors import InvalidParameterError, QueryRangeError
 from ._export import export
-from ._validation import Callable, Interval, Options, check_param
-from ._validation import show
+from ._validation import Callable, Interval, Options, check_param, show
 
 KINDS = ("sq", "csq", "label", "gradient", "example")
 LABEL_MODES = ("auto", "boolean", "real")
@@ -77,8 +76,12 @@ class Query:
     def _raw(self, X, y, boolean_labels: bool):
         return self.fn(X, y)
 
-    def values(self, X: np.ndarray, y: np.ndarray, boolean_labels: bool = True, *, binary=False) -> np.ndarray:
-        """Evaluate on a batch and check shape and range ([-1, 1], or {0, 1} if ``binary``)."""
+    def values(self, X: np.ndarray, y: np.ndarray, boolean_labels: bool = True, *, binary=False,
+               where=None) -> np.ndarray:
+        """Evaluate on a batch and check shape and range ([-1, 1], or {0, 1} if ``binary``).
+
+        ``where(i)`` may describe batch row i (the point and label) for the error message.
+        """
         n = X.shape[0]
         try:
             out = self._raw(X, y, boolean_labels)
@@ -99,7 +102,7 @@ class Query:
         if not (np.issubdtype(vals.dtype, np.number) or vals.dtype == np.bool_) or np.iscomplexobj(vals):
             raise QueryRangeError(f"Query {self.name!r} must return real numbers. Got dtype {vals.dtype} instead.")
         vals = vals.astype(np.float64, copy=False)
-        check_values(self.name, vals, binary=binary)
+        check_values(self.name, vals, binary=binary, where=where)
         return vals
 
     def __repr__(self):
@@ -117,7 +120,7 @@ class _StrConstraint:
 _Str = _StrConstraint()
 
 
-def check_values(name: str, vals: np.ndarray, *, binary: bool = False, index_offset: int = 0) -> None:
+def check_values(name: str, vals: np.ndarray, *, binary: bool = False, where=None) -> None:
     """Raise :class:`QueryRangeError` on the first NaN or out-of-range value."""
     if binary:
         bad = ~((vals == 0.0) | (vals == 1.0))
@@ -127,9 +130,8 @@ def check_values(name: str, vals: np.ndarray, *, binary: bool = False, index_off
         rng_txt = "in [-1, 1]"
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise QueryRangeError(
-            f"Query {name!r} must return values {rng_txt}. Got {vals[i]!r} at batch row {i + index_offset} instead."
-        )
+        at = where(i) if where is not None else f"batch row {i}"
+        raise QueryRangeError(f"Query {name!r} must return values {rng_txt}. Got {float(vals[i])!r} at {at} instead.")
 
 
 @export
@@ -193,7 +195,12 @@ class NumbaQuery(Query):
                 f"Got {show(fn)} instead."
             )
         super().__init__(fn, name, kind=kind)
-        self.params = np.ascontiguousarray(np.asarray(params, dtype=np.float64).reshape(-1))
+        try:
+            self.params = np.ascontiguousarray(np.asarray(params, dtype=np.float64).reshape(-1))
+        except (TypeError, ValueError):
+            raise InvalidParameterError(
+                f"The 'params' parameter of NumbaQuery must be an array of floats. Got {show(params)} instead."
+            ) from None
 
     def _set_params(self, boolean_labels):
         """Hook for structured subclasses whose parameters depend on the label type."""

@@ -27,6 +27,7 @@ class Interval:
     left: float | None
     right: float | None
     closed: str = "both"  # "both", "left", "right", "neither"
+    allow_inf: bool = False
 
     def holds(self, value: Any) -> bool:
         if isinstance(value, (bool, np.bool_)):
@@ -36,8 +37,11 @@ class Interval:
                 return False
         elif not isinstance(value, numbers.Real):
             return False
-        v = float(value)
-        if math.isnan(v):
+        try:
+            v = float(value)
+        except OverflowError:  # a huge Python int
+            return self.allow_inf and self.right is None
+        if math.isnan(v) or (math.isinf(v) and not self.allow_inf):
             return False
         if self.left is not None:
             if self.closed in ("both", "left"):
@@ -59,6 +63,8 @@ class Interval:
         rb = "]" if self.closed in ("both", "right") and self.right is not None else ")"
         lo = "-inf" if self.left is None else _fmt(self.left)
         hi = "inf" if self.right is None else _fmt(self.right)
+        finite = "" if self.allow_inf or (self.left is not None and self.right is not None) else "finite "
+        name = name.replace("a float", f"a {finite}float") if finite else name
         return f"{name} in the range {lb}{lo}, {hi}{rb}"
 
 

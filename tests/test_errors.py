@@ -152,6 +152,12 @@ def test_bad_query_on_gaussian_and_numba_kernel():
     intact(o, fp)
 
 
+def test_range_error_names_point_and_label():
+    o = SQOracle(BooleanCube(4), lambda X: X[:, 0], 0.1, seed=0)
+    with pytest.raises(QueryRangeError, match=r"Got 2\.0 at x=\[1, 0, 0, 0\], y=0\.0"):
+        o.ask(Query(lambda X, y: 2.0 * (X[:, 0] - y), name="unbounded-at-y0"))
+
+
 def test_budget_exhaustion_mid_batch():
     o = SQOracle(BooleanCube(6), Parity(6, [1, 2]), 0.1, seed=0, budget=5)
     o.ask(Character(6, [1]))
@@ -202,9 +208,40 @@ def test_strategy_returning_garbage():
 
 
 def test_adversary_needs_label_marginal():
-    # 256 distinct labels > max_label_values: no null distribution, a clear error
-    o = SQOracle(BooleanCube(8), lambda X: (X * 2.0 ** np.arange(8)).sum(axis=1) / 256, 0.1,
-                 answers="adversarial", seed=0)
-    with pytest.raises(SQSimError, match="max_label_values"):
-        o.ask(Query(lambda X, y: y, name="y"))
-    assert len(o.ledger) == 0
+    # 256 distinct labels > max_label_values: no null distribution, a clear error at construction
+    target = lambda X: (X * 2.0 ** np.arange(8)).sum(axis=1) / 256  # noqa: E731
+    with pytest.raises(InvalidParameterError, match=r"The 'max_label_values' parameter .* \(256\) .* Got 64"):
+        SQOracle(BooleanCube(8), target, 0.1, answers="adversarial", seed=0)
+    o = SQOracle(BooleanCube(8), target, 0.1, answers="adversarial", seed=0, max_label_values=256)
+    assert abs(o.ask(Query(lambda X, y: y, name="y")) - o.ledger[0].truth) <= 0.1
+
+
+@pytest.mark.parametrize("make,param", [
+    (lambda: SQOracle(Gaussian(1), lambda Z: Z[:, 0] > 0, 1e-6), "tolerance"),
+    (lambda: SQOracle(BooleanCube(3), Parity(3, [0]), 1e-6, answers="sampled"), "tolerance"),
+    (lambda: VSTATOracle(BooleanCube(3), Parity(3, [0]), float("inf"), answers="sampled"), "t"),
+    (lambda: VSTATOracle(BooleanCube(3), Parity(3, [0]), 1e300, answers="sampled"), "t"),
+    (lambda: NumbaQuery(_ok_numba, params="ab"), "params"),
+    (lambda: SQOracle(BooleanCube(3), lambda X: X[:, 0] * 1j, 0.1), "target"),
+    (lambda: SQOracle(BooleanCube(3), Parity(3, [0]), 0.1).ask_batch(Character(3, [0])), "queries"),
+    (lambda: SQOracle(ZqCube(3, 3), lambda X: X[:, 0] / 3, 0.1).ask(ZqCharacter(3, 5, [1, 0, 0])), "query"),
+    (lambda: SQOracle(BooleanCube(40), Parity(40, [0]), 0.2).ask_batch(CharacterBatch(3, max_size=1)), "query"),
+    (lambda: SQOracle(Gaussian(3), lambda Z: Z[:, 0] > 0, 0.2).ask_batch(CharacterBatch(3, max_size=1)), "query"),
+    (lambda: SQOracle(BooleanCube(3), Parity(3, [0]), 1e-300).ask(Query(lambda X, y: 0.3 * y)), "tolerance"),
+])
+def test_review_findings_bad_input(make, param):
+    with pytest.raises(InvalidParameterError, match=rf"The '{param}' parameter of .* must .* Got .* instead"):
+        make()
+
+
+@numba.njit
+def _ok_numba(x, y, params):
+    return 0.0
+
+
+def test_ledger_from_json_rejects_foreign_records():
+    from sqsim import Ledger
+
+    for text in ('[{"foo": 1}]', '{"a": 1}', '[1, 2]'):
+        with pytest.raises(InvalidParameterError, match="The 'text' parameter of Ledger.from_json"):
+            Ledger.from_json(text)

@@ -267,3 +267,48 @@ def test_noisy_answers_fill_the_band():
     from scipy import stats
 
     assert stats.kstest(err, stats.uniform(-0.1, 0.2).cdf).pvalue > 1e-4
+
+
+def test_point_zero_enters_the_key():
+    """Two queries differing only at x = 0 with label 0 are different queries (review finding)."""
+    o = SQOracle(BooleanCube(2), Parity(2, [0]), 0.1, answers="exact", seed=0)
+    o.ask(Query(lambda X, y: np.zeros(len(X)), name="zero"))
+    a = o.ask(Query(lambda X, y: np.where((X.sum(1) == 0) & (y == 0), 1.0, 0.0), name="pt"))
+    assert a == 0.25 and not o.ledger[1].cached
+    v = VSTATOracle(BooleanCube(3), Parity(3, [0]), 10, seed=0)
+    v.ask(Query(lambda X, y: np.ones(len(X)), name="ones"))
+    assert v.ask(Query(lambda X, y: 1.0 - (X.sum(1) == 0), name="not-origin")) == 0.875
+
+
+def test_colliding_monte_carlo_keys_never_leave_the_band():
+    """Lambdas agreeing on the probe points (or built to) get answers valid for themselves."""
+    o = SQOracle(Gaussian(1), lambda Z: (Z[:, 0] > 0) * 1.0, 0.004, answers="exact", seed=5,
+                 truth_samples=4_000_000, failure_probability=1e-2)
+    o.ask(Query(lambda Z, y: (Z[:, 0] > 2.5) * 1.0))
+    b = o.ask(Query(lambda Z, y: np.where(Z[:, 0] > 2.5, -1.0, 0.0)))
+    assert abs(b - o.ledger[1].truth) <= 0.004 and b < 0
+
+    def sneaky(Z, y):  # 0 on the 256 probe points, 1 everywhere else
+        return np.zeros(len(Z)) if len(Z) == 256 else np.ones(len(Z))
+
+    g = SQOracle(Gaussian(2), lambda Z: Z[:, 0] > 0, 0.1, answers="noisy", seed=1, truth_samples=20_000)
+    g.ask(Query(lambda Z, y: np.zeros(len(Z)), name="q"))
+    a = g.ask(Query(sneaky, name="q"))
+    assert abs(a - 1.0) <= 0.1
+    # forcing the same name, qualified name and probe values: still answered within its own band
+    g2 = SQOracle(Gaussian(2), lambda Z: Z[:, 0] > 0, 0.1, answers="noisy", seed=1, truth_samples=20_000)
+    zero = Query(lambda Z, y: np.zeros(len(Z)), name="q")
+    g2.ask(zero)
+    zero.fn = sneaky
+    a2 = g2.ask(zero)
+    assert abs(a2 - 1.0) <= 0.1 and g2.ledger[1].extra.get("key_collision") in (True, None)
+
+
+def test_floating_point_error_of_the_truth_is_in_the_band():
+    """The band is built around the computed truth minus its rounding-error bound (review finding)."""
+    o = SQOracle(ZqCube(1, 3), lambda X: (X[:, 0] == 0) * 1.0, 0.1, answers="adversarial")
+    a = o.ask(Query(lambda X, y: np.where(X[:, 0] == 0, 1 - 2 * y, 0.0)))
+    assert abs(a - (-1 / 3)) <= 0.1  # exact rational truth -1/3
+    assert 0 < o.ledger[0].truth_error < 1e-13
+    c = SQOracle(BooleanCube(6), Parity(6, [1]), 1e-9, answers="adversarial")
+    assert c.ask(Character(6, [1])) == 1.0 - 1e-9 and c.ledger[0].truth_error == 0.0

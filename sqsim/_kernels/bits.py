@@ -33,6 +33,32 @@ def mix64(z):  # pragma: no cover
     return z ^ (z >> S31)
 
 
+#: salts so that neither index 0 nor the value 0.0 (bit pattern 0, a fixed point of mix64) hashes to 0
+INDEX_SALT = np.uint64(0x9E3779B97F4A7C15)
+VALUE_SALT = np.uint64(0xD1B54A32D192ED03)
+
+
+@numba.njit(inline="always", cache=True)
+def index_mix(i):  # pragma: no cover
+    """The key-hash weight of flat index i (v N + c): mix64(i + INDEX_SALT)."""
+    return mix64(i + INDEX_SALT)
+
+
+@numba.njit(inline="always", cache=True)
+def value_mix(bits):  # pragma: no cover
+    """The key-hash image of a value's IEEE-754 bit pattern: mix64(bits ^ VALUE_SALT)."""
+    return mix64(bits ^ VALUE_SALT)
+
+
+def index_mix_np(i: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return mix64_np(np.asarray(i, dtype=np.uint64) + INDEX_SALT)
+
+
+def value_mix_np(bits: np.ndarray) -> np.ndarray:
+    return mix64_np(np.asarray(bits, dtype=np.uint64) ^ VALUE_SALT)
+
+
 def mix64_np(z: np.ndarray) -> np.ndarray:
     """numpy twin of :func:`mix64` (uint64 arithmetic wraps modulo 2^64)."""
     z = np.asarray(z, dtype=np.uint64)

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import dual
 
-from .bits import mix64, parity64, popcount64
+from .bits import index_mix, parity64, popcount64, value_mix
 
 ZERO_U = np.uint64(0)
 TWO_U = np.uint64(2)
@@ -51,8 +51,11 @@ def fused_query_pass(phi, params, d, q, label_index, label_values, block):  # pr
     ``x`` is an int64 digit buffer of length d (bits for q = 2), ``y`` a float label.
     For each label value v it accumulates sum_x phi(x, v) (the null pieces), the truth
     sum_x phi(x, f(x)) (``label_index`` selects f(x)), and the key hash
-    sum_{v, c} 2 mix(v N + c) mix(bits(phi(x_c, v))) mod 2^64 (see ``sqsim._keys``).
-    The first value outside [-1, 1] or NaN is reported through ``bad`` (index, value).
+    sum_{v, c} 2 index_mix(v N + c) value_mix(bits(phi(x_c, v))) mod 2^64 (see ``sqsim._keys``).
+    Sums are compensated (Kahan) inside each block and returned per block, so the caller can
+    add the blocks exactly (math.fsum): the truth's rounding error stays a few ulps.
+    The first value outside [-1, 1] or NaN is reported through (index, value).
+    Returns (truth_parts, null_parts, hash, first_bad_index, first_bad_value).
     """
     n = label_index.shape[0]
     nv = label_values.shape[0]
@@ -73,8 +76,11 @@ def fused_query_pass(phi, params, d, q, label_index, label_values, block):  # pr
             rem //= q
         fbuf = np.zeros(1, dtype=np.float64)
         ubuf = fbuf.view(np.uint64)
+        nsum = np.zeros(nv, dtype=np.float64)
+        ncomp = np.zeros(nv, dtype=np.float64)
         h = ZERO_U
         tsum = 0.0
+        tcomp = 0.0
         for c in range(start, stop):
             li = label_index[c]
             for vi in range(nv):
@@ -84,11 +90,17 @@ def fused_query_pass(phi, params, d, q, label_index, label_values, block):  # pr
                         bad_index[b] = c
                         bad_value[b] = val
                     val = 0.0
-                null_part[b, vi] += val
+                yk = val - ncomp[vi]  # Kahan: no fastmath, so LLVM keeps the compensation
+                tk = nsum[vi] + yk
+                ncomp[vi] = (tk - nsum[vi]) - yk
+                nsum[vi] = tk
                 if vi == li:
-                    tsum += val
+                    yt = val - tcomp
+                    tt = tsum + yt
+                    tcomp = (tt - tsum) - yt
+                    tsum = tt
                 fbuf[0] = val + 0.0
-                h += TWO_U * mix64(np.uint64(vi) * nu + np.uint64(c)) * mix64(ubuf[0])
+                h += TWO_U * index_mix(np.uint64(vi) * nu + np.uint64(c)) * value_mix(ubuf[0])
             # odometer increment
             j = 0
             while j < d:
@@ -98,32 +110,29 @@ def fused_query_pass(phi, params, d, q, label_index, label_values, block):  # pr
                 x[j] = 0
                 j += 1
         truth_part[b] = tsum
+        for vi in range(nv):
+            null_part[b, vi] = nsum[vi]
         hash_part[b] = h
-    null = np.zeros(nv, dtype=np.float64)
-    truth = 0.0
     h = ZERO_U
     first_bad = -1
     first_val = 0.0
     for b in range(nblocks):
-        truth += truth_part[b]
         h += hash_part[b]
-        for vi in range(nv):
-            null[vi] += null_part[b, vi]
         if first_bad < 0 and bad_index[b] >= 0:
             first_bad = bad_index[b]
             first_val = bad_value[b]
-    return truth, null, h, first_bad, first_val
+    return truth_part, null_part, h, first_bad, first_val
 
 
 @dual
 def character_key_sum(support, vi, n, block_bits):  # pragma: no cover
-    """sum_c mix64(vi n + c) (-1)^{|S & c|} modulo 2^64 (the key of a character query).
+    """sum_c K_c (-1)^{|S & c|} modulo 2^64, K_c = index_mix(vi n + c) (the key of a character query).
 
-    With K_c = mix64(vi n + c), the key hash of sqsim._keys restricted to a +-1 table
+    With these K_c, the key hash of sqsim._keys restricted to a +-1 table
     val_c = s (-1)^{|S & c|} is G+ (P + s Q) + G- (P - s Q) with P = sum_c K_c and
     Q = this sum, so a character's key costs one compute-only pass (no table in memory).
     """
-    bsize = 1 << block_bits
+    bsize = min(1 << block_bits, n)
     nblocks = n // bsize
     partial = np.zeros(nblocks, dtype=np.uint64)
     off = np.uint64(vi) * np.uint64(n)
@@ -132,7 +141,7 @@ def character_key_sum(support, vi, n, block_bits):  # pragma: no cover
         base = b * bsize
         for l in range(bsize):
             c = base + l
-            k = mix64(off + np.uint64(c))
+            k = index_mix(off + np.uint64(c))
             if parity64(support & c) == 0:
                 acc += k
             else:
@@ -146,9 +155,9 @@ def character_key_sum(support, vi, n, block_bits):  # pragma: no cover
 
 @dual
 def key_table(vi, n):  # pragma: no cover
-    """mix64(vi n + c) for every code c (input of the batch key transform)."""
+    """index_mix(vi n + c) for every code c (input of the batch key transform)."""
     out = np.empty(n, dtype=np.uint64)
     off = np.uint64(vi) * np.uint64(n)
     for c in numba.prange(n):
-        out[c] = mix64(off + np.uint64(c))
+        out[c] = index_mix(off + np.uint64(c))
     return out

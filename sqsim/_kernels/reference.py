@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bits import mix64_np, parity_np
+from .bits import index_mix_np, parity_np, value_mix_np
 
 
 def character_sum_np(support: int, labels: np.ndarray) -> int:
@@ -30,11 +30,11 @@ def fwht_np(a: np.ndarray) -> np.ndarray:
 
 
 def key_hash_terms_np(values: np.ndarray, flat_index: np.ndarray) -> np.uint64:
-    """sum 2 mix(index) mix(bits(value)) mod 2^64: the query-key hash of sqsim._keys."""
+    """sum 2 index_mix(index) value_mix(bits(value)) mod 2^64: the query-key hash of sqsim._keys."""
     vals = np.ascontiguousarray(values, dtype=np.float64) + 0.0
     bits = vals.view(np.uint64)
     with np.errstate(over="ignore"):
-        terms = np.uint64(2) * mix64_np(flat_index.astype(np.uint64)) * mix64_np(bits)
+        terms = np.uint64(2) * index_mix_np(flat_index) * value_mix_np(bits)
         return np.uint64(np.sum(terms, dtype=np.uint64))
 
 
