@@ -1,0 +1,79 @@
+"""The lifted function's closed form f(thres_q(z)) phi_D(sum_j N2(z_j)) (MATH.md 3.3), one pass.
+
+Per point: the cell index of every coordinate (thres_q), N2 of every coordinate, phi_D of
+their sum by linear interpolation in the exact table g(m) / kappa, and, for linear compressed
+concepts f = sigma(w . x), the label sigma(h) from a table. No fastmath: the value is exact up
+to the rounding of N2's ramps and of one interpolation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from . import dual
+
+
+@numba.njit(inline="always", cache=True)
+def _n2(z, L, l, r, U):  # pragma: no cover
+    v = 0.0
+    for k in range(L.shape[0]):
+        up = (z - L[k]) / (l[k] - L[k])
+        up = 0.0 if up < 0.0 else (1.0 if up > 1.0 else up)
+        dn = (z - r[k]) / (U[k] - r[k])
+        dn = 0.0 if dn < 0.0 else (1.0 if dn > 1.0 else dn)
+        v += up - dn
+    return v
+
+
+@numba.njit(inline="always", cache=True)
+def _phi(V, phi_tab, kmax, kappa):  # pragma: no cover
+    u = kmax - kappa * V
+    if u <= 0.0 or u >= kmax:
+        return 0.0
+    m = int(math.floor(u))
+    frac = u - m
+    return phi_tab[m] + frac * (phi_tab[m + 1] - phi_tab[m])
+
+
+@dual
+def lift_features(Z, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
+    """(cells, phi): cells[i, j] = thres_q(Z[i, j]) and phi[i] = phi_D(sum_j N2(Z[i, j]))."""
+    n, d = Z.shape
+    m = boundaries.shape[0]
+    cells = np.empty((n, d), dtype=np.int64)
+    phi = np.empty(n, dtype=np.float64)
+    for i in numba.prange(n):
+        V = 0.0
+        for j in range(d):
+            z = Z[i, j]
+            k = 0
+            while k < m and z >= boundaries[k]:
+                k += 1
+            cells[i, j] = k
+            V += _n2(z, L, l, r, U)
+        phi[i] = _phi(V, phi_tab, kmax, kappa)
+    return cells, phi
+
+
+@dual
+def lifted_linear(Z, boundaries, L, l, r, U, phi_tab, kmax, kappa, w, h_offset, sigma_tab):  # pragma: no cover
+    """f(thres_q(z)) phi_D(sum_j N2(z_j)) for f = sigma(w . x) (sigma tabulated from h_offset on)."""
+    n, d = Z.shape
+    m = boundaries.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    for i in numba.prange(n):
+        V = 0.0
+        h = 0
+        for j in range(d):
+            z = Z[i, j]
+            k = 0
+            while k < m and z >= boundaries[k]:
+                k += 1
+            h += w[j] * k
+            V += _n2(z, L, l, r, U)
+        p = _phi(V, phi_tab, kmax, kappa)
+        out[i] = sigma_tab[h - h_offset] * p if p != 0.0 else 0.0
+    return out

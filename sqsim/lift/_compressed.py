@@ -1,0 +1,409 @@
+"""The compressed Daniely-Vardi lift (CGKM22 Theorem 2.3, Eqs. (4)-(8); MATH.md sections 2-3)."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+from scipy import special
+
+from .._errors import InvalidParameterError
+from .._kernels import lift as klift
+from .._kernels import pick
+from .._validation import Interval, NoneOk, check_param, show
+from ._intervals import Intervals
+from ._n3 import n3_constants, phi_closed_form, phi_table
+
+#: agreement the explicit lifted network must reach with the closed form before it is returned
+NETWORK_TOLERANCE = 1e-6
+
+
+class LiftPrecisionError(InvalidParameterError):
+    """The explicit network of a lift is not accurate in double precision for these parameters."""
+
+
+class CompressedLift:
+    """The compressed lift f -> f^Delta from {0,1}^d (or Z_q^d) to N(0, I_d) (Theorem 2.3).
+
+    f^Delta(z) = sum_{t* in T} sigma(t*) N3(N2(z_1), ..., N2(z_d); h(N1(z)) - t*)   (Eq. 4)
+               = f(thres_q(z)) phi_D(sum_j N2(z_j))                                  (MATH.md 3.3)
+
+    with N1, N2 of Lemmas 2.4, 2.5 (MATH.md 2.2) and N3 of MATH.md 3.2, exact for |t| <= D.
+
+    Parameters
+    ----------
+    d : int
+        Dimension of the Boolean (or Z_q) cube and of the Gaussian.
+    q : int, default 2
+    delta : float, default 1e-3
+        P[z in R] = delta; delta < 1/2 for q = 2, < (q-1)/(2q) for q >= 3, and resolvable in double
+        precision (MATH.md 3.4: the paper's d^(-10m) is not).
+    D : int, optional
+        Bound on |h - t*| over the class (default d (q-1)^2: every parity for q = 2, every LWR).
+
+    Examples
+    --------
+    >>> from sqsim.concepts import Parity
+    >>> lift = CompressedLift(d=6, q=2, delta=0.1, D=3)
+    >>> g = lift.lift(Parity(6, [0, 2, 5]))
+    >>> g.network.hidden_layers
+    2
+    """
+
+    def __init__(self, d, q=2, delta=1e-3, D=None):
+        check_param("d", d, Interval(int, 1, 62), "CompressedLift")
+        check_param("q", q, Interval(int, 2, None), "CompressedLift")
+        check_param("D", D, [Interval(int, 1, None), NoneOk], "CompressedLift")
+        self.d, self.q = int(d), int(q)
+        self.D = self.d * (self.q - 1) ** 2 if D is None else int(D)
+        self.intervals = Intervals(self.q, delta, "CompressedLift")
+        self.delta = self.intervals.delta
+        self._const = None
+
+    # ------------------------------------------------------------------ geometry (MATH.md 2.1)
+    @property
+    def boundaries(self) -> np.ndarray:
+        return self.intervals.boundaries
+
+    @property
+    def R(self) -> np.ndarray:
+        return self.intervals.R
+
+    @property
+    def S(self) -> np.ndarray:
+        return self.intervals.S
+
+    def thres(self, t):
+        return self.intervals.thres(t)
+
+    def n1(self, t):
+        return self.intervals.n1(t)
+
+    def n2(self, t):
+        return self.intervals.n2(t)
+
+    @property
+    def n1_network(self):
+        return self.intervals.n1_network()
+
+    @property
+    def n2_network(self):
+        return self.intervals.n2_network()
+
+    # ------------------------------------------------------------------ N3 (MATH.md 3.2)
+    @property
+    def constants(self):
+        """The exact N3 constants (built lazily from integers)."""
+        if self._const is None:
+            self._const = n3_constants(self.D, self.d)
+        return self._const
+
+    @property
+    def kappa(self) -> int:
+        return self.constants.kappa
+
+    @property
+    def rho(self) -> float:
+        return self.constants.rho
+
+    def phi(self, v) -> np.ndarray:
+        """phi_D(v) = N3(s; 0) at sum_i s_i = v (exact table, linear interpolation)."""
+        return phi_closed_form(v, self.constants)
+
+    def n3(self, s, t) -> np.ndarray:
+        """N3(s; t) of MATH.md 3.2 (s of shape (n, d), t of shape (n,)), summed unit by unit."""
+        from ._n3 import n3_direct
+
+        s = np.asarray(s, dtype=np.float64)
+        t = np.asarray(t, dtype=np.float64)
+        if s.ndim != 2 or s.shape[1] != self.d or t.shape != (s.shape[0],):
+            raise InvalidParameterError(
+                f"The 's' parameter of CompressedLift.n3 must have shape (n, {self.d}) with t of shape (n,). "
+                f"Got {s.shape} and {t.shape} instead."
+            )
+        return n3_direct(s, t, self.constants)
+
+    @property
+    def n3_network(self):
+        """N3 as a one-hidden-layer ReLUNetwork on (s_1..s_d, t) (d + 1 inputs)."""
+        from ..concepts import ReLUNetwork
+
+        c = self.constants
+        coef = c.coefficients
+        W1 = np.zeros((self.d + 1, len(coef)))
+        W1[: self.d, :] = -c.kappa
+        W1[self.d, :] = [-(j - c.D) for j, _, _ in coef]
+        b1 = np.array([c.kmax - k for _, k, _ in coef], dtype=np.float64)
+        out = np.array([c.sign * cc / c.kappa for _, _, cc in coef])[:, None]
+        return ReLUNetwork([W1, out], [b1, np.zeros(1)])
+
+    # ------------------------------------------------------------------ Eq. (7), (8)
+    def _check_Z(self, Z, name="Z"):
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        if Z.ndim != 2 or Z.shape[1] != self.d:
+            raise InvalidParameterError(
+                f"The '{name}' parameter of CompressedLift must be an array of shape (n, {self.d}). "
+                f"Got shape {Z.shape} instead."
+            )
+        return Z
+
+    def features(self, Z):
+        """(thres_q(Z) of shape (n, d), phi_D(sum_j N2(Z_j)) of shape (n,)) in one compiled pass."""
+        Z = self._check_Z(Z)
+        i = self.intervals
+        c = self.constants
+        return pick(klift.lift_features, Z.size)(Z, i.boundaries, i.L, i.l, i.r, i.U, phi_table(c),
+                                                  float(c.kmax), float(c.kappa))
+
+    def label(self, y, Z) -> np.ndarray:
+        """The label map of Eq. (7): y~ = y phi_D(sum_j N2(z_j)) (0 once some N2(z_j) = 1)."""
+        _, p = self.features(Z)
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != p.shape:
+            raise InvalidParameterError(f"The 'y' parameter of CompressedLift.label must have shape {p.shape}. "
+                                        f"Got {y.shape} instead.")
+        return y * p
+
+    def in_good_region(self, Z) -> np.ndarray:
+        """Eq. (8): N2(z_1) = ... = N2(z_{d-1}) = 0 and N2(z_d) in (rho/2, rho)."""
+        Z = self._check_Z(Z)
+        n2 = self.n2(Z)
+        return np.all(n2[:, :-1] == 0.0, axis=1) & (n2[:, -1] > self.rho / 2) & (n2[:, -1] < self.rho)
+
+    def good_region_mass(self) -> float:
+        """P(G) = (1 - 2 delta)^(d-1) P(N2(z) in (rho/2, rho)), exact through Phi on the ramps."""
+        return (1.0 - 2.0 * self.delta) ** (self.d - 1) * self._n2_mass_between(self.rho / 2, self.rho)
+
+    def _n2_mass_between(self, a: float, b: float) -> float:
+        """P[a < N2(z) < b] for 0 <= a < b <= 1: on each of the 2(q-1) ramps N2 is affine in z."""
+        from ._intervals import gaussian_mass
+
+        i = self.intervals
+        total = 0.0
+        for L, l, r, U in zip(i.L, i.l, i.r, i.U):
+            total += float(gaussian_mass(L + a * (l - L), L + b * (l - L)))  # rising ramp
+            total += float(gaussian_mass(U - b * (U - r), U - a * (U - r)))  # falling ramp
+        return total
+
+    def phi_nonzero_probability(self, grid: int = 8192, cells=None) -> float:
+        """P[phi_D(sum_j N2(z_j)) != 0] for z ~ N(0, I_d), by truncated numerical convolution of N2's law.
+
+        V = sum_j N2(z_j); phi_D(V) = 0 as soon as one N2(z_j) = 1 (V >= 1 >= kmax/kappa) and
+        where the exact table vanishes. Each coordinate is 0 (mass 1 - 2 delta), 1 (mass delta) or on
+        a ramp (mass delta, a density on (0, 1)); sums above 1 never matter, so the convolution is
+        truncated to [0, 1] on a midpoint grid.
+        """
+        p0, _, dens = self.intervals.n2_ramp_density(grid)
+        h = 1.0 / grid
+        ramp = dens * h  # probability per cell
+        x = (np.arange(grid) + 0.5) / grid
+        nonzero = np.abs(self.phi(x)) > 0
+        total = 0.0
+        conv = np.zeros(grid)
+        conv_prev = None
+        for r in range(1, self.d + 1):
+            if r == 1:
+                conv = ramp.copy()
+            else:
+                conv = np.convolve(conv_prev, ramp)[:grid]
+                conv = np.concatenate([[0.0], conv[:-1]])  # midpoint sums shift by half a cell each
+            weight = math.comb(self.d, r) * p0 ** (self.d - r)
+            total += weight * float(conv[nonzero].sum())
+            conv_prev = conv
+            if conv.sum() * weight < 1e-16:
+                break
+        return total
+
+    def nonzero_mass(self, concept=None) -> float:
+        """P[f^Delta != 0] (MATH.md 4, signal budget).
+
+        For q = 2, V is independent of x = thres(z), so this is P[f(x) != 0] P[phi_D(V) != 0];
+        ``concept=None`` takes P[f != 0] = 1/2 (a nonconstant parity). For q >= 3 the cell law of a
+        coordinate conditioned on N2 differs between end and middle cells, so the product is an
+        approximation there unless f != 0 does not depend on x.
+        """
+        p_f = 0.5
+        if concept is not None:
+            from .._domains import BooleanCube, ZqCube
+
+            dom = BooleanCube(self.d) if self.q == 2 else ZqCube(self.d, self.q)
+            p_f = float(np.mean(np.asarray(concept(dom.enumerate())) != 0))
+        return p_f * self.phi_nonzero_probability()
+
+    def bad_event_probability(self) -> float:
+        """0: with this N3 the label map of Eq. (7) is exact (MATH.md 3.3); Eq. (6)'s event is in sqsim.bounds."""
+        return 0.0
+
+    # ------------------------------------------------------------------ lifting
+    def lift(self, concept) -> LiftedConcept:
+        """f^Delta of Eq. (4) for a compressible concept (Definition 2.1: f = sigma(h(x)))."""
+        comp = getattr(concept, "compressed", None)
+        if comp is None or not callable(concept):
+            raise InvalidParameterError(
+                f"The 'concept' parameter of CompressedLift.lift must be compressible (Definition 2.1: a "
+                f".compressed form (h, T, sigma), e.g. Parity or LWR). Got {show(concept)} instead."
+            )
+        if getattr(concept, "d", None) != self.d:
+            raise InvalidParameterError(
+                f"The 'concept' parameter of CompressedLift.lift must act on d = {self.d} coordinates. "
+                f"Got {concept!r} instead."
+            )
+        cq = getattr(concept, "q", 2)
+        if cq != self.q:
+            raise InvalidParameterError(
+                f"The 'concept' parameter of CompressedLift.lift must live on Z_{self.q}^d. Got one on Z_{cq}^d instead."
+            )
+        return LiftedConcept(self, concept)
+
+    def __repr__(self):
+        return f"CompressedLift(d={self.d}, q={self.q}, delta={self.delta}, D={self.D})"
+
+
+class LiftedConcept:
+    """g = f^Delta on Gaussian(d): ``g(Z)`` is the closed form (Numba), ``g.network`` the explicit network."""
+
+    boolean = False
+
+    def __init__(self, lift: CompressedLift, concept):
+        self.lift = lift
+        self.concept = concept
+        self.d = lift.d
+        comp = concept.compressed
+        w = np.asarray(comp.weights, dtype=np.int64)
+        T = np.asarray(comp.T, dtype=np.int64)
+        sig = np.asarray(comp.sigma(T), dtype=np.float64)
+        self._w = w
+        hmin = int(np.sum(np.minimum(w, 0)) * (lift.q - 1))
+        hmax = int(np.sum(np.maximum(w, 0)) * (lift.q - 1))
+        active = T[sig != 0]
+        need = 0 if active.size == 0 else int(max(np.max(np.abs(hmax - active)), np.max(np.abs(hmin - active))))
+        if need > lift.D:
+            raise InvalidParameterError(
+                f"The 'D' parameter of CompressedLift must bound |h - t*| over the class: this concept needs "
+                f"D >= {need} (h in [{hmin}, {hmax}] on [0, q-1]^d, t* in the support of sigma). Got {lift.D} instead."
+            )
+        self._T, self._sigma = T, sig
+        self._h_offset = hmin
+        hs = np.arange(hmin, hmax + 1)
+        self._sigma_tab = np.asarray(comp.sigma(hs), dtype=np.float64)
+        self._network = None
+
+    def __call__(self, Z) -> np.ndarray:
+        Z = self.lift._check_Z(Z)
+        i, c = self.lift.intervals, self.lift.constants
+        return pick(klift.lifted_linear, Z.size)(Z, i.boundaries, i.L, i.l, i.r, i.U, phi_table(c), float(c.kmax),
+                                                  float(c.kappa), self._w, self._h_offset, self._sigma_tab)
+
+    def evaluate_numpy(self, Z) -> np.ndarray:
+        """The numpy reference of the closed form: f(thres_q(z)) phi_D(sum_j N2(z_j))."""
+        Z = self.lift._check_Z(Z)
+        X = self.lift.thres(Z)
+        V = self.lift.n2(Z).sum(axis=1)
+        return np.asarray(self.concept(X), dtype=np.float64) * self.lift.phi(V)
+
+    @property
+    def range(self) -> tuple[float, float]:
+        """The interval f^Delta's values lie in: f's range times phi_D's range on [0, 1], and 0."""
+        lo, hi = self.lift.constants.phi_range()
+        vals = [a * b for a in (float(self._sigma.min()), float(self._sigma.max()), 0.0) for b in (lo, hi)]
+        return min(vals + [0.0]), max(vals + [0.0])
+
+    def nonzero_mass(self) -> float:
+        return self.lift.nonzero_mass(self.concept)
+
+    @property
+    def network(self):
+        """The explicit two-hidden-layer network of Eq. (4) (MATH.md 3.3), refused where float64 fails.
+
+        Layer 1: N1 units on the coordinates h reads, N2 units on every coordinate. Layer 2: one copy
+        of N3's units per t* with sigma(t*) != 0, each an affine function of layer 1. Built once;
+        checked against the closed form on a fixed probe set (Gaussian points and points in every
+        R_k and S_k \\ R_k); if the worst difference exceeds 1e-6, LiftPrecisionError says so.
+        """
+        if self._network is None:
+            net = self._build_network()
+            err = self._network_error(net)
+            if not err <= NETWORK_TOLERANCE:
+                raise LiftPrecisionError(
+                    f"The 'D' parameter of CompressedLift must keep the explicit network accurate in float64: at "
+                    f"D={self.lift.D}, delta={self.lift.delta} it differs from the exact closed form by {err:.3g} "
+                    f"(> {NETWORK_TOLERANCE}); N3's coefficients grow like 3.3^D (MATH.md 3.2, 3.5). Use the closed "
+                    f"form g(Z), a smaller D (sparse classes) or a larger delta. Got {self.lift.D} instead."
+                )
+            self._network = net
+            self.network_error = err
+        return self._network
+
+    def _build_network(self):
+        from ..concepts import ReLUNetwork
+
+        lift, c, i = self.lift, self.lift.constants, self.lift.intervals
+        d, m = self.d, lift.q - 1
+        reads = np.flatnonzero(self._w != 0)
+        # layer 1: for each read coordinate 2m N1 units, then for every coordinate 4m N2 units
+        n1_cols, n2_cols = 2 * m * len(reads), 4 * m * d
+        W1 = np.zeros((d, n1_cols + n2_cols))
+        b1 = np.zeros(n1_cols + n2_cols)
+        w1 = 1.0 / (i.r - i.l)
+        for a, j in enumerate(reads):
+            base = 2 * m * a
+            W1[j, base : base + m] = w1
+            W1[j, base + m : base + 2 * m] = w1
+            b1[base : base + m] = -i.l * w1
+            b1[base + m : base + 2 * m] = -i.r * w1
+        wu, wd = 1.0 / (i.l - i.L), 1.0 / (i.U - i.r)
+        for j in range(d):
+            base = n1_cols + 4 * m * j
+            W1[j, base : base + 4 * m] = np.concatenate([wu, wu, wd, wd])
+            b1[base : base + 4 * m] = np.concatenate([-i.L * wu, -i.l * wu, -i.r * wd, -i.U * wd])
+        # linear read-outs of layer 1: h(N1(z)) and sum_j N2(z_j)
+        h_vec = np.zeros(n1_cols + n2_cols)
+        for a, j in enumerate(reads):
+            base = 2 * m * a
+            h_vec[base : base + m] = self._w[j]
+            h_vec[base + m : base + 2 * m] = -self._w[j]
+        s_vec = np.zeros(n1_cols + n2_cols)
+        for j in range(d):
+            base = n1_cols + 4 * m * j
+            s_vec[base : base + 4 * m] = np.concatenate([np.ones(m), -np.ones(m), -np.ones(m), np.ones(m)])
+        coef = c.coefficients
+        jj = np.array([j for j, _, _ in coef], dtype=np.float64)
+        kk = np.array([k for _, k, _ in coef], dtype=np.float64)
+        cc = np.array([float(v) for _, _, v in coef])
+        active = [(t, s) for t, s in zip(self._T, self._sigma) if s != 0]
+        cols, biases, outs = [], [], []
+        for t_star, sig in active:
+            # argument: (kmax - k) - kappa S - (j - D)(h - t*), affine in layer 1
+            cols.append(-c.kappa * s_vec[:, None] - h_vec[:, None] * (jj - c.D)[None, :])
+            biases.append((c.kmax - kk) + (jj - c.D) * t_star)
+            outs.append(sig * c.sign * cc / c.kappa)
+        if not active:  # f = 0: one dead unit
+            cols, biases, outs = [np.zeros((n1_cols + n2_cols, 1))], [np.zeros(1)], [np.zeros(1)]
+        W2 = np.hstack(cols)
+        b2 = np.concatenate(biases)
+        W3 = np.concatenate(outs)[:, None]
+        return ReLUNetwork([W1, W2, W3], [b1, b2, np.zeros(1)])
+
+    def probe_points(self, n: int = 4096, seed: int = 0) -> np.ndarray:
+        """Gaussian points plus points with coordinates inside every R_k, S_k \\ R_k and on their ends."""
+        rng = np.random.default_rng(seed)
+        Z = rng.standard_normal((n, self.d))
+        i = self.lift.intervals
+        special_pts = np.concatenate([i.L, i.l, i.r, i.U, i.boundaries,
+                                      (i.L + i.l) / 2, (i.l + i.r) / 2, (i.r + i.U) / 2,
+                                      np.nextafter(i.l, -np.inf), np.nextafter(i.r, np.inf)])
+        extra = rng.standard_normal((len(special_pts) * 4, self.d))
+        for a, v in enumerate(special_pts):
+            for b in range(4):
+                row = extra[4 * a + b]
+                cols = rng.choice(self.d, size=min(self.d, b + 1), replace=False)
+                row[cols] = v + rng.uniform(-1, 1, len(cols)) * (i.U[0] - i.L[0]) * (b > 1)
+        return np.vstack([Z, extra])
+
+    def _network_error(self, net) -> float:
+        Z = self.probe_points()
+        return float(np.max(np.abs(net(Z) - self(Z))))
+
+    def __repr__(self):
+        return f"LiftedConcept({self.concept!r}, {self.lift!r})"
