@@ -106,6 +106,28 @@ def bench_network(d: int, units: int, n: int, repeats: int) -> dict:
     return {"value": n / t, "unit": "points/s", "reference_value": n / t_ref, "ratio": t_ref / t}
 
 
+def bench_lifted(d: int, k: int, n: int, repeats: int) -> dict:
+    """A lifted parity of k variables on Gaussian(d) (D = k, delta = 1/d): closed form and explicit network."""
+    from .concepts import Parity
+    from .lift import CompressedLift
+
+    g = CompressedLift(d, q=2, delta=1.0 / d, D=k).lift(Parity(d, list(range(k))))
+    Z = np.random.default_rng(d).standard_normal((n, d))
+    assert np.allclose(g(Z[:2000]), g.evaluate_numpy(Z[:2000]))
+    net = g.network
+    out = {}
+    t = _best(lambda: g(Z), repeats)
+    t_ref = _best(lambda: g.evaluate_numpy(Z), max(1, repeats // 4))
+    out[f"lifted_closed_form_d{d}"] = {"value": n / t, "unit": "points/s", "reference_value": n / t_ref,
+                                       "ratio": t_ref / t}
+    m = max(1, n // 10)
+    t = _best(lambda: net(Z[:m]), repeats)
+    t_ref = _best(lambda: net.evaluate_numpy(Z[:m]), max(1, repeats // 4))
+    out[f"lifted_network_d{d}"] = {"value": m / t, "unit": "points/s", "reference_value": m / t_ref,
+                                   "ratio": t_ref / t}
+    return out
+
+
 def collect(quick: bool = False) -> dict:
     reps = 5 if quick else 20
     out = {}
@@ -115,6 +137,7 @@ def collect(quick: bool = False) -> dict:
     for d in (20, 24):
         out[f"fwht_d{d}"] = bench_fwht(d, reps)
     out["network_d32"] = bench_network(32, 64, 100_000 if quick else 1_000_000, reps)
+    out.update(bench_lifted(16, 8, 100_000 if quick else 1_000_000, reps))
     return out
 
 

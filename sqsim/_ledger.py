@@ -107,7 +107,7 @@ class Ledger:
 
     @property
     def total(self) -> int:
-        """Number of queries recorded (examples count one per example drawn)."""
+        """Number of queries recorded (a record with ``extra["count"]`` = n, e.g. n examples or labels, counts n)."""
         return self._total
 
     def counts(self) -> dict[str, int]:
@@ -130,7 +130,7 @@ class Ledger:
     def append(self, **kw) -> QueryRecord:
         rec = QueryRecord(index=len(self.records), **kw)
         self.records.append(rec)
-        self._total += int(rec.extra.get("examples", 1))
+        self._total += int(rec.extra.get("count", 1))
         return rec
 
     # ---------------------------------------------------------------- export

@@ -19,6 +19,8 @@ __all__ = [
     "low_degree_queries",
     "hoeffding_samples",
     "hoeffding_error",
+    "bad_event_probability",
+    "bad_event_paper_bound",
 ]
 
 
@@ -78,3 +80,25 @@ def hoeffding_error(n, delta, value_range=2.0):
     check_param("delta", delta, Interval(float, 0, 1, closed="neither"), "hoeffding_error")
     check_param("value_range", value_range, Interval(float, 0, None, closed="neither"), "hoeffding_error")
     return _hoeffding_error(int(n), float(delta), float(value_range))
+
+
+def bad_event_probability(d, m, delta):
+    """P[more than m of the d coordinates have N2(z_j) = 1] = binom.sf(m, d, delta) (CGKM22 Eq. (6)).
+
+    The event that the paper's m-design of N3 cannot handle (MATH.md 3.3: Eq. (6) sums from i = m,
+    but the bad event is i >= m + 1). With sqsim's N3 it does not arise (``lift.bad_event_probability()``
+    is 0); this is for comparing with the paper's construction, next to :func:`bad_event_paper_bound`.
+    """
+    from scipy import stats
+
+    check_param("d", d, Interval(int, 1, None), "bad_event_probability")
+    check_param("m", m, Interval(int, 0, None), "bad_event_probability")
+    check_param("delta", delta, Interval(float, 0, 1, closed="both"), "bad_event_probability")
+    return float(stats.binom.sf(int(m), int(d), float(delta)))
+
+
+def bad_event_paper_bound(d, m):
+    """The paper's bound d^(-9 m^2) on Eq. (6)'s event, valid only for delta = d^(-10 m) (MATH.md 3.3)."""
+    check_param("d", d, Interval(int, 2, None), "bad_event_paper_bound")
+    check_param("m", m, Interval(int, 1, None), "bad_event_paper_bound")
+    return float(int(d) ** (-9.0 * int(m) ** 2))

@@ -134,3 +134,26 @@ def test_network_forward_twins(kernel_mode, rng):
     X = rng.standard_normal((130, 5))
     got = call(network.network_forward, kernel_mode, X, sizes, params, 16)
     assert_allclose(got, ref.network_forward_np(X, Ws, bs), rtol=1e-12, atol=1e-12, err_msg=kernel_mode)
+
+
+def test_lift_kernels_twins(kernel_mode, rng):
+    from sqsim._kernels import lift as klift
+    from sqsim.concepts import Parity
+    from sqsim.lift import CompressedLift
+    from sqsim.lift._n3 import phi_table
+
+    lift = CompressedLift(5, q=3, delta=0.05, D=8)
+    i, c = lift.intervals, lift.constants
+    Z = rng.standard_normal((400, 5)) * 0.6
+    Z[:50, 0] = i.l[0] + (i.r[0] - i.l[0]) * rng.uniform(0, 1, 50)
+    args = (Z, i.boundaries, i.L, i.l, i.r, i.U, phi_table(c), float(c.kmax), float(c.kappa))
+    cells, phi = call(klift.lift_features, kernel_mode, *args)
+    assert_array_equal(cells, lift.thres(Z))
+    assert_allclose(phi, lift.phi(lift.n2(Z).sum(axis=1)), atol=1e-12, err_msg=kernel_mode)
+    lift2 = CompressedLift(6, q=2, delta=0.1, D=3)
+    g = lift2.lift(Parity(6, [0, 2, 5]))
+    i2, c2 = lift2.intervals, lift2.constants
+    Z2 = rng.standard_normal((400, 6))
+    got = call(klift.lifted_linear, kernel_mode, Z2, i2.boundaries, i2.L, i2.l, i2.r, i2.U, phi_table(c2),
+               float(c2.kmax), float(c2.kappa), g._w, g._h_offset, g._sigma_tab)
+    assert_allclose(got, g.evaluate_numpy(Z2), atol=1e-12, err_msg=kernel_mode)

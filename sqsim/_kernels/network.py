@@ -13,6 +13,8 @@ import numpy as np
 
 from . import dual
 
+COLS = 256
+
 
 @dual
 def network_forward(X, sizes, params, tile):  # pragma: no cover
@@ -38,17 +40,31 @@ def network_forward(X, sizes, params, tile):  # pragma: no cover
         for l in range(L):
             n_in = sizes[l]
             n_out = sizes[l + 1]
-            W = params[offsets[l] : offsets[l] + n_in * n_out].reshape((n_in, n_out))
+            wbase = offsets[l]
             b = params[offsets[l] + n_in * n_out : offsets[l + 1]]
-            for r in range(m):
-                acc = nxt[r, :n_out]
-                acc[:] = b
-                cr = cur[r]
-                for k in range(n_in):
-                    xk = cr[k]
-                    wk = W[k]
-                    for j in range(n_out):  # an axpy over a contiguous row: vectorised
-                        acc[j] += xk * wk[j]
+            if n_out == 1:  # a dot product (the usual scalar output layer)
+                wcol = params[wbase : wbase + n_in]
+                for r in range(m):
+                    cr = cur[r]
+                    acc1 = b[0]
+                    for k in range(n_in):
+                        acc1 += cr[k] * wcol[k]
+                    nxt[r, 0] = acc1
+            else:
+                # blocks of COLS output units keep a (n_in x COLS) slice of W in cache across the tile's rows
+                for j0 in range(0, n_out, COLS):
+                    j1 = min(n_out, j0 + COLS)
+                    for r in range(m):
+                        acc = nxt[r, j0:j1]
+                        acc[:] = b[j0:j1]
+                        cr = cur[r]
+                        for k in range(n_in):
+                            xk = cr[k]
+                            if l == 0 or xk != 0.0:  # hidden ReLU outputs are often 0: skip them
+                                row = wbase + k * n_out  # a contiguous 1-D slice of params: vectorises
+                                wk = params[row + j0 : row + j1]
+                                for j in range(j1 - j0):
+                                    acc[j] += xk * wk[j]
             if l < L - 1:
                 for r in range(m):
                     for j in range(n_out):

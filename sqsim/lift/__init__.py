@@ -6,8 +6,10 @@ deviations from the lemmas as printed.
 """
 
 from ._compressed import CompressedLift, LiftedConcept, LiftPrecisionError
+from ._dv import DVLift, DVLiftedConcept, LabelQueryOracle, network_upper_bound
+from ._padding import pad
 from ._intervals import Intervals, gaussian_mass, smallest_delta
 from ._n3 import c_polynomial, n3_constants
 
-__all__ = ["CompressedLift", "LiftedConcept", "LiftPrecisionError", "Intervals", "gaussian_mass", "smallest_delta",
+__all__ = ["CompressedLift", "DVLift", "DVLiftedConcept", "LabelQueryOracle", "network_upper_bound", "pad", "LiftedConcept", "LiftPrecisionError", "Intervals", "gaussian_mass", "smallest_delta",
            "c_polynomial", "n3_constants"]

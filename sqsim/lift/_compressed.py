@@ -17,6 +17,9 @@ from ._n3 import n3_constants, phi_closed_form, phi_table
 
 #: agreement the explicit lifted network must reach with the closed form before it is returned
 NETWORK_TOLERANCE = 1e-6
+#: beyond this D the explicit network is refused without building it: N3's coefficients exceed
+#: 8.5e6 at D = 16 and grow like 3.3^D, so float64 sums lose the 1e-6 agreement (MATH.md 3.2, 3.5)
+MAX_NETWORK_D = 16
 
 
 class LiftPrecisionError(InvalidParameterError):
@@ -322,6 +325,13 @@ class LiftedConcept:
         R_k and S_k \\ R_k); if the worst difference exceeds 1e-6, LiftPrecisionError says so.
         """
         if self._network is None:
+            if self.lift.D > MAX_NETWORK_D:
+                raise LiftPrecisionError(
+                    f"The 'D' parameter of CompressedLift must be at most {MAX_NETWORK_D} for the explicit network "
+                    f"(N3's coefficients grow like 3.3^D and float64 loses the {NETWORK_TOLERANCE} agreement with "
+                    f"the exact closed form; MATH.md 3.2). Use the closed form g(Z), which is exact for any D, or a "
+                    f"sparse class with a smaller D. Got {self.lift.D} instead."
+                )
             net = self._build_network()
             err = self._network_error(net)
             if not err <= NETWORK_TOLERANCE:

@@ -1,0 +1,185 @@
+"""The original Daniely-Vardi lift and label queries (CGKM22 Theorem B.1 and Theorem 5.1; MATH.md 5)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .._errors import InvalidParameterError
+from .._export import export
+from .._ledger import Ledger
+from .._validation import Interval, NoneOk, check_param, show
+from ._intervals import Intervals
+
+
+def network_upper_bound(net, lo, hi) -> float:
+    """An upper bound of a ReLUNetwork's (single) output over the box [lo, hi]^d (interval propagation)."""
+    low = np.full(net.d, float(lo))
+    up = np.full(net.d, float(hi))
+    for idx, (W, b) in enumerate(zip(net.weights, net.biases)):
+        Wp, Wn = np.maximum(W, 0), np.minimum(W, 0)
+        low, up = low @ Wp + up @ Wn + b, up @ Wp + low @ Wn + b
+        if idx < len(net.weights) - 1:
+            low, up = np.maximum(low, 0), np.maximum(up, 0)
+    return float(up[0])
+
+
+class DVLift:
+    """The Daniely-Vardi lift f^DV(z) = relu(f(N1(z)) - M sum_j N2(z_j)) (Theorem B.1; MATH.md 5).
+
+    For a concept f given as an L-hidden-layer ReLU network on [0, q-1]^d, f^DV is an
+    (L + 2)-hidden-layer network on Gaussian inputs. M >= max(1, sup of f over the box [0, q-1]^d),
+    computed by interval propagation (with M = 1 the lift fails for networks that exceed 1
+    between cube points, MATH.md 5). Wherever no z_j lies in an R_k, f(N1(z)) = f(thres_q(z)); wherever
+    some z_j lies in an R_k, f^DV(z) = 0.
+
+    Parameters
+    ----------
+    d : int
+    q : int, default 2
+    delta : float, default 1e-3
+    """
+
+    def __init__(self, d, q=2, delta=1e-3):
+        check_param("d", d, Interval(int, 1, 62), "DVLift")
+        check_param("q", q, Interval(int, 2, None), "DVLift")
+        self.d, self.q = int(d), int(q)
+        self.intervals = Intervals(self.q, delta, "DVLift")
+        self.delta = self.intervals.delta
+
+    def lift(self, concept) -> DVLiftedConcept:
+        net = getattr(concept, "network", None)
+        from ..concepts import ReLUNetwork
+
+        if isinstance(concept, ReLUNetwork):
+            net = concept
+        if not isinstance(net, ReLUNetwork) or net.d != self.d or net.out_dim != 1:
+            raise InvalidParameterError(
+                f"The 'concept' parameter of DVLift.lift must be a concept with a ReLU network form on d = {self.d} "
+                f"inputs and one output. Got {show(concept)} instead."
+            )
+        return DVLiftedConcept(self, concept, net)
+
+    def __repr__(self):
+        return f"DVLift(d={self.d}, q={self.q}, delta={self.delta})"
+
+
+class DVLiftedConcept:
+    """f^DV on Gaussian(d); ``g(Z)`` evaluates the formula, ``g.network`` the (L + 2)-hidden-layer network."""
+
+    boolean = False
+
+    def __init__(self, lift: DVLift, concept, net):
+        self.lift = lift
+        self.concept = concept
+        self.base_network = net
+        self.d = lift.d
+        self.M = max(1.0, network_upper_bound(net, 0, lift.q - 1))
+        self._network = None
+
+    def __call__(self, Z) -> np.ndarray:
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        if Z.ndim != 2 or Z.shape[1] != self.d:
+            raise InvalidParameterError(
+                f"The 'Z' parameter of DVLiftedConcept must be an array of shape (n, {self.d}). Got shape {Z.shape} instead."
+            )
+        i = self.lift.intervals
+        return np.maximum(self.base_network(i.n1(Z)) - self.M * i.n2(Z).sum(axis=1), 0.0)
+
+    @property
+    def network(self):
+        """N1 and N2 units, then f's hidden layers with a carried sum_j N2 >= 0, then relu(f - M sum N2)."""
+        if self._network is None:
+            self._network = self._build()
+        return self._network
+
+    def _build(self):
+        from ..concepts import ReLUNetwork
+
+        i, d, m = self.lift.intervals, self.d, self.lift.q - 1
+        w1, wu, wd = 1.0 / (i.r - i.l), 1.0 / (i.l - i.L), 1.0 / (i.U - i.r)
+        per = 2 * m + 4 * m
+        W1 = np.zeros((d, per * d))
+        b1 = np.zeros(per * d)
+        n1_read = np.zeros((per * d, d))  # layer-1 units -> N1(z_j)
+        n2_read = np.zeros(per * d)  # layer-1 units -> sum_j N2(z_j)
+        for j in range(d):
+            base = per * j
+            W1[j, base : base + per] = np.concatenate([w1, w1, wu, wu, wd, wd])
+            b1[base : base + per] = np.concatenate([-i.l * w1, -i.r * w1, -i.L * wu, -i.l * wu, -i.r * wd, -i.U * wd])
+            n1_read[base : base + m, j] = 1.0
+            n1_read[base + m : base + 2 * m, j] = -1.0
+            n2_read[base + 2 * m : base + per] = np.concatenate([np.ones(m), -np.ones(m), -np.ones(m), np.ones(m)])
+        f = self.base_network
+        Ws, bs = [W1], [b1]
+        # f's first layer reads N1(z); a carrier unit holds S = sum_j N2(z_j) >= 0 (relu(S) = S)
+        Wf = [np.asarray(W) for W in f.weights]
+        bf = [np.asarray(b) for b in f.biases]
+        Ws.append(np.hstack([n1_read @ Wf[0], n2_read[:, None]]))
+        bs.append(np.concatenate([bf[0], [0.0]]))
+        for W, b in zip(Wf[1:-1], bf[1:-1]):
+            k_in, k_out = W.shape
+            block = np.zeros((k_in + 1, k_out + 1))
+            block[:k_in, :k_out] = W
+            block[k_in, k_out] = 1.0
+            Ws.append(block)
+            bs.append(np.concatenate([b, [0.0]]))
+        # last hidden layer: relu(f(N1 z) - M S); output: that unit
+        Wl, bl = Wf[-1], bf[-1]
+        Ws.append(np.vstack([Wl, [[-self.M]]]))
+        bs.append(np.array(bl, dtype=np.float64))
+        Ws.append(np.ones((1, 1)))
+        bs.append(np.zeros(1))
+        return ReLUNetwork(Ws, bs)
+
+    def __repr__(self):
+        return f"DVLiftedConcept({self.concept!r}, M={self.M:.4g})"
+
+
+@export
+class LabelQueryOracle:
+    """Label queries to a DV-lifted concept, simulated with one Boolean label query each (Theorem 5.1).
+
+    ``label(Z)`` answers relu(f(thres_q(z)) - M sum_j N2(z_j)) (thres_q = sign for q = 2) by asking
+    the Boolean concept f at thres_q(z) once per point: equal to f^DV(z) everywhere (MATH.md 5).
+    Every point is counted in the ledger (kind "label", one record per call with ``count`` points).
+
+    Parameters
+    ----------
+    lifted_concept : DVLiftedConcept
+    budget : int, optional
+        Maximum number of label queries.
+    """
+
+    def __init__(self, lifted_concept, budget=None):
+        if not isinstance(lifted_concept, DVLiftedConcept):
+            raise InvalidParameterError(
+                f"The 'lifted_concept' parameter of LabelQueryOracle must be a DVLift-ed concept. "
+                f"Got {show(lifted_concept)} instead."
+            )
+        check_param("budget", budget, [Interval(int, 0, None), NoneOk], "LabelQueryOracle")
+        self._g = lifted_concept
+        self.ledger = Ledger(budget)
+        self.d = lifted_concept.d
+
+    def label(self, Z) -> np.ndarray:
+        Z = np.asarray(Z, dtype=np.float64)
+        if Z.ndim == 1:
+            Z = Z[None, :]
+        if Z.ndim != 2 or Z.shape[1] != self.d:
+            raise InvalidParameterError(
+                f"The 'Z' parameter of LabelQueryOracle.label must be an array of shape (n, {self.d}). "
+                f"Got shape {Z.shape} instead."
+            )
+        n = Z.shape[0]
+        self.ledger.check_budget(n, "label query")
+        t0 = time.perf_counter()
+        i = self._g.lift.intervals
+        X = i.thres(Z)
+        y = np.asarray(self._g.concept(X), dtype=np.float64)  # the Boolean label queries, one per point
+        out = np.maximum(y - self._g.M * i.n2(Z).sum(axis=1), 0.0)
+        self.ledger.append(name="label", kind="label", tolerance=None, answer=float("nan"), truth=None,
+                           truth_error=0.0, failure_probability=0.0, strategy="exact", in_band=True,
+                           seconds=time.perf_counter() - t0, key="", extra={"count": n})
+        return out
