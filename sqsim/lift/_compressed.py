@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
-from scipy import special
 
 from .._errors import InvalidParameterError
 from .._kernels import lift as klift
