@@ -310,3 +310,14 @@ def test_bad_lift_parameters(make, param):
 def test_unresolvable_delta_names_the_smallest_usable():
     with pytest.raises(InvalidParameterError, match=r"smallest usable delta is about 9\.\d+e-11"):
         CompressedLift(4, q=3, delta=1e-20)
+
+
+def test_nonzero_mass_q3_is_exact_against_monte_carlo():
+    lift = CompressedLift(4, q=3, delta=0.1, D=16)
+    g = lift.lift(LWR(4, 3, 2, seed=1))
+    N = 1_000_000
+    hits = (g(np.random.default_rng(7).standard_normal((N, 4))) != 0).mean()
+    exact = g.nonzero_mass()
+    assert abs(hits - exact) <= 4.5 * np.sqrt(exact * (1 - exact) / N)
+    # conditioning matters for q = 3: end cells hold one boundary, middle cells two
+    assert lift.phi_nonzero_probability([4, 0, 0]) < lift.phi_nonzero_probability([0, 4, 0])

@@ -187,50 +187,89 @@ class CompressedLift:
             total += float(gaussian_mass(U - b * (U - r), U - a * (U - r)))  # falling ramp
         return total
 
-    def phi_nonzero_probability(self, grid: int = 8192, cells=None) -> float:
-        """P[phi_D(sum_j N2(z_j)) != 0] for z ~ N(0, I_d), by truncated numerical convolution of N2's law.
+    def _cell_laws(self, grid: int):
+        """Per cell c: (P[N2 = 0 | x_j = c], ramp density of N2 | x_j = c on a midpoint grid of (0, 1)).
 
-        V = sum_j N2(z_j); phi_D(V) = 0 as soon as one N2(z_j) = 1 (V >= 1 >= kmax/kappa) and
-        where the exact table vanishes. Each coordinate is 0 (mass 1 - 2 delta), 1 (mass delta) or on
-        a ramp (mass delta, a density on (0, 1)); sums above 1 never matter, so the convolution is
-        truncated to [0, 1] on a midpoint grid.
+        Cell c holds the upper half of boundary c (N2 = 1 on [b_c, r_c], the falling ramp on
+        [r_c, U_c]) and the lower half of boundary c + 1 (the rising ramp on [L, l], N2 = 1 on
+        [l, b)); the laws are divided by the cell's mass 1/q.
         """
-        p0, _, dens = self.intervals.n2_ramp_density(grid)
-        h = 1.0 / grid
-        ramp = dens * h  # probability per cell
+        from ._intervals import _phi, gaussian_mass
+
+        i, q = self.intervals, self.q
+        u = (np.arange(grid) + 0.5) / grid
+        laws = []
+        for c in range(q):
+            dens = np.zeros(grid)
+            ones = 0.0
+            if c >= 1:  # boundary c is the cell's lower end
+                k = c - 1
+                dens += _phi(i.U[k] - u * (i.U[k] - i.r[k])) * (i.U[k] - i.r[k])
+                ones += float(gaussian_mass(i.boundaries[k], i.r[k]))
+            if c <= q - 2:  # boundary c + 1 is the cell's upper end
+                k = c
+                dens += _phi(i.L[k] + u * (i.l[k] - i.L[k])) * (i.l[k] - i.L[k])
+                ones += float(gaussian_mass(i.l[k], i.boundaries[k]))
+            ramp = dens / grid * q  # probability per grid cell, conditioned on the cell
+            laws.append((1.0 - ones * q - float(ramp.sum()), ramp))
+        return laws
+
+    def _phi_nonzero_given_counts(self, counts, laws, nonzero) -> float:
+        """P[phi_D(V) != 0] when counts[c] coordinates lie in cell c (truncated convolution on [0, 1])."""
+        grid = nonzero.shape[0]
+        atom = 1.0  # P[V = 0 and no N2 = 1 so far]
+        dens = np.zeros(grid)  # sub-probability of V in each grid cell, no N2 = 1 so far
+        for c, n_c in enumerate(counts):
+            p0, ramp = laws[c]
+            for _ in range(int(n_c)):
+                conv = np.convolve(dens, ramp)[:grid] if dens.any() else np.zeros(grid)
+                dens = p0 * dens + atom * ramp + np.concatenate([[0.0], conv[:-1]])
+                atom *= p0
+        return float(dens[nonzero].sum())
+
+    def phi_nonzero_probability(self, cell_counts=None, grid: int = 4096) -> float:
+        """P[phi_D(sum_j N2(z_j)) != 0 | the cells of z], by truncated numerical convolution of N2's laws.
+
+        phi_D(V) = 0 as soon as one N2(z_j) = 1 (then V >= 1 >= kmax/kappa) and where the exact table
+        vanishes; sums above 1 never matter, so the convolution is truncated to [0, 1] (midpoint grid).
+        ``cell_counts[c]`` is the number of coordinates in cell c; by default every coordinate's cell
+        is uniform (the unconditional probability).
+        """
+        laws = self._cell_laws(grid)
         x = (np.arange(grid) + 0.5) / grid
         nonzero = np.abs(self.phi(x)) > 0
-        total = 0.0
-        conv = np.zeros(grid)
-        conv_prev = None
-        for r in range(1, self.d + 1):
-            if r == 1:
-                conv = ramp.copy()
-            else:
-                conv = np.convolve(conv_prev, ramp)[:grid]
-                conv = np.concatenate([[0.0], conv[:-1]])  # midpoint sums shift by half a cell each
-            weight = math.comb(self.d, r) * p0 ** (self.d - r)
-            total += weight * float(conv[nonzero].sum())
-            conv_prev = conv
-            if conv.sum() * weight < 1e-16:
-                break
-        return total
+        if cell_counts is not None:
+            return self._phi_nonzero_given_counts(cell_counts, laws, nonzero)
+        p0 = sum(l0 for l0, _ in laws) / self.q
+        ramp = sum(r for _, r in laws) / self.q
+        return self._phi_nonzero_given_counts([self.d], [(p0, ramp)], nonzero)
 
     def nonzero_mass(self, concept=None) -> float:
-        """P[f^Delta != 0] (MATH.md 4, signal budget).
+        """P[f^Delta != 0] (MATH.md 4, signal budget), exact up to the convolution grid.
 
-        For q = 2, V is independent of x = thres(z), so this is P[f(x) != 0] P[phi_D(V) != 0];
-        ``concept=None`` takes P[f != 0] = 1/2 (a nonconstant parity). For q >= 3 the cell law of a
-        coordinate conditioned on N2 differs between end and middle cells, so the product is an
-        approximation there unless f != 0 does not depend on x.
+        P[f^Delta != 0] = sum_x P(x) 1[f(x) != 0] P[phi_D(V) != 0 | cells x]; the conditional law of
+        V only depends on how many coordinates lie in each cell, so the sum runs over those counts
+        (enumerating f on Z_q^d when a concept is given). ``concept=None`` means P[f != 0] = 1/2
+        independently of x (a nonconstant parity for q = 2, where V is independent of x anyway).
         """
-        p_f = 0.5
-        if concept is not None:
-            from .._domains import BooleanCube, ZqCube
+        if concept is None:
+            return 0.5 * self.phi_nonzero_probability()
+        from collections import Counter
 
-            dom = BooleanCube(self.d) if self.q == 2 else ZqCube(self.d, self.q)
-            p_f = float(np.mean(np.asarray(concept(dom.enumerate())) != 0))
-        return p_f * self.phi_nonzero_probability()
+        from .._domains import BooleanCube, ZqCube
+
+        dom = BooleanCube(self.d) if self.q == 2 else ZqCube(self.d, self.q)
+        X = dom.enumerate()
+        nz = np.asarray(concept(X)) != 0
+        counts = np.stack([(X == c).sum(axis=1) for c in range(self.q)], axis=1)
+        groups = Counter(map(tuple, counts[nz].tolist()))
+        laws = self._cell_laws(4096)
+        x = (np.arange(4096) + 0.5) / 4096
+        nonzero = np.abs(self.phi(x)) > 0
+        total = 0.0
+        for cnt, n in groups.items():
+            total += n * self._phi_nonzero_given_counts(cnt, laws, nonzero)
+        return total / dom.size
 
     def bad_event_probability(self) -> float:
         """0: with this N3 the label map of Eq. (7) is exact (MATH.md 3.3); Eq. (6)'s event is in sqsim.bounds."""
