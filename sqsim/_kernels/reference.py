@@ -46,3 +46,43 @@ def network_forward_np(X: np.ndarray, weights, biases) -> np.ndarray:
         if i < len(weights) - 1:
             h = np.maximum(h, 0.0)
     return h
+
+
+def cell_draws_np(codes, d, q, K, seed, lift):
+    """numpy twin of adapter.cell_draws (same counter-based streams, vectorised over all draws)."""
+    from .bits import mix64_np
+
+    codes = np.asarray(codes, dtype=np.int64)
+    n = codes.shape[0]
+    c = np.repeat(codes, K * d).astype(np.uint64)
+    k = np.tile(np.repeat(np.arange(K, dtype=np.uint64), d), n)
+    j = np.tile(np.arange(d, dtype=np.uint64), n * K)
+    cells = (codes[:, None] // (q ** np.arange(d, dtype=np.int64))[None, :]) % q
+    cell = np.repeat(cells, K, axis=0).reshape(-1)
+    gold = np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        base = ((c * np.uint64(K) + k) * np.uint64(d) + j) * np.uint64(64)
+
+        def normal(counter):
+            a = mix64_np(np.uint64(seed) ^ (counter * gold))
+            b = mix64_np(a ^ gold)
+            u1 = ((a >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53
+            u2 = (b >> np.uint64(11)).astype(np.float64) * 2.0**-53
+            return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+        if q == 2:
+            g = np.abs(normal(base))
+            z = np.where(cell == 1, g, -g)
+        else:
+            edges = np.concatenate([[-np.inf], lift.boundaries, [np.inf]])
+            lo, hi = edges[cell], edges[cell + 1]
+            z = normal(base)
+            t = np.zeros_like(base)
+            bad = ~((z >= lo) & (z < hi))
+            while bad.any():
+                t[bad] += np.uint64(1)
+                z[bad] = normal(base[bad] + t[bad])
+                bad = ~((z >= lo) & (z < hi))
+    Z = z.reshape(n * K, d)
+    mult = lift.phi(lift.n2(Z).sum(axis=1))
+    return Z, mult

@@ -1,0 +1,67 @@
+"""Cell-conditioned Gaussian draws for the Theorem 3.2 adapter (MATH.md 4), one compiled pass.
+
+For Boolean (or Z_q) point codes c and inner draws k = 0..K-1, coordinate j of z_k(x) is drawn
+from N(0, 1) conditioned on the cell I_{x_j}: for q = 2 as sign(x_j) |g|, for q >= 3 by
+rejection (g redrawn until it lands in the cell). Each normal g comes from Box-Muller on two
+uniforms taken from a counter-based stream: splitmix64 of (seed, c, k, j, attempt), so the draws
+are a fixed function of (seed, x) whatever the batch, thread count or order. The kernel also
+returns phi_D(sum_j N2(z_j)), the label multiplier of Eq. (7).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from . import dual
+from .bits import mix64
+from .lift import _n2, _phi
+
+INV53 = 1.0 / 9007199254740992.0  # 2^-53
+GOLD = np.uint64(0x9E3779B97F4A7C15)
+S11 = np.uint64(11)
+
+
+@numba.njit(inline="always", cache=True)
+def _normal(seed, counter):  # pragma: no cover
+    a = mix64(seed ^ (counter * GOLD))
+    b = mix64(a ^ GOLD)
+    u1 = (float(a >> S11) + 1.0) * INV53  # (0, 1]
+    u2 = float(b >> S11) * INV53  # [0, 1)
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+
+
+@dual
+def cell_draws(codes, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
+    """(Z of shape (n K, d), mult of shape (n K,)): inner draws z_k(x) and phi_D(sum_j N2(z_kj))."""
+    n = codes.shape[0]
+    Z = np.empty((n * K, d), dtype=np.float64)
+    mult = np.empty(n * K, dtype=np.float64)
+    m = boundaries.shape[0]
+    for i in numba.prange(n):
+        c = codes[i]
+        for k in range(K):
+            row = i * K + k
+            rem = c
+            V = 0.0
+            for j in range(d):
+                cell = rem % q
+                rem //= q
+                base = ((np.uint64(c) * np.uint64(K) + np.uint64(k)) * np.uint64(d) + np.uint64(j)) * np.uint64(64)
+                if q == 2:
+                    g = abs(_normal(seed, base))
+                    z = g if cell == 1 else -g
+                else:
+                    lo = -np.inf if cell == 0 else boundaries[cell - 1]
+                    hi = np.inf if cell == m else boundaries[cell]
+                    t = np.uint64(0)
+                    z = _normal(seed, base)
+                    while not (z >= lo and z < hi):
+                        t += np.uint64(1)
+                        z = _normal(seed, base + t)
+                Z[row, j] = z
+                V += _n2(z, L, l, r, U)
+            mult[row] = _phi(V, phi_tab, kmax, kappa)
+    return Z, mult

@@ -1,0 +1,189 @@
+"""The Theorem 3.2 adapter (CGKM22; MATH.md section 4): Gaussian SQ queries about a lifted target,
+answered with one Boolean SQ query each at tolerance tau/2.
+
+For a Gaussian query phi(z, y) the adapter asks the Boolean oracle the query (A1)
+
+    phi_B(x, y) = (1/K) sum_k phi(z_k(x), y phi_D(sum_j N2(z_kj))),   z_k(x) ~ N(0, I_d) | thres_q(z) = x,
+
+with inner draws fixed by (the adapter's seed, the Gaussian query's key, x), so phi_B is a fixed
+bounded function that the Boolean oracle answers with its own strategy (adversarial included).
+The adapter never evaluates the Boolean target: it only asks queries. Error budget (A3):
+|answer - E_z[phi(z, f^Delta(z))]| <= tau_bool + eps_inner + 2 P[E] with tau_bool = tau / 2,
+eps_inner <= tau / 4 (Hoeffding over the N K inner draws at failure probability delta_inner) and
+P[E] = 0 for sqsim's N3; all three are recorded per query.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from . import _keys
+from ._domains import Gaussian
+from ._errors import InvalidParameterError
+from ._kernels import adapter as kadapter
+from ._kernels import pick
+from ._ledger import Ledger
+from ._oracles import PROBE_POINTS, SQOracle
+from ._queries import CorrelationalQuery, Query
+from ._random import derived_rng
+from ._strategies import hoeffding_error, hoeffding_samples
+from ._validation import Interval, NoneOk, check_param, show
+from .lift import CompressedLift
+from .lift._n3 import phi_table
+
+__all__ = ["LiftedOracle"]
+
+#: rows of inner draws evaluated at once (bounded memory)
+ROWS = 2**17
+
+
+class _BooleanImage(Query):
+    """phi_B of (A1): the Boolean query a Gaussian query becomes."""
+
+    def __init__(self, adapter: LiftedOracle, query: Query, seed: np.uint64, K: int):
+        super().__init__(self._evaluate, f"lift[{query.name}]", kind=query.kind)
+        self._adapter, self._query, self._seed, self._K = adapter, query, seed, K
+        self._memo = (None, None, None)
+
+    @property
+    def qualname(self):
+        return "sqsim.adapter.BooleanImage"
+
+    def _draws(self, codes):
+        if self._memo[0] is not None and np.array_equal(self._memo[0], codes):
+            return self._memo[1], self._memo[2]
+        Z, mult = self._adapter._draws(codes, self._K, self._seed)
+        self._memo = (codes.copy(), Z, mult)
+        return Z, mult
+
+    def _evaluate(self, X, y):
+        a = self._adapter
+        codes = a.boolean.domain.encode(X)
+        y = np.asarray(y, dtype=np.float64)
+        out = np.empty(X.shape[0])
+        K = self._K
+        step = max(1, ROWS // K)
+        for s in range(0, X.shape[0], step):
+            cs = codes[s : s + step]
+            Z, mult = self._draws(cs)
+            ytil = np.repeat(y[s : s + step], K) * mult  # the label map of Eq. (7)
+            vals = self._query.values(Z, ytil, False)  # checked: [-1, 1], finite, right shape
+            out[s : s + step] = vals.reshape(-1, K).mean(axis=1)
+        return out
+
+
+class LiftedOracle:
+    """A Gaussian SQ oracle for f^Delta that only talks to a Boolean SQ oracle for f (Theorem 3.2).
+
+    Parameters
+    ----------
+    boolean_oracle : SQOracle
+        STAT(tau_bool) for the Boolean concept f (any strategy, adversarial included).
+    lift : CompressedLift
+        Same d and q as the Boolean domain.
+    inner_samples : int, optional
+        Inner draws K per Boolean point; default the smallest K with eps_inner <= tau / 4.
+    inner_failure_probability : float, default 1e-6
+        delta_inner of the Hoeffding bound on the inner Monte Carlo.
+
+    Attributes
+    ----------
+    tolerance : float
+        2 tau_bool.
+    domain : Gaussian
+    ledger : Ledger
+        One record per Gaussian query, with the Boolean record it became (``extra["boolean_index"]``),
+        tau_bool, eps_inner and the bad-event term; the Boolean oracle's own ledger counts the Boolean
+        queries, one to one, so nothing is counted twice.
+    """
+
+    def __init__(self, boolean_oracle, lift, inner_samples=None, *, inner_failure_probability=1e-6, seed=None):
+        if not isinstance(boolean_oracle, SQOracle):
+            raise InvalidParameterError(f"The 'boolean_oracle' parameter of LiftedOracle must be an SQOracle. "
+                                        f"Got {show(boolean_oracle)} instead.")
+        if not isinstance(lift, CompressedLift):
+            raise InvalidParameterError(f"The 'lift' parameter of LiftedOracle must be a CompressedLift. "
+                                        f"Got {show(lift)} instead.")
+        dom = boolean_oracle.domain
+        if dom.d != lift.d or getattr(dom, "base", None) != lift.q:
+            raise InvalidParameterError(
+                f"The 'lift' parameter of LiftedOracle must match the Boolean domain {dom!r}. Got {lift!r} instead."
+            )
+        check_param("inner_samples", inner_samples, [Interval(int, 1, None), NoneOk], "LiftedOracle")
+        check_param("inner_failure_probability", inner_failure_probability,
+                    Interval(float, 0, 1, closed="neither"), "LiftedOracle")
+        self.boolean = boolean_oracle
+        self.lift = lift
+        self.tolerance = 2.0 * boolean_oracle.tolerance
+        self.domain = Gaussian(lift.d)
+        self.ledger = Ledger()
+        self.inner_failure_probability = float(inner_failure_probability)
+        self._points = dom.size if boolean_oracle.exact else boolean_oracle._truth_n()
+        tau = self.tolerance
+        if inner_samples is None:
+            inner_samples = max(1, math.ceil(hoeffding_samples(tau / 4, self.inner_failure_probability) / self._points))
+        self.K = int(inner_samples)
+        self.eps_inner = hoeffding_error(self._points * self.K, self.inner_failure_probability)
+        self.bad_event = lift.bad_event_probability()
+        total = boolean_oracle.tolerance + self.eps_inner + 2 * self.bad_event
+        if total > tau:
+            raise InvalidParameterError(
+                f"The 'inner_samples' parameter of LiftedOracle must let the error budget fit the tolerance "
+                f"{tau:.4g}: tau_bool {boolean_oracle.tolerance:.4g} + eps_inner {self.eps_inner:.4g} + "
+                f"2 P[E] {2 * self.bad_event:.4g} = {total:.4g}. Got {inner_samples!r} instead."
+            )
+        self._entropy = derived_rng(boolean_oracle.seed_entropy, "adapter").integers(0, 2**63)
+        probe_rng = derived_rng(self._entropy, "probe")
+        self._probe_Z = probe_rng.standard_normal((PROBE_POINTS, lift.d))
+        bits = probe_rng.integers(0, 2, PROBE_POINTS).astype(np.float64)
+        self._probe_y = lift.label(bits, self._probe_Z)
+        i, c = lift.intervals, lift.constants
+        self._kernel_args = (i.boundaries, i.L, i.l, i.r, i.U, phi_table(c), float(c.kmax), float(c.kappa))
+
+    def _draws(self, codes, K, seed):
+        codes = np.ascontiguousarray(codes, dtype=np.int64)
+        kern = pick(kadapter.cell_draws, codes.shape[0] * K * self.lift.d)
+        return kern(codes, self.lift.d, self.lift.q, K, seed, *self._kernel_args)
+
+    def _image(self, query: Query) -> _BooleanImage:
+        if not isinstance(query, Query):
+            raise InvalidParameterError(f"The 'query' parameter of LiftedOracle.ask must be a sqsim Query. "
+                                        f"Got {show(query)} instead.")
+        pv = query.values(self._probe_Z, self._probe_y, False)
+        key = _keys.probe_key(f"lifted|{self.lift!r}", query.name, query.qualname, pv,
+                              _keys.code_fingerprint(query.fn))
+        seed = np.uint64(derived_rng(self._entropy, key, "inner").integers(0, 2**63))
+        return _BooleanImage(self, query, seed, self.K)
+
+    def ask(self, query: Query) -> float:
+        """One Gaussian query = one Boolean query; the answer is within tolerance of E_z[phi(z, f^Delta(z))]."""
+        return float(self.ask_batch([query])[0])
+
+    def ask_batch(self, queries) -> np.ndarray:
+        """Many Gaussian queries, forwarded as one Boolean batch (atomic on both ledgers)."""
+        if isinstance(queries, Query):
+            raise InvalidParameterError(f"The 'queries' parameter of LiftedOracle.ask_batch must be a sequence of "
+                                        f"queries. Got {show(queries)} instead (use ask for one query).")
+        queries = list(queries)
+        t0 = time.perf_counter()
+        images = [self._image(q) for q in queries]
+        start = len(self.boolean.ledger)
+        answers = self.boolean.ask_batch(images)
+        seconds = (time.perf_counter() - t0) / max(1, len(queries))
+        for n, (q, a) in enumerate(zip(queries, answers)):
+            brec = self.boolean.ledger[start + n]
+            self.ledger.append(
+                name=q.name, kind=q.kind, tolerance=self.tolerance, answer=float(a), truth=None,
+                truth_error=self.eps_inner, failure_probability=min(1.0, brec.failure_probability +
+                                                                   self.inner_failure_probability),
+                strategy=f"lifted:{brec.strategy}", in_band=brec.in_band, seconds=seconds, key=brec.key,
+                extra={"boolean_index": brec.index, "tau_bool": self.boolean.tolerance, "eps_inner": self.eps_inner,
+                       "bad_event": self.bad_event, "inner_samples": self.K, "forwarded": 1},
+            )
+        return answers
+
+    def __repr__(self):
+        return f"LiftedOracle({self.boolean!r}, {self.lift!r}, tolerance={self.tolerance}, K={self.K})"
