@@ -27,7 +27,7 @@ from ._kernels import adapter as kadapter
 from ._kernels import pick
 from ._ledger import Ledger
 from ._oracles import PROBE_POINTS, SQOracle
-from ._queries import CorrelationalQuery, Query
+from ._queries import Query
 from ._random import derived_rng
 from ._strategies import hoeffding_error, hoeffding_samples
 from ._validation import Interval, NoneOk, check_param, show
@@ -63,10 +63,18 @@ class _BooleanImage(Query):
         a = self._adapter
         codes = a.boolean.domain.encode(X)
         y = np.asarray(y, dtype=np.float64)
-        out = np.empty(X.shape[0])
+        # phi_B is a function of (x, y): evaluate each distinct pair once (the sampled strategy and
+        # Monte Carlo Boolean truths repeat points)
+        pairs, inverse = np.unique(np.column_stack([codes.astype(np.float64), y]), axis=0, return_inverse=True)
+        if pairs.shape[0] < codes.shape[0]:
+            return self._evaluate_pairs(pairs[:, 0].astype(np.int64), pairs[:, 1])[inverse.reshape(-1)]
+        return self._evaluate_pairs(codes, y)
+
+    def _evaluate_pairs(self, codes, y):
+        out = np.empty(codes.shape[0])
         K = self._K
         step = max(1, ROWS // K)
-        for s in range(0, X.shape[0], step):
+        for s in range(0, codes.shape[0], step):
             cs = codes[s : s + step]
             Z, mult = self._draws(cs)
             ytil = np.repeat(y[s : s + step], K) * mult  # the label map of Eq. (7)

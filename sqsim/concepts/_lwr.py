@@ -44,8 +44,8 @@ class LWR:
     Attributes
     ----------
     compressed : Compressed
-        h(x) = w . x over the integers, T = {0, ..., d (q-1)^2}, sigma(t) = f's rounding of t mod q
-        (Theorem 4.1's compressible form).
+        h(x) = w . x over the integers, T = {0, ..., (q-1) sum_j w_j} (the values h reaches; at most
+        d (q-1)^2 over the class), sigma(t) = f's rounding of t mod q (Theorem 4.1's compressible form).
     network : ReLUNetwork
         One hidden layer (units relu(w . x - t)) interpolating sigma at every integer of T, so it
         equals f on every point of Z_q^d.
@@ -87,7 +87,7 @@ class LWR:
     def compressed(self) -> Compressed:
         q, p, w = self.q, self.p, self.secret
         return Compressed(h=lambda X: np.asarray(X, dtype=np.int64) @ w,
-                          T=np.arange(self.d * (q - 1) ** 2 + 1, dtype=np.int64),
+                          T=np.arange(int(w.sum()) * (q - 1) + 1, dtype=np.int64),
                           sigma=lambda t: lwr_round(np.asarray(t, dtype=np.int64) % q, p, q), weights=w.copy())
 
     @property
