@@ -9,6 +9,7 @@ in :func:`available` and :func:`make` without touching sqsim.
 """
 
 from ._base import LearnResult, Learner, available, make, register
+from .lifted import LiftedParityBruteForce
 from .parity import ParityBruteForce
 
-__all__ = ["LearnResult", "Learner", "available", "make", "register", "ParityBruteForce"]
+__all__ = ["LearnResult", "Learner", "available", "make", "register", "ParityBruteForce", "LiftedParityBruteForce"]

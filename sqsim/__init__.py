@@ -6,6 +6,7 @@ oracle to a learner, and count the queries it needs as a function of the dimensi
 
 from ._domains import *
 from ._errors import *
+from ._learning import *
 from ._ledger import *
 from ._oracles import *
 from ._queries import *
@@ -20,7 +21,7 @@ __all__ = [
     "SQOracle", "VSTATOracle",
     "AnswerStrategy", "AnswerContext", "ExactStrategy", "NoisyStrategy", "RoundedStrategy",
     "NullAdversary", "SampledStrategy", "VersionSpaceStrategy",
-    "Ledger", "QueryRecord",
+    "Ledger", "QueryRecord", "Learner", "LearnResult",
     "SQSimError", "InvalidParameterError", "QueryRangeError", "QueryBudgetExceeded",
     "DomainTooLargeError", "StrategyContractError", "OracleStateError",
     "bounds", "concepts",

@@ -35,6 +35,7 @@ from ._strategies import (
     clip_band,
     hoeffding_error,
     hoeffding_samples,
+    mean_upper_bound,
 )
 from ._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param
 from ._version_space import VersionSpace, VersionSpaceStrategy
@@ -62,6 +63,20 @@ class _Evaluation:
     null: object  # float, None (unavailable) or a zero-argument callable (lazy Monte Carlo)
     extra: dict = field(default_factory=dict)
     member_truths: np.ndarray | None = None  # version space: the truth of every family member
+
+
+def grade_real(h: np.ndarray, y: np.ndarray, label_range, delta: float = 1e-3, eps_rel: float = 0.25) -> dict:
+    """Success iff a (1 - delta) upper bound on E[(clip(h) - f)^2] is at most eps_rel E[f^2] (DESIGN.md 3).
+
+    h is clipped into the label range [lo, hi] so that the squared error lies in [0, (hi - lo)^2];
+    the bound is the smaller of Hoeffding's and the empirical Bernstein bound.
+    """
+    lo, hi = float(label_range[0]), float(label_range[1])
+    err = (np.clip(h, lo, hi) - y) ** 2
+    bound = mean_upper_bound(err, (hi - lo) ** 2, delta)
+    energy = float(np.mean(y**2))
+    return {"success": bool(bound <= eps_rel * energy), "loss_upper_bound": bound, "target_energy": energy,
+            "points": int(y.shape[0]), "failure_probability": delta}
 
 
 def _block_bits(n: int, cap: int = 12) -> int:
@@ -677,10 +692,8 @@ class _BaseOracle:
         if self.boolean_labels:
             mismatches = int(np.count_nonzero(h != y))
             return {"success": mismatches == 0, "mismatches": mismatches, "points": n}
-        err = (np.clip(h, -1.0, 1.0) - y) ** 2
-        bound = float(err.mean()) + float(np.max(err, initial=0.0)) * math.sqrt(math.log(1e3) / (2 * n))
-        energy = float(np.mean(y**2))
-        return {"success": bound <= 0.25 * energy, "loss_upper_bound": bound, "target_energy": energy, "points": n}
+        return grade_real(h, y, (float(y.min()), float(y.max())) if getattr(self._target, "range", None) is None
+                          else tuple(self._target.range))
 
     def __repr__(self):
         return (f"{type(self).__name__}({self.domain!r}, {self._band_repr()}, answers={self.strategy!r}, "

@@ -209,3 +209,21 @@ def clip_band(center: float, half: float) -> tuple[float, float]:
     while hi - center > half:
         hi = np.nextafter(hi, -np.inf)
     return float(lo), float(hi)
+
+
+def mean_upper_bound(values: np.ndarray, value_range: float, delta: float) -> float:
+    """A one-sided (1 - delta) upper confidence bound on E[v] for v in [0, value_range].
+
+    The smaller of Hoeffding's and the empirical Bernstein bound of Maurer and Pontil (2009):
+    mean + sqrt(2 V ln(2/delta) / n) + 7 R ln(2/delta) / (3 (n - 1)) (each at delta / 2, so the
+    minimum holds at delta).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = v.shape[0]
+    m = float(v.mean())
+    L = math.log(4.0 / delta)
+    hoeff = m + value_range * math.sqrt(L / (2.0 * n))
+    if n < 2:
+        return hoeff
+    bern = m + math.sqrt(2.0 * float(v.var(ddof=1)) * L / n) + 7.0 * value_range * L / (3.0 * (n - 1))
+    return min(hoeff, bern)

@@ -1,0 +1,53 @@
+"""Gaussian learners for lifted classes (MATH.md 4, signal budget)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sqsim import InvalidParameterError, Query
+from sqsim._random import check_rng
+from sqsim.concepts import Parity
+from sqsim.lift import CompressedLift
+
+from ._base import Learner, register
+
+
+@register("lifted-parity-brute-force")
+class LiftedParityBruteForce(Learner):
+    """Brute force over lifted parities with phi_S(z, y) = 1[y != 0] (1 - 2 chi_S(thres_q z)) (MATH.md 4).
+
+    Its truth is -P[f^Delta != 0] for S = S* and 0 otherwise (q = 2), so an answer below
+    -P[f^Delta != 0] / 2 identifies S* whenever tau < P[f^Delta != 0] / 2; through the adapter its count
+    follows the Boolean count at tolerance tau / 2.
+
+    Parameters
+    ----------
+    lift : CompressedLift (q = 2)
+    seed : int, numpy Generator or None
+        Fixes the order of the supports.
+    """
+
+    def __init__(self, *, lift, seed=None):
+        if not isinstance(lift, CompressedLift) or lift.q != 2:
+            raise InvalidParameterError(f"The 'lift' parameter of LiftedParityBruteForce must be a CompressedLift "
+                                        f"with q = 2. Got {lift!r} instead.")
+        check_rng(seed, "LiftedParityBruteForce")
+        self.lift, self.seed = lift, seed
+
+    def _learn(self, oracle):
+        lift, d = self.lift, self.lift.d
+        signal = lift.nonzero_mass()
+        tau = getattr(oracle, "tolerance", None)
+        if tau is None or not tau < signal / 2:
+            raise InvalidParameterError(
+                f"The 'oracle' parameter of LiftedParityBruteForce.learn must have tolerance < P[f^Delta != 0] / 2 "
+                f"= {signal / 2:.4g} (MATH.md 4, signal budget). Got {tau!r} instead."
+            )
+        order = check_rng(self.seed, "LiftedParityBruteForce").permutation(np.arange(1, 2**d))
+        for asked, code in enumerate(order, start=1):
+            S = [j for j in range(d) if (int(code) >> j) & 1]
+            q = Query(lambda Z, y, S=S: (y != 0) * (1.0 - 2.0 * (lift.thres(Z[:, S]).sum(axis=1) % 2)),
+                      name=f"lifted-chi{{{','.join(map(str, S))}}}")
+            if oracle.ask(q) < -signal / 2:
+                return lift.lift(Parity(d, S)), {"rank": asked, "support": S, "signal": signal}
+        return None, {"rank": None, "signal": signal}
