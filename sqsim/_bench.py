@@ -128,6 +128,31 @@ def bench_lifted(d: int, k: int, n: int, repeats: int) -> dict:
     return out
 
 
+def bench_adapter(d: int, K: int, n: int, repeats: int) -> dict:
+    """Boolean points/s through the adapter: K cell-conditioned draws per point, N2, phi_D, the label map
+    and a correlational query y~ tanh(z_0), with the Numba kernel vs its numpy twin (same streams)."""
+    from ._kernels.adapter import cell_draws
+    from ._kernels.reference import cell_draws_np
+    from .lift import CompressedLift
+    from .lift._n3 import phi_table
+
+    lift = CompressedLift(d, q=2, delta=1.0 / d, D=8)
+    i, c = lift.intervals, lift.constants
+    codes = np.random.default_rng(d).integers(0, 2**d, n).astype(np.int64)
+    y = (codes & 1).astype(np.float64)
+    args = (i.boundaries, i.L, i.l, i.r, i.U, phi_table(c), float(c.kmax), float(c.kappa))
+
+    def finish(Z, mult):
+        return (np.repeat(y, K) * mult * np.tanh(Z[:, 0])).reshape(n, K).mean(axis=1)
+
+    a = finish(*cell_draws(codes, d, 2, K, np.uint64(7), *args))
+    b = finish(*cell_draws_np(codes, d, 2, K, 7, lift))
+    assert np.allclose(a, b, atol=1e-12)
+    t = _best(lambda: finish(*cell_draws(codes, d, 2, K, np.uint64(7), *args)), repeats)
+    t_ref = _best(lambda: finish(*cell_draws_np(codes, d, 2, K, 7, lift)), max(1, repeats // 5))
+    return {"value": n / t, "unit": "Boolean points/s", "reference_value": n / t_ref, "ratio": t_ref / t}
+
+
 def collect(quick: bool = False) -> dict:
     reps = 5 if quick else 20
     out = {}
@@ -138,6 +163,7 @@ def collect(quick: bool = False) -> dict:
         out[f"fwht_d{d}"] = bench_fwht(d, reps)
     out["network_d32"] = bench_network(32, 64, 100_000 if quick else 1_000_000, reps)
     out.update(bench_lifted(16, 8, 100_000 if quick else 1_000_000, reps))
+    out["adapter_d16"] = bench_adapter(16, 64, 2_000 if quick else 20_000, reps)
     return out
 
 

@@ -1,8 +1,8 @@
 """Cell-conditioned Gaussian draws for the Theorem 3.2 adapter (MATH.md 4), one compiled pass.
 
 For Boolean (or Z_q) point codes c and inner draws k = 0..K-1, coordinate j of z_k(x) is drawn
-from N(0, 1) conditioned on the cell I_{x_j}: for q = 2 as sign(x_j) |g|, for q >= 3 by
-rejection (g redrawn until it lands in the cell). Each normal g comes from Box-Muller on two
+from N(0, 1) conditioned on the cell I_{x_j}: for q = 2 as sign(x_j) |g| (one Box-Muller pair
+for coordinates 2i and 2i + 1), for q >= 3 by rejection (g redrawn until it lands in the cell). Each normal g comes from Box-Muller on two
 uniforms taken from a counter-based stream: splitmix64 of (seed, c, k, j, attempt), so the draws
 are a fixed function of (seed, x) whatever the batch, thread count or order. The kernel also
 returns phi_D(sum_j N2(z_j)), the label multiplier of Eq. (7).
@@ -25,12 +25,19 @@ S11 = np.uint64(11)
 
 
 @numba.njit(inline="always", cache=True)
-def _normal(seed, counter):  # pragma: no cover
+def _normal_pair(seed, counter):  # pragma: no cover
+    """Both Box-Muller outputs (r cos, r sin) of the uniforms at ``counter`` of the stream ``seed``."""
     a = mix64(seed ^ (counter * GOLD))
     b = mix64(a ^ GOLD)
     u1 = (float(a >> S11) + 1.0) * INV53  # (0, 1]
     u2 = float(b >> S11) * INV53  # [0, 1)
-    return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
+    r = math.sqrt(-2.0 * math.log(u1))
+    return r * math.cos(2.0 * math.pi * u2), r * math.sin(2.0 * math.pi * u2)
+
+
+@numba.njit(inline="always", cache=True)
+def _normal(seed, counter):  # pragma: no cover
+    return _normal_pair(seed, counter)[0]
 
 
 @dual
@@ -46,12 +53,18 @@ def cell_draws(codes, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kapp
             row = i * K + k
             rem = c
             V = 0.0
+            spare = 0.0
             for j in range(d):
                 cell = rem % q
                 rem //= q
                 base = ((np.uint64(c) * np.uint64(K) + np.uint64(k)) * np.uint64(d) + np.uint64(j)) * np.uint64(64)
                 if q == 2:
-                    g = abs(_normal(seed, base))
+                    # one Box-Muller pair serves coordinates j (cos) and j + 1 (sin)
+                    if j % 2 == 0:
+                        g, spare = _normal_pair(seed, base)
+                    else:
+                        g = spare
+                    g = abs(g)
                     z = g if cell == 1 else -g
                 else:
                     lo = -np.inf if cell == 0 else boundaries[cell - 1]

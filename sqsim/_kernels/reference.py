@@ -63,15 +63,19 @@ def cell_draws_np(codes, d, q, K, seed, lift):
     with np.errstate(over="ignore"):
         base = ((c * np.uint64(K) + k) * np.uint64(d) + j) * np.uint64(64)
 
-        def normal(counter):
+        def normal(counter, sine=False):
             a = mix64_np(np.uint64(seed) ^ (counter * gold))
             b = mix64_np(a ^ gold)
             u1 = ((a >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53
             u2 = (b >> np.uint64(11)).astype(np.float64) * 2.0**-53
-            return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+            trig = np.sin if sine else np.cos
+            return np.sqrt(-2.0 * np.log(u1)) * trig(2.0 * np.pi * u2)
 
         if q == 2:
-            g = np.abs(normal(base))
+            odd = (j % np.uint64(2)) == 1
+            pair_base = np.where(odd, base - np.uint64(64), base)  # coordinate 2i + 1 uses 2i's pair (sine)
+            g = np.where(odd, normal(pair_base, sine=True), normal(pair_base))
+            g = np.abs(g)
             z = np.where(cell == 1, g, -g)
         else:
             edges = np.concatenate([[-np.inf], lift.boundaries, [np.inf]])
