@@ -8,7 +8,9 @@ Third-party learners register through the entry-point group ``sqsim.learners``; 
 in :func:`available` and :func:`make` without touching sqsim.
 """
 
-from ._base import LearnResult, Learner, available, make, register
+from sqsim._learning import LearnResult, Learner
+
+from ._base import available, make, register
 from .lifted import LiftedParityBruteForce
 from .parity import ParityBruteForce
 

@@ -9,7 +9,9 @@ from sqsim._random import check_rng
 from sqsim.concepts import Parity
 from sqsim.lift import CompressedLift
 
-from ._base import Learner, register
+from sqsim._learning import Learner
+
+from ._base import register
 
 
 @register("lifted-parity-brute-force")

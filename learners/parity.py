@@ -11,7 +11,9 @@ from sqsim._random import check_rng
 from sqsim._validation import Interval, NoneOk, check_param
 from sqsim.concepts import Parity
 
-from ._base import Learner, register
+from sqsim._learning import Learner
+
+from ._base import register
 
 
 @register("parity-brute-force")
