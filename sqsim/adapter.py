@@ -72,6 +72,8 @@ class _BooleanImage(Query):
         return self._evaluate_pairs(codes, y)
 
     def _evaluate_pairs(self, codes, y):
+        if isinstance(self._query, NumbaQuery):  # fused: draws consumed in place by the compiled query
+            return self._adapter._fused(self._query, codes, y, self._K, self._seed)
         out = np.empty(codes.shape[0])
         K = self._K
         step = max(1, ROWS // K)
@@ -156,6 +158,17 @@ class LiftedOracle:
         codes = np.ascontiguousarray(codes, dtype=np.int64)
         kern = pick(kadapter.cell_draws, codes.shape[0] * K * self.lift.d)
         return kern(codes, self.lift.d, self.lift.q, K, seed, *self._kernel_args)
+
+    def _fused(self, query, codes, y, K, seed):
+        codes = np.ascontiguousarray(codes, dtype=np.int64)
+        query._set_params(False)
+        kern = pick(kadapter.fused_image, codes.shape[0] * K * self.lift.d)
+        vals, bad, badval = kern(query.fn, query.params, codes, np.ascontiguousarray(y, dtype=np.float64),
+                                 self.lift.d, self.lift.q, K, seed, *self._kernel_args)
+        if bad >= 0:
+            raise QueryRangeError(f"Query {query.name!r} must return values in [-1, 1]. Got {float(badval)!r} on "
+                                  f"an inner draw of Boolean point code {int(codes[bad])} instead.")
+        return vals
 
     def _image(self, query: Query) -> _BooleanImage:
         if not isinstance(query, Query):

@@ -78,3 +78,62 @@ def cell_draws(codes, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kapp
                 V += _n2(z, L, l, r, U)
             mult[row] = _phi(V, phi_tab, kmax, kappa)
     return Z, mult
+
+
+@dual
+def fused_image(phi, params, codes, ys, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
+    """phi_B(x, y) = (1/K) sum_k phi(z_k(x), y phi_D(sum_j N2(z_kj)), params) for a Numba query phi.
+
+    The same draws as :func:`cell_draws`, consumed in place (no (n K, d) array). Returns the values
+    and the first (row, value) where phi left [-1, 1] or was NaN (row -1 if none).
+    """
+    n = codes.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    bad_row = np.full(n, -1, dtype=np.int64)
+    bad_val = np.zeros(n, dtype=np.float64)
+    m = boundaries.shape[0]
+    for i in numba.prange(n):
+        c = codes[i]
+        z = np.empty(d, dtype=np.float64)
+        acc = 0.0
+        for k in range(K):
+            rem = c
+            V = 0.0
+            spare = 0.0
+            for j in range(d):
+                cell = rem % q
+                rem //= q
+                base = ((np.uint64(c) * np.uint64(K) + np.uint64(k)) * np.uint64(d) + np.uint64(j)) * np.uint64(64)
+                if q == 2:
+                    if j % 2 == 0:
+                        g, spare = _normal_pair(seed, base)
+                    else:
+                        g = spare
+                    g = abs(g)
+                    zj = g if cell == 1 else -g
+                else:
+                    lo = -np.inf if cell == 0 else boundaries[cell - 1]
+                    hi = np.inf if cell == m else boundaries[cell]
+                    t = np.uint64(0)
+                    zj = _normal(seed, base)
+                    while not (zj >= lo and zj < hi):
+                        t += np.uint64(1)
+                        zj = _normal(seed, base + t)
+                z[j] = zj
+                V += _n2(zj, L, l, r, U)
+            val = phi(z, ys[i] * _phi(V, phi_tab, kmax, kappa), params)
+            if not (val >= -1.0 and val <= 1.0):
+                if bad_row[i] < 0:
+                    bad_row[i] = i
+                    bad_val[i] = val
+                val = 0.0
+            acc += val
+        out[i] = acc / K
+    first = -1
+    first_val = 0.0
+    for i in range(n):
+        if bad_row[i] >= 0:
+            first = bad_row[i]
+            first_val = bad_val[i]
+            break
+    return out, first, first_val
