@@ -220,7 +220,7 @@ class _BaseOracle:
         self._ytab = y
         if len(vals) <= self.max_label_values:
             self._lvals = vals
-            self._lidx = idx.astype(np.int16)
+            self._lidx = idx.astype(np.int32)
             self._lprob = np.bincount(idx, minlength=len(vals)) / N
         else:
             self._lvals = self._lidx = self._lprob = None
@@ -643,9 +643,10 @@ class _BaseOracle:
         candidates = alive
         if avoid is not None:
             h = np.asarray(avoid(self.domain.enumerate()), dtype=np.float64).reshape(-1)
-            differ = [i for i in alive if not np.array_equal(self._vs.member_table(int(i)), h)]
-            if differ:
-                candidates = np.array(differ)
+            same = self._vs.equal_members(h)
+            differ = alive[~same[alive]]
+            if differ.size:
+                candidates = differ
         rng = derived_rng(self._entropy, "reveal")
         target = self._vs.family.member(int(candidates[rng.integers(0, len(candidates))]))
         check = SQOracle(self.domain, target, self.tolerance, answers="exact")

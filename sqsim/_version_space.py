@@ -73,7 +73,7 @@ class VersionSpace:
                 )
             tables = np.stack([family.label_table(i) for i in range(self.size)])
             self.label_values, idx = np.unique(tables, return_inverse=True)
-            self._lidx = idx.reshape(tables.shape).astype(np.int16)
+            self._lidx = idx.reshape(tables.shape).astype(np.int32)
 
     @property
     def boolean(self) -> bool:
@@ -89,6 +89,20 @@ class VersionSpace:
             return np.mean(t0) + np.mean(g) - ghat[self._codes]  # (M1)
         cols = np.arange(N)
         return np.array([tables[self._lidx[m], cols].mean() for m in range(self.size)])
+
+    def equal_members(self, h: np.ndarray) -> np.ndarray:
+        """Boolean mask of the members whose table equals h on the whole domain.
+
+        Parities: h equals chi_S iff h is 0/1 valued and sum_c (1 - 2h_c)(-1)^{S.c} = N, so one
+        Walsh-Hadamard transform answers every member at once (instead of members x points work).
+        """
+        N = self.domain.size
+        if self._parities:
+            if not np.all((h == 0.0) | (h == 1.0)):
+                return np.zeros(self.size, dtype=bool)
+            spec = pick(kwalsh.fwht_inplace, N)(1.0 - 2.0 * h, kwalsh.BLOCK_BITS)
+            return spec[self._codes] == N
+        return np.array([np.array_equal(self.member_table(i), h) for i in range(self.size)])
 
     def member_table(self, i: int) -> np.ndarray:
         if self._parities:

@@ -28,7 +28,8 @@ from ._kernels import pick
 from ._learning import Learner
 from ._ledger import Ledger
 from ._oracles import PROBE_POINTS, SQOracle, grade_real
-from ._queries import Query
+from ._errors import QueryRangeError
+from ._queries import NumbaQuery, Query
 from ._random import derived_rng
 from ._strategies import hoeffding_error, hoeffding_samples
 from ._validation import Interval, NoneOk, check_param, show

@@ -160,3 +160,36 @@ def test_bad_gaussian_query_leaves_both_ledgers(fn):
     with pytest.raises(QueryRangeError):
         o.ask(Query(fn, name="bad"))
     assert boolean.ledger.fingerprint() == fp and len(o.ledger) == 1
+
+
+def test_numba_queries_are_fused_and_agree_with_python_queries():
+    import numba
+
+    from sqsim import NumbaQuery
+
+    @numba.njit
+    def corr(z, y, params):
+        return min(1.0, max(-1.0, y)) * np.tanh(z[0] * params[0])
+
+    d = 5
+    lift = CompressedLift(d, q=2, delta=0.05, D=2)
+    boolean = SQOracle(BooleanCube(d), Parity(d, [0, 3]), 0.02, answers="exact", seed=4)
+    o = LiftedOracle(boolean, lift)
+    codes = np.arange(2**d)
+    y = (codes % 3 == 0).astype(float)
+    seed, K = np.uint64(99), 200
+    fused = o._fused(NumbaQuery(corr, name="corr", params=[0.7]), codes, y, K, seed)
+    Z, mult = o._draws(codes, K, seed)
+    plain = (np.clip(np.repeat(y, K) * mult, -1, 1) * np.tanh(0.7 * Z[:, 0])).reshape(-1, K).mean(axis=1)
+    assert np.max(np.abs(fused - plain)) <= 1e-12  # the same draws, consumed in place
+    a = o.ask(NumbaQuery(corr, name="corr", params=[0.7]))
+    assert abs(a - boolean.ledger[0].truth) == 0.0 and len(o.ledger) == 1
+
+    @numba.njit
+    def wild(z, y, params):
+        return 3.0
+
+    boolean = SQOracle(BooleanCube(d), Parity(d, [0, 3]), 0.02, answers="exact", seed=4)
+    with pytest.raises(QueryRangeError, match="'wild' must return values in \\[-1, 1\\]. Got 3.0"):
+        LiftedOracle(boolean, lift).ask(NumbaQuery(wild, name="wild"))
+    assert len(boolean.ledger) == 0

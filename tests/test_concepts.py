@@ -283,3 +283,12 @@ def test_concept_domain_mismatch_is_refused():
         SQOracle(ZqCube(3, 5), LWR(4, 5, 2, seed=0), 0.1)
     with pytest.raises(InvalidParameterError, match="d=8"):
         SQOracle(Gaussian(8), NaturalWeights(10).sample(0), 0.1)
+
+
+def test_family_index_and_size_guards():
+    fam = Parities(6, max_size=2)
+    with pytest.raises(InvalidParameterError, match="must be a member"):
+        fam.index_of(Parity(6, [0, 1, 2]))
+    with pytest.raises(InvalidParameterError, match="The 'max_size' parameter of Parities"):
+        Parities(40, 8)
+    assert LWR(16, 17, 2, seed=0).secret.shape == (16,)  # no domain is built until asked

@@ -321,3 +321,27 @@ def test_nonzero_mass_q3_is_exact_against_monte_carlo():
     assert abs(hits - exact) <= 4.5 * np.sqrt(exact * (1 - exact) / N)
     # conditioning matters for q = 3: end cells hold one boundary, middle cells two
     assert lift.phi_nonzero_probability([4, 0, 0]) < lift.phi_nonzero_probability([0, 4, 0])
+
+
+def test_review_findings_network_checks():
+    # an inaccurate network is refused even where the old probe set saw no error (q = 5, D = 16)
+    g = CompressedLift(1, q=5, delta=1e-3).lift(LWR(1, 5, 2, secret=[4]))
+    with pytest.raises(LiftPrecisionError, match="differs from the exact closed form"):
+        g.network
+    g2 = CompressedLift(3, q=2, delta=1e-20, D=3).lift(Parity(3, [0, 1, 2]))
+    assert np.isfinite(g2(np.random.default_rng(0).standard_normal((100, 3)))).all()  # closed form fine
+    with pytest.raises(LiftPrecisionError):
+        g2.network
+    with pytest.raises(LiftPrecisionError):
+        DVLift(3, 2, 1e-20).lift(Parity(3, [0, 1, 2])).network
+    with pytest.raises(InvalidParameterError, match="finite points"):
+        CompressedLift(3, delta=0.1).lift(Parity(3, [0])).__call__(np.full((2, 3), np.nan))
+
+
+def test_dv_lift_linear_concept_and_cube_check():
+    lin = ReLUNetwork([np.array([[0.5], [0.25]])], [np.array([0.1])])
+    g = DVLift(2, 2, 0.1).lift(lin)
+    Z = np.random.default_rng(0).standard_normal((5000, 2))
+    assert g.network.hidden_layers == 2 and np.max(np.abs(g.network(Z) - g(Z))) <= 1e-12
+    with pytest.raises(InvalidParameterError, match=r"must live on Z_3\^d"):
+        DVLift(1, 3, 0.1).lift(Parity(1, [0]))

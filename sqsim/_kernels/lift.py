@@ -31,7 +31,7 @@ def _n2(z, L, l, r, U):  # pragma: no cover
 @numba.njit(inline="always", cache=True)
 def _phi(V, phi_tab, kmax, kappa):  # pragma: no cover
     u = kmax - kappa * V
-    if u <= 0.0 or u >= kmax:
+    if not (u > 0.0 and u < kmax):  # also NaN: never index the table with garbage
         return 0.0
     m = int(math.floor(u))
     frac = u - m

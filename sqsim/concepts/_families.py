@@ -79,6 +79,12 @@ class Parities(FiniteFamily):
         self.d = int(d)
         self.max_size = None if max_size is None or int(max_size) >= self.d else int(max_size)
         self.domain = BooleanCube(self.d)
+        if self.max_size is None and self.d > 24 or self.max_size is not None and \
+                sum(math.comb(self.d, i) for i in range(self.max_size + 1)) > 2**24:
+            raise InvalidParameterError(
+                f"The 'max_size' parameter of Parities must keep the class at most 2^24 members. Got "
+                f"max_size={max_size!r} with d={d} instead."
+            )
         self._codes = None if self.max_size is None else _codes_up_to(self.d, self.max_size)
 
     def __len__(self):
@@ -95,9 +101,17 @@ class Parities(FiniteFamily):
         return Parity(self.d, [j for j in range(self.d) if (code >> j) & 1])
 
     def index_of(self, parity: Parity) -> int:
+        """The index of a member (InvalidParameterError if it is not one)."""
+        if not isinstance(parity, Parity) or parity.d != self.d:
+            raise InvalidParameterError(f"The 'parity' parameter of {type(self).__name__}.index_of must be a Parity "
+                                        f"on d = {self.d}. Got {parity!r} instead.")
         if self._codes is None:
             return parity.code
-        return int(np.searchsorted(self._codes, parity.code))
+        i = int(np.searchsorted(self._codes, parity.code))
+        if i >= len(self._codes) or self._codes[i] != parity.code:
+            raise InvalidParameterError(f"The 'parity' parameter of {type(self).__name__}.index_of must be a member "
+                                        f"of {self!r}. Got {parity!r} instead.")
+        return i
 
     def __repr__(self):
         return f"Parities(d={self.d}, max_size={self.max_size})"

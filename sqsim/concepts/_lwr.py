@@ -70,7 +70,10 @@ class LWR:
                 )
             self.secret = s.astype(np.int64)
         self.secret.setflags(write=False)
-        self.domain = ZqCube(self.d, self.q)
+
+    @property
+    def domain(self) -> ZqCube:
+        return ZqCube(self.d, self.q)
 
     def _check_X(self, X):
         X = np.asarray(X)

@@ -141,6 +141,10 @@ class CompressedLift:
     # ------------------------------------------------------------------ Eq. (7), (8)
     def _check_Z(self, Z, name="Z"):
         Z = np.ascontiguousarray(Z, dtype=np.float64)
+        if Z.ndim == 2 and Z.shape[1] == self.d and not np.all(np.isfinite(Z)):
+            raise InvalidParameterError(
+                f"The '{name}' parameter of CompressedLift must hold finite points. Got a NaN or infinity instead."
+            )
         if Z.ndim != 2 or Z.shape[1] != self.d:
             raise InvalidParameterError(
                 f"The '{name}' parameter of CompressedLift must be an array of shape (n, {self.d}). "
@@ -432,24 +436,44 @@ class LiftedConcept:
         return ReLUNetwork([W1, W2, W3], [b1, b2, np.zeros(1)])
 
     def probe_points(self, n: int = 4096, seed: int = 0) -> np.ndarray:
-        """Gaussian points plus points with coordinates inside every R_k, S_k \\ R_k and on their ends."""
-        rng = np.random.default_rng(seed)
-        Z = rng.standard_normal((n, self.d))
-        i = self.lift.intervals
-        special_pts = np.concatenate([i.L, i.l, i.r, i.U, i.boundaries,
-                                      (i.L + i.l) / 2, (i.l + i.r) / 2, (i.r + i.U) / 2,
-                                      np.nextafter(i.l, -np.inf), np.nextafter(i.r, np.inf)])
-        extra = rng.standard_normal((len(special_pts) * 4, self.d))
-        for a, v in enumerate(special_pts):
-            for b in range(4):
-                row = extra[4 * a + b]
-                cols = rng.choice(self.d, size=min(self.d, b + 1), replace=False)
-                row[cols] = v + rng.uniform(-1, 1, len(cols)) * (i.U[0] - i.L[0]) * (b > 1)
-        return np.vstack([Z, extra])
+        """Probe points for the network check: Gaussian points; points with every coordinate off the S_k
+        but one or two on a ramp, in an R_k or on an end point (where f^Delta != 0 and the gadgets'
+        large weights meet); and their neighbouring doubles."""
+        return lift_probe_points(self.lift.intervals, self.d, n, seed)
 
     def _network_error(self, net) -> float:
         Z = self.probe_points()
-        return float(np.max(np.abs(net(Z) - self(Z))))
+        closed = self(Z)
+        return float(max(np.max(np.abs(net(Z) - closed)), np.max(np.abs(net.evaluate_numpy(Z) - closed))))
 
     def __repr__(self):
         return f"LiftedConcept({self.concept!r}, {self.lift!r})"
+
+
+def lift_probe_points(intervals, d: int, n: int = 4096, seed: int = 0) -> np.ndarray:
+    """Probe points of the gadgets (see :meth:`LiftedConcept.probe_points`)."""
+    i = intervals
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, d))
+    # off every S_k: shift coordinates that fall inside an S_k out of it
+    W = rng.standard_normal((4 * n, d))
+    inside = np.any((W[..., None] >= i.L) & (W[..., None] <= i.U), axis=-1)
+    while inside.any():  # redraw until every coordinate is off the S_k (P[inside] = 2 delta < 1)
+        W[inside] = rng.standard_normal(int(inside.sum()))
+        inside = np.any((W[..., None] >= i.L) & (W[..., None] <= i.U), axis=-1)
+    ends = np.concatenate([i.L, i.l, i.r, i.U])
+    specials = np.concatenate([ends, np.nextafter(ends, -np.inf), np.nextafter(ends, np.inf), i.boundaries])
+    k = rng.integers(0, len(i.L), 4 * n)
+    u = rng.uniform(0, 1, 4 * n)
+    part = rng.integers(0, 3, 4 * n)
+    on = np.where(part == 0, i.L[k] + u * (i.l[k] - i.L[k]),
+                  np.where(part == 1, i.l[k] + u * (i.r[k] - i.l[k]), i.r[k] + u * (i.U[k] - i.r[k])))
+    on[: len(specials)] = specials
+    cols = rng.integers(0, d, 4 * n)
+    W[np.arange(4 * n), cols] = on
+    second = rng.random(4 * n) < 0.3
+    cols2 = rng.integers(0, d, 4 * n)
+    W[np.flatnonzero(second), cols2[second]] = np.where(rng.random(second.sum()) < 0.5,
+                                                        i.L[k[second]] + u[second] * (i.l[k[second]] - i.L[k[second]]),
+                                                        i.U[k[second]] - u[second] * (i.U[k[second]] - i.r[k[second]]))
+    return np.vstack([Z, W])

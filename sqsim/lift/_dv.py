@@ -59,6 +59,12 @@ class DVLift:
                 f"The 'concept' parameter of DVLift.lift must be a concept with a ReLU network form on d = {self.d} "
                 f"inputs and one output. Got {show(concept)} instead."
             )
+        cq = getattr(concept, "q", 2 if getattr(concept, "boolean", False) else self.q)
+        if cq != self.q:
+            raise InvalidParameterError(
+                f"The 'concept' parameter of DVLift.lift must live on Z_{self.q}^d (its label queries are asked at "
+                f"thres_q(z)). Got one on Z_{cq}^d instead."
+            )
         return DVLiftedConcept(self, concept, net)
 
     def __repr__(self):
@@ -89,9 +95,32 @@ class DVLiftedConcept:
 
     @property
     def network(self):
-        """N1 and N2 units, then f's hidden layers with a carried sum_j N2 >= 0, then relu(f - M sum N2)."""
+        """N1 and N2 units, then f's hidden layers with a carried sum_j N2 >= 0, then relu(f - M sum N2).
+
+        Checked against the formula on probe points in and next to every R_k and S_k (both the Numba
+        and the numpy evaluator); refused with LiftPrecisionError beyond 1e-6 (tiny delta: the ramps'
+        weights swamp the biases in float64).
+        """
         if self._network is None:
-            self._network = self._build()
+            from ._compressed import NETWORK_TOLERANCE, LiftPrecisionError, lift_probe_points
+
+            i = self.lift.intervals
+            weights = np.concatenate([1.0 / (i.r - i.l), 1.0 / (i.l - i.L), 1.0 / (i.U - i.r)])
+            if not np.all(np.isfinite(weights)):
+                raise LiftPrecisionError(
+                    f"The 'delta' parameter of DVLift must keep the ramp weights finite for the explicit network. "
+                    f"Got {self.lift.delta!r} instead."
+                )
+            net = self._build()
+            Z = lift_probe_points(i, self.d)
+            ref = self(Z)
+            err = float(max(np.max(np.abs(net(Z) - ref)), np.max(np.abs(net.evaluate_numpy(Z) - ref))))
+            if not err <= NETWORK_TOLERANCE:
+                raise LiftPrecisionError(
+                    f"The 'delta' parameter of DVLift must keep the explicit network accurate in float64: it differs "
+                    f"from the formula by {err:.3g} (> {NETWORK_TOLERANCE}). Got {self.lift.delta!r} instead."
+                )
+            self._network, self.network_error = net, err
         return self._network
 
     def _build(self):
@@ -113,6 +142,13 @@ class DVLiftedConcept:
             n2_read[base + 2 * m : base + per] = np.concatenate([np.ones(m), -np.ones(m), -np.ones(m), np.ones(m)])
         f = self.base_network
         Ws, bs = [W1], [b1]
+        if f.hidden_layers == 0:  # f linear: one hidden unit relu(f(N1 z) - M S) after the gadgets
+            Wl, bl = np.asarray(f.weights[0]), np.asarray(f.biases[0])
+            Ws.append(n1_read @ Wl - self.M * n2_read[:, None])
+            bs.append(np.array(bl, dtype=np.float64))
+            Ws.append(np.ones((1, 1)))
+            bs.append(np.zeros(1))
+            return ReLUNetwork(Ws, bs)
         # f's first layer reads N1(z); a carrier unit holds S = sum_j N2(z_j) >= 0 (relu(S) = S)
         Wf = [np.asarray(W) for W in f.weights]
         bf = [np.asarray(b) for b in f.biases]

@@ -129,11 +129,21 @@ class Intervals:
         down = np.clip((t - self.r) / (self.U - self.r), 0.0, 1.0)
         return (up - down).sum(axis=-1)
 
+    def _check_weights(self, w):
+        if not np.all(np.isfinite(w)) or np.max(np.abs(w)) > 1e15:
+            from ._compressed import LiftPrecisionError
+
+            raise LiftPrecisionError(
+                f"The 'delta' parameter of the lift must keep the gadget weights below 1e15 for an explicit network "
+                f"(they are about q/delta; beyond, w z swamps the biases in float64). Got {self.delta!r} instead."
+            )
+
     def n1_network(self):
         """N1 as a one-hidden-layer ReLUNetwork (2(q-1) units, input weights 1/(r_k - l_k))."""
         from ..concepts import ReLUNetwork
 
         w = 1.0 / (self.r - self.l)
+        self._check_weights(w)
         W1 = np.concatenate([w, w])[None, :]
         b1 = np.concatenate([-self.l * w, -self.r * w])
         out = np.concatenate([np.ones(self.q - 1), -np.ones(self.q - 1)])[:, None]
@@ -145,6 +155,7 @@ class Intervals:
 
         wu = 1.0 / (self.l - self.L)
         wd = 1.0 / (self.U - self.r)
+        self._check_weights(np.concatenate([wu, wd]))
         W1 = np.concatenate([wu, wu, wd, wd])[None, :]
         b1 = np.concatenate([-self.L * wu, -self.l * wu, -self.r * wd, -self.U * wd])
         m = self.q - 1

@@ -46,6 +46,14 @@ class PaddedConcept:
         return self.inner(X[:, : self.inner.d])
 
     @property
+    def compressed(self):
+        from ..concepts import Compressed
+
+        c = self.inner.compressed
+        w = np.concatenate([np.asarray(c.weights), np.zeros(self.d - self.inner.d, dtype=np.int64)])
+        return Compressed(h=lambda X: np.asarray(X, dtype=np.int64) @ w, T=c.T, sigma=c.sigma, weights=w)
+
+    @property
     def network(self):
         from ..concepts import ReLUNetwork
 
