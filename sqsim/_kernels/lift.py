@@ -20,6 +20,8 @@ from . import dual
 def _n2(z, L, l, r, U):  # pragma: no cover
     v = 0.0
     for k in range(L.shape[0]):
+        if not (z > L[k] and z < U[k]):  # off S_k (probability 1 - 2 eps): N2's trapezoid k is 0
+            continue
         up = (z - L[k]) / (l[k] - L[k])
         up = 0.0 if up < 0.0 else (1.0 if up > 1.0 else up)
         dn = (z - r[k]) / (U[k] - r[k])
