@@ -40,42 +40,48 @@ def _normal(seed, counter):  # pragma: no cover
     return _normal_pair(seed, counter)[0]
 
 
+@numba.njit(inline="always", cache=True)
+def _draw_point(z, seed, c, K, k, d, q, boundaries, L, l, r, U):  # pragma: no cover
+    """Fill z with the k-th inner draw z_k(x) of point code c; return sum_j N2(z_j)."""
+    m = boundaries.shape[0]
+    rem = c
+    V = 0.0
+    spare = 0.0
+    for j in range(d):
+        cell = rem % q
+        rem //= q
+        base = ((np.uint64(c) * np.uint64(K) + np.uint64(k)) * np.uint64(d) + np.uint64(j)) * np.uint64(64)
+        if q == 2:
+            # one Box-Muller pair serves coordinates j (cos) and j + 1 (sin)
+            if j % 2 == 0:
+                g, spare = _normal_pair(seed, base)
+            else:
+                g = spare
+            g = abs(g)
+            zj = g if cell == 1 else -g
+        else:
+            lo = -np.inf if cell == 0 else boundaries[cell - 1]
+            hi = np.inf if cell == m else boundaries[cell]
+            t = np.uint64(0)
+            zj = _normal(seed, base)
+            while not (zj >= lo and zj < hi):
+                t += np.uint64(1)
+                zj = _normal(seed, base + t)
+        z[j] = zj
+        V += _n2(zj, L, l, r, U)
+    return V
+
+
 @dual
 def cell_draws(codes, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
     """(Z of shape (n K, d), mult of shape (n K,)): inner draws z_k(x) and phi_D(sum_j N2(z_kj))."""
     n = codes.shape[0]
     Z = np.empty((n * K, d), dtype=np.float64)
     mult = np.empty(n * K, dtype=np.float64)
-    m = boundaries.shape[0]
     for i in numba.prange(n):
-        c = codes[i]
         for k in range(K):
             row = i * K + k
-            rem = c
-            V = 0.0
-            spare = 0.0
-            for j in range(d):
-                cell = rem % q
-                rem //= q
-                base = ((np.uint64(c) * np.uint64(K) + np.uint64(k)) * np.uint64(d) + np.uint64(j)) * np.uint64(64)
-                if q == 2:
-                    # one Box-Muller pair serves coordinates j (cos) and j + 1 (sin)
-                    if j % 2 == 0:
-                        g, spare = _normal_pair(seed, base)
-                    else:
-                        g = spare
-                    g = abs(g)
-                    z = g if cell == 1 else -g
-                else:
-                    lo = -np.inf if cell == 0 else boundaries[cell - 1]
-                    hi = np.inf if cell == m else boundaries[cell]
-                    t = np.uint64(0)
-                    z = _normal(seed, base)
-                    while not (z >= lo and z < hi):
-                        t += np.uint64(1)
-                        z = _normal(seed, base + t)
-                Z[row, j] = z
-                V += _n2(z, L, l, r, U)
+            V = _draw_point(Z[row], seed, codes[i], K, k, d, q, boundaries, L, l, r, U)
             mult[row] = _phi(V, phi_tab, kmax, kappa)
     return Z, mult
 
@@ -91,36 +97,11 @@ def fused_image(phi, params, codes, ys, d, q, K, seed, boundaries, L, l, r, U, p
     out = np.empty(n, dtype=np.float64)
     bad_row = np.full(n, -1, dtype=np.int64)
     bad_val = np.zeros(n, dtype=np.float64)
-    m = boundaries.shape[0]
     for i in numba.prange(n):
-        c = codes[i]
         z = np.empty(d, dtype=np.float64)
         acc = 0.0
         for k in range(K):
-            rem = c
-            V = 0.0
-            spare = 0.0
-            for j in range(d):
-                cell = rem % q
-                rem //= q
-                base = ((np.uint64(c) * np.uint64(K) + np.uint64(k)) * np.uint64(d) + np.uint64(j)) * np.uint64(64)
-                if q == 2:
-                    if j % 2 == 0:
-                        g, spare = _normal_pair(seed, base)
-                    else:
-                        g = spare
-                    g = abs(g)
-                    zj = g if cell == 1 else -g
-                else:
-                    lo = -np.inf if cell == 0 else boundaries[cell - 1]
-                    hi = np.inf if cell == m else boundaries[cell]
-                    t = np.uint64(0)
-                    zj = _normal(seed, base)
-                    while not (zj >= lo and zj < hi):
-                        t += np.uint64(1)
-                        zj = _normal(seed, base + t)
-                z[j] = zj
-                V += _n2(zj, L, l, r, U)
+            V = _draw_point(z, seed, codes[i], K, k, d, q, boundaries, L, l, r, U)
             val = phi(z, ys[i] * _phi(V, phi_tab, kmax, kappa), params)
             if not (val >= -1.0 and val <= 1.0):
                 if bad_row[i] < 0:

@@ -40,22 +40,26 @@ def _phi(V, phi_tab, kmax, kappa):  # pragma: no cover
     return phi_tab[m] + frac * (phi_tab[m + 1] - phi_tab[m])
 
 
+@numba.njit(inline="always", cache=True)
+def _cell(z, boundaries):  # pragma: no cover
+    """thres_q(z): the number of boundaries <= z."""
+    k = 0
+    while k < boundaries.shape[0] and z >= boundaries[k]:
+        k += 1
+    return k
+
+
 @dual
 def lift_features(Z, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
     """(cells, phi): cells[i, j] = thres_q(Z[i, j]) and phi[i] = phi_D(sum_j N2(Z[i, j]))."""
     n, d = Z.shape
-    m = boundaries.shape[0]
     cells = np.empty((n, d), dtype=np.int64)
     phi = np.empty(n, dtype=np.float64)
     for i in numba.prange(n):
         V = 0.0
         for j in range(d):
-            z = Z[i, j]
-            k = 0
-            while k < m and z >= boundaries[k]:
-                k += 1
-            cells[i, j] = k
-            V += _n2(z, L, l, r, U)
+            cells[i, j] = _cell(Z[i, j], boundaries)
+            V += _n2(Z[i, j], L, l, r, U)
         phi[i] = _phi(V, phi_tab, kmax, kappa)
     return cells, phi
 
@@ -64,18 +68,13 @@ def lift_features(Z, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: n
 def lifted_linear(Z, boundaries, L, l, r, U, phi_tab, kmax, kappa, w, h_offset, sigma_tab):  # pragma: no cover
     """f(thres_q(z)) phi_D(sum_j N2(z_j)) for f = sigma(w . x) (sigma tabulated from h_offset on)."""
     n, d = Z.shape
-    m = boundaries.shape[0]
     out = np.empty(n, dtype=np.float64)
     for i in numba.prange(n):
         V = 0.0
         h = 0
         for j in range(d):
-            z = Z[i, j]
-            k = 0
-            while k < m and z >= boundaries[k]:
-                k += 1
-            h += w[j] * k
-            V += _n2(z, L, l, r, U)
+            h += w[j] * _cell(Z[i, j], boundaries)
+            V += _n2(Z[i, j], L, l, r, U)
         p = _phi(V, phi_tab, kmax, kappa)
         out[i] = sigma_tab[h - h_offset] * p if p != 0.0 else 0.0
     return out
