@@ -662,6 +662,10 @@ class _BaseOracle:
         return target
 
     # ------------------------------------------------------------------ grading
+    def _grading_target(self):
+        """The target for grading (never for answering): the concept, or the version space's revealed one."""
+        return self.reveal() if self._vs is not None else self._target
+
     def _grade(self, hypothesis, *, n=100_000) -> dict:
         """Private grading hook used by ``Learner.learn`` after the learner returns.
 
@@ -672,6 +676,11 @@ class _BaseOracle:
         """
         if hypothesis is None:
             return {"success": False, "reason": "no hypothesis"}
+        if getattr(hypothesis, "is_weak_predictor", False):
+            # a weak learner (Theorem 3.2's B~) succeeds iff its advantage over the constant 1/2 is
+            # positive at 4 standard errors (expected advantage over its internal draws)
+            rep = hypothesis.advantage(self._grading_target())
+            return {"success": bool(rep["advantage"] - 4 * rep["stderr"] > 0), **rep}
         if self._vs is not None:
             target = self.reveal(avoid=hypothesis)
             h = np.asarray(hypothesis(self.domain.enumerate()), dtype=np.float64).reshape(-1)

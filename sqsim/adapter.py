@@ -67,10 +67,17 @@ class _BooleanImage(Query):
         y = np.asarray(y, dtype=np.float64)
         # phi_B is a function of (x, y): evaluate each distinct pair once (the sampled strategy and
         # Monte Carlo Boolean truths repeat points)
-        pairs, inverse = np.unique(np.column_stack([codes.astype(np.float64), y]), axis=0, return_inverse=True)
-        if pairs.shape[0] < codes.shape[0]:
-            return self._evaluate_pairs(pairs[:, 0].astype(np.int64), pairs[:, 1])[inverse.reshape(-1)]
-        return self._evaluate_pairs(codes, y)
+        order = np.lexsort((y, codes))  # exact on int64 codes (no float round trip)
+        cs, ys = codes[order], y[order]
+        new = np.ones(cs.shape[0], dtype=bool)
+        new[1:] = (cs[1:] != cs[:-1]) | (ys[1:] != ys[:-1])
+        if new.all():
+            return self._evaluate_pairs(codes, y)
+        group = np.cumsum(new) - 1
+        vals = self._evaluate_pairs(cs[new], ys[new])
+        out = np.empty(codes.shape[0])
+        out[order] = vals[group]
+        return out
 
     def _evaluate_pairs(self, codes, y):
         if isinstance(self._query, NumbaQuery):  # fused: draws consumed in place by the compiled query
@@ -218,7 +225,8 @@ class LiftedOracle:
             return {"success": False, "reason": "no hypothesis"}
         Z = derived_rng(self._entropy, "grade").standard_normal((n, self.lift.d))
         X, phi = self.lift.features(Z)
-        y = self.boolean._labels(X) * phi  # f^Delta(z) = f(thres_q(z)) phi_D(sum_j N2(z_j))
+        f = self.boolean._grading_target()
+        y = np.asarray(f(X), dtype=np.float64) * phi  # f^Delta(z) = f(thres_q(z)) phi_D(sum_j N2(z_j))
         h = np.asarray(hypothesis(Z), dtype=np.float64).reshape(-1)
         lo, hi = self.lift.constants.phi_range()  # f in [0, 1], so f^Delta lies in [min(lo, 0), max(hi, 0)]
         return grade_real(h, y, (min(lo, 0.0), max(hi, 0.0)))
@@ -245,6 +253,7 @@ class WeakPredictor:
                                         f"Got {show(lift)} instead.")
         self.hypothesis, self.lift = hypothesis, lift
         self._seed = np.uint64(derived_rng(0 if seed is None else seed, "weak-predictor").integers(0, 2**63))
+        self._calls = 0
         i, c = lift.intervals, lift.constants
         self._args = (i.boundaries, i.L, i.l, i.r, i.U, phi_table(c), float(c.kmax), float(c.kappa))
 
@@ -257,13 +266,19 @@ class WeakPredictor:
             out[good] = np.clip(np.asarray(self.hypothesis(Zg), dtype=np.float64) / n2d, 0.0, 1.0)
         return out
 
+    is_weak_predictor = True
+
     def __call__(self, X) -> np.ndarray:
-        """Predictions in [0, 1] for Boolean (or Z_q) points X, with z | x drawn from a stream fixed by x."""
+        """Predictions in [0, 1] for Boolean (or Z_q) points X: B~ is randomised, each call draws fresh z | x.
+
+        Its expected advantage over these draws is :meth:`advantage`; one call is one realisation.
+        """
         X = np.asarray(X)
         q = self.lift.q
         codes = (X.astype(np.int64) * q ** np.arange(self.lift.d, dtype=np.int64)).sum(axis=1)
-        Z, _ = pick(kadapter.cell_draws, X.size)(np.ascontiguousarray(codes), self.lift.d, q, 1, self._seed,
-                                                  *self._args)
+        self._calls += 1
+        seed = np.uint64(derived_rng(int(self._seed), "call", self._calls).integers(0, 2**63))
+        Z, _ = pick(kadapter.cell_draws, X.size)(np.ascontiguousarray(codes), self.lift.d, q, 1, seed, *self._args)
         return self._predict_from(Z)
 
     def advantage(self, concept, n: int = 200_000, seed: int = 0) -> dict:

@@ -47,7 +47,9 @@ def test_reduction_counts_and_weak_predictor_advantage(setting):
     X = BooleanCube(d).enumerate()
     preds = wp(X)
     assert preds.shape == (2**d,) and np.all((preds >= 0) & (preds <= 1))
-    assert np.array_equal(wp(X), preds)  # z | x drawn from a stream fixed by x
+    # B~ is randomised: over many calls its mean gain on the cube approaches advantage()
+    gains = [np.mean((0.5 - f(X)) ** 2 - (wp(X) - f(X)) ** 2) for _ in range(2000)]
+    assert abs(np.mean(gains) - adv["advantage"]) <= 5 * np.std(gains) / np.sqrt(len(gains)) + 1e-12
 
 
 def test_weak_predictor_of_a_useless_hypothesis_has_no_advantage(setting):
@@ -62,3 +64,43 @@ def test_reduction_bad_input(setting):
         reduce("A", lift)
     with pytest.raises(InvalidParameterError, match="The 'hypothesis' parameter of weak_predictor"):
         weak_predictor(3, lift)
+
+
+def test_reduction_is_graded_by_its_advantage(setting):
+    d, lift, f = setting
+    tau_b = 0.45 * lift.nonzero_mass() / 2
+    boolean = SQOracle(BooleanCube(d), f, tau_b, answers="adversarial", seed=1)
+    res = reduce(learners.make("lifted-parity-brute-force", lift=lift, seed=2), lift, seed=0).learn(boolean)
+    assert res.success and res.details["grade"]["advantage"] > 0  # a weak learner, graded as one
+    bad = SQOracle(BooleanCube(d), f, tau_b, seed=1)
+    assert not bad._grade(weak_predictor(lambda Z: np.zeros(len(Z)), lift))["success"]
+
+
+def test_lifted_grading_through_a_version_space_oracle(setting):
+    from sqsim.concepts import Parities
+
+    d, lift, _ = setting
+    vs = SQOracle(BooleanCube(d), Parities(d), 0.01, answers="version-space", seed=0)
+    g = LiftedOracle(vs, lift)
+    rep = g._grade(lambda Z: np.zeros(len(Z)))
+    assert "loss_upper_bound" in rep and not rep["success"]
+
+
+def test_review_findings_draws():
+    from sqsim import Query
+    from sqsim._kernels import adapter as kadapter
+    from sqsim.lift._n3 import phi_table
+
+    # codes above 2^53 keep their identity when repeated points are merged
+    d = 60
+    g = LiftedOracle(SQOracle(BooleanCube(d), Parity(d, [0, 1]), 0.05, seed=1), CompressedLift(d, q=2, delta=1 / d, D=4))
+    X = np.ones((3, d), dtype=np.int64)
+    X[1, 0] = 0
+    vals = g._image(Query(lambda Z, y: (Z[:, 0] >= 0) * 1.0, name="s"))._evaluate(X, np.zeros(3))
+    assert vals.tolist() == [1.0, 0.0, 1.0]
+    # rejection attempts never reuse another coordinate's or draw's uniforms (q = 31: many rejections)
+    lift = CompressedLift(3, q=31, delta=0.01, D=4)
+    i, c = lift.intervals, lift.constants
+    Z, _ = kadapter.cell_draws(np.zeros(1, dtype=np.int64), 3, 31, 2000, np.uint64(3), i.boundaries, i.L, i.l, i.r,
+                               i.U, phi_table(c), float(c.kmax), float(c.kappa))
+    assert np.mean(Z[:, 0] == Z[:, 1]) == 0 and np.mean(Z[:-1, 2] == Z[1:, 0]) == 0

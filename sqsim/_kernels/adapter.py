@@ -3,8 +3,8 @@
 For Boolean (or Z_q) point codes c and inner draws k = 0..K-1, coordinate j of z_k(x) is drawn
 from N(0, 1) conditioned on the cell I_{x_j}: for q = 2 as sign(x_j) |g| (one Box-Muller pair
 for coordinates 2i and 2i + 1), for q >= 3 by rejection (g redrawn until it lands in the cell). Each normal g comes from Box-Muller on two
-uniforms taken from a counter-based stream: splitmix64 of (seed, c, k, j, attempt), so the draws
-are a fixed function of (seed, x) whatever the batch, thread count or order. The kernel also
+uniforms taken from counter-based streams (splitmix64; see ``_draw_point``), so the draws are a
+fixed function of (seed, x) whatever the batch, thread count or order. The kernel also
 returns phi_D(sum_j N2(z_j)), the label multiplier of Eq. (7).
 """
 
@@ -42,19 +42,25 @@ def _normal(seed, counter):  # pragma: no cover
 
 @numba.njit(inline="always", cache=True)
 def _draw_point(z, seed, c, K, k, d, q, boundaries, L, l, r, U):  # pragma: no cover
-    """Fill z with the k-th inner draw z_k(x) of point code c; return sum_j N2(z_j)."""
+    """Fill z with the k-th inner draw z_k(x) of point code c; return sum_j N2(z_j).
+
+    Streams: point c has its own seed mix64(seed ^ mix64(c + GOLD)); draw k, coordinate j use the
+    counter k d + j in it; rejection attempt t >= 1 moves to the seed mix64(point seed + t). No two
+    (c, k, j, t) share uniforms, whatever d, K or the number of rejections.
+    """
     m = boundaries.shape[0]
+    sc = mix64(seed ^ mix64(np.uint64(c) + GOLD))
     rem = c
     V = 0.0
     spare = 0.0
     for j in range(d):
         cell = rem % q
         rem //= q
-        base = ((np.uint64(c) * np.uint64(K) + np.uint64(k)) * np.uint64(d) + np.uint64(j)) * np.uint64(64)
+        base = np.uint64(k) * np.uint64(d) + np.uint64(j)
         if q == 2:
             # one Box-Muller pair serves coordinates j (cos) and j + 1 (sin)
             if j % 2 == 0:
-                g, spare = _normal_pair(seed, base)
+                g, spare = _normal_pair(sc, base)
             else:
                 g = spare
             g = abs(g)
@@ -63,10 +69,10 @@ def _draw_point(z, seed, c, K, k, d, q, boundaries, L, l, r, U):  # pragma: no c
             lo = -np.inf if cell == 0 else boundaries[cell - 1]
             hi = np.inf if cell == m else boundaries[cell]
             t = np.uint64(0)
-            zj = _normal(seed, base)
+            zj = _normal(sc, base)
             while not (zj >= lo and zj < hi):
                 t += np.uint64(1)
-                zj = _normal(seed, base + t)
+                zj = _normal(mix64(sc + t), base)
         z[j] = zj
         V += _n2(zj, L, l, r, U)
     return V

@@ -49,44 +49,46 @@ def network_forward_np(X: np.ndarray, weights, biases) -> np.ndarray:
 
 
 def cell_draws_np(codes, d, q, K, seed, lift):
-    """numpy twin of adapter.cell_draws (same counter-based streams, vectorised over all draws)."""
+    """numpy twin of adapter.cell_draws (the same counter-based streams, vectorised over all draws)."""
     from .bits import mix64_np
 
     codes = np.asarray(codes, dtype=np.int64)
     n = codes.shape[0]
-    c = np.repeat(codes, K * d).astype(np.uint64)
-    k = np.tile(np.repeat(np.arange(K, dtype=np.uint64), d), n)
-    j = np.tile(np.arange(d, dtype=np.uint64), n * K)
-    cells = (codes[:, None] // (q ** np.arange(d, dtype=np.int64))[None, :]) % q
-    cell = np.repeat(cells, K, axis=0).reshape(-1)
     gold = np.uint64(0x9E3779B97F4A7C15)
     with np.errstate(over="ignore"):
-        base = ((c * np.uint64(K) + k) * np.uint64(d) + j) * np.uint64(64)
+        sc_point = mix64_np(np.uint64(seed) ^ mix64_np(codes.astype(np.uint64) + gold))
+        sc = np.repeat(sc_point, K * d)
+        k = np.tile(np.repeat(np.arange(K, dtype=np.uint64), d), n)
+        j = np.tile(np.arange(d, dtype=np.uint64), n * K)
+        base = k * np.uint64(d) + j
+    cells = (codes[:, None] // (q ** np.arange(d, dtype=np.int64))[None, :]) % q
+    cell = np.repeat(cells, K, axis=0).reshape(-1)
 
-        def normal(counter, sine=False):
-            a = mix64_np(np.uint64(seed) ^ (counter * gold))
+    def normal(s, counter, sine=False):
+        with np.errstate(over="ignore"):
+            a = mix64_np(s ^ (counter * gold))
             b = mix64_np(a ^ gold)
-            u1 = ((a >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53
-            u2 = (b >> np.uint64(11)).astype(np.float64) * 2.0**-53
-            trig = np.sin if sine else np.cos
-            return np.sqrt(-2.0 * np.log(u1)) * trig(2.0 * np.pi * u2)
+        u1 = ((a >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53
+        u2 = (b >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        trig = np.sin if sine else np.cos
+        return np.sqrt(-2.0 * np.log(u1)) * trig(2.0 * np.pi * u2)
 
-        if q == 2:
-            odd = (j % np.uint64(2)) == 1
-            pair_base = np.where(odd, base - np.uint64(64), base)  # coordinate 2i + 1 uses 2i's pair (sine)
-            g = np.where(odd, normal(pair_base, sine=True), normal(pair_base))
-            g = np.abs(g)
-            z = np.where(cell == 1, g, -g)
-        else:
-            edges = np.concatenate([[-np.inf], lift.boundaries, [np.inf]])
-            lo, hi = edges[cell], edges[cell + 1]
-            z = normal(base)
-            t = np.zeros_like(base)
+    if q == 2:
+        odd = (j % np.uint64(2)) == 1
+        pair_base = np.where(odd, base - np.uint64(1), base)  # coordinate 2i + 1 uses 2i's pair (sine)
+        g = np.abs(np.where(odd, normal(sc, pair_base, sine=True), normal(sc, pair_base)))
+        z = np.where(cell == 1, g, -g)
+    else:
+        edges = np.concatenate([[-np.inf], lift.boundaries, [np.inf]])
+        lo, hi = edges[cell], edges[cell + 1]
+        z = normal(sc, base)
+        t = np.zeros_like(base)
+        bad = ~((z >= lo) & (z < hi))
+        while bad.any():
+            t[bad] += np.uint64(1)
+            with np.errstate(over="ignore"):
+                z[bad] = normal(mix64_np(sc[bad] + t[bad]), base[bad])
             bad = ~((z >= lo) & (z < hi))
-            while bad.any():
-                t[bad] += np.uint64(1)
-                z[bad] = normal(base[bad] + t[bad])
-                bad = ~((z >= lo) & (z < hi))
     Z = z.reshape(n * K, d)
     mult = lift.phi(lift.n2(Z).sum(axis=1))
     return Z, mult
