@@ -178,6 +178,10 @@ class NumbaQuery(Query):
     params : array-like of float, optional
         Passed to every call; one compiled kernel serves every parameter value.
     kind : {"sq", "csq"}, default "sq"
+    reads : sequence of int, optional
+        The coordinates of x the function reads (default: all). Through the Theorem 3.2 adapter
+        (q = 2), unread coordinates are then not materialised: only their N2 is drawn, exactly,
+        and x[j] holds NaN for them.
 
     Examples
     --------
@@ -188,13 +192,23 @@ class NumbaQuery(Query):
     >>> q = NumbaQuery(corr_x0, name="corr-x0")
     """
 
-    def __init__(self, fn, name=None, *, params=(), kind="sq"):
+    def __init__(self, fn, name=None, *, params=(), kind="sq", reads=None):
         if not isinstance(fn, numba.core.registry.CPUDispatcher):
             raise InvalidParameterError(
                 f"The 'fn' parameter of NumbaQuery must be a numba.njit-compiled function fn(x, y, params). "
                 f"Got {show(fn)} instead."
             )
         super().__init__(fn, name, kind=kind)
+        if reads is not None:
+            try:
+                reads = tuple(int(j) for j in reads)
+            except (TypeError, ValueError):
+                raise InvalidParameterError(f"The 'reads' parameter of NumbaQuery must be a sequence of coordinate "
+                                            f"indices. Got {show(reads)} instead.") from None
+            if any(j < 0 for j in reads):
+                raise InvalidParameterError(f"The 'reads' parameter of NumbaQuery must hold non-negative indices. "
+                                            f"Got {show(reads)} instead.")
+        self.reads = reads
         try:
             self.params = np.ascontiguousarray(np.asarray(params, dtype=np.float64).reshape(-1))
         except (TypeError, ValueError):

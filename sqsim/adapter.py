@@ -170,9 +170,18 @@ class LiftedOracle:
     def _fused(self, query, codes, y, K, seed):
         codes = np.ascontiguousarray(codes, dtype=np.int64)
         query._set_params(False)
-        kern = pick(kadapter.fused_image, codes.shape[0] * K * self.lift.d)
+        d = self.lift.d
+        reads = np.ones(d, dtype=np.uint8)
+        if query.reads is not None:
+            if any(j >= d for j in query.reads):
+                raise InvalidParameterError(f"The 'reads' parameter of NumbaQuery must index the d = {d} coordinates. "
+                                            f"Got {query.reads!r} instead.")
+            reads[:] = 0
+            reads[list(query.reads)] = 1
+        p_in_s = float(math.erf(self.lift.intervals.U[0] / math.sqrt(2))) if self.lift.q == 2 else 0.0
+        kern = pick(kadapter.fused_image, codes.shape[0] * K * d)
         vals, bad, badval = kern(query.fn, query.params, codes, np.ascontiguousarray(y, dtype=np.float64),
-                                 self.lift.d, self.lift.q, K, seed, *self._kernel_args)
+                                 d, self.lift.q, K, seed, reads, p_in_s, *self._kernel_args)
         if bad >= 0:
             raise QueryRangeError(f"Query {query.name!r} must return values in [-1, 1]. Got {float(badval)!r} on "
                                   f"an inner draw of Boolean point code {int(codes[bad])} instead.")

@@ -193,3 +193,37 @@ def test_numba_queries_are_fused_and_agree_with_python_queries():
     with pytest.raises(QueryRangeError, match="'wild' must return values in \\[-1, 1\\]. Got 3.0"):
         LiftedOracle(boolean, lift).ask(NumbaQuery(wild, name="wild"))
     assert len(boolean.ledger) == 0
+
+
+def test_declared_reads_keep_the_law_exact():
+    import numba
+    from scipy import special
+
+    from sqsim import NumbaQuery
+
+    u = np.linspace(0, 0.999, 200)
+    assert np.max(np.abs(np.array([kadapter._erfinv(v) for v in u]) - special.erfinv(u))) <= 1e-13
+
+    @numba.njit
+    def corr0(z, y, params):
+        return min(1.0, max(-1.0, y)) * np.tanh(z[0])
+
+    d = 6
+    lift = CompressedLift(d, q=2, delta=0.2, D=3)
+    boolean = SQOracle(BooleanCube(d), Parity(d, [0, 2]), 0.02, seed=0)
+    o = LiftedOracle(boolean, lift)
+    codes = np.arange(2**d)
+    y = np.ones(2**d)
+    K = 20000
+    full = o._fused(NumbaQuery(corr0, name="a"), codes, y, K, np.uint64(1))
+    lean = o._fused(NumbaQuery(corr0, name="a", reads=[0]), codes, y, K, np.uint64(2))
+    # both estimate the same phi_B(x, 1) (unread coordinates only need N2): agreement within MC error
+    assert np.max(np.abs(full - lean)) <= 5 * np.sqrt(2.0 / K)
+    assert abs(np.mean(full - lean)) <= 5 * np.sqrt(2.0 / (K * 2**d))
+
+    @numba.njit
+    def reads_more(z, y, params):
+        return np.tanh(z[1])
+
+    with pytest.raises(QueryRangeError, match="nan"):
+        o._fused(NumbaQuery(reads_more, name="liar", reads=[0]), codes, y, 10, np.uint64(1))

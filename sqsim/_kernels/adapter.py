@@ -20,6 +20,7 @@ from .bits import mix64
 from .lift import _n2, _phi
 
 INV53 = 1.0 / 9007199254740992.0  # 2^-53
+USALT = np.uint64(0xA0761D6478BD642F)
 GOLD = np.uint64(0x9E3779B97F4A7C15)
 S11 = np.uint64(11)
 
@@ -38,6 +39,55 @@ def _normal_pair(seed, counter):  # pragma: no cover
 @numba.njit(inline="always", cache=True)
 def _normal(seed, counter):  # pragma: no cover
     return _normal_pair(seed, counter)[0]
+
+
+@numba.njit(inline="always", cache=True)
+def _uniform(seed, counter):  # pragma: no cover
+    return float(mix64(seed ^ (counter * GOLD) ^ USALT) >> S11) * INV53  # [0, 1)
+
+
+@numba.njit(inline="always", cache=True)
+def _erfinv(u):  # pragma: no cover
+    """erf^{-1}(u) for u in [0, 1) by Newton's method on math.erf.
+
+    The start u sqrt(pi)/2 lies below the root (erf is concave on [0, inf)), so the iterates rise
+    monotonically to it; the loop stops when a step no longer changes x.
+    """
+    x = u * 0.886226925452758  # sqrt(pi) / 2: erf(x) <= 2x / sqrt(pi)
+    for _ in range(200):
+        step = (u - math.erf(x)) / (1.1283791670955126 * math.exp(-x * x))
+        x += step
+        if abs(step) <= 1e-17 * x:
+            break
+    return x
+
+
+@numba.njit(inline="always", cache=True)
+def _draw_point_reads(z, reads, p_in_s, seed, c, K, k, d, q, boundaries, L, l, r, U):  # pragma: no cover
+    """As :func:`_draw_point` for q = 2, but coordinates the query never reads (reads[j] == 0) only get
+    their N2: with probability P[|g| < U] = erf(U / sqrt 2) the coordinate lies in S and
+    |z| = sqrt(2) erfinv(u) exactly (u uniform below that probability), else N2 = 0 and z is
+    left as NaN (never read)."""
+    sc = mix64(seed ^ mix64(np.uint64(c) + GOLD))
+    V = 0.0
+    rem = c
+    for j in range(d):
+        cell = rem % 2
+        rem //= 2
+        base = np.uint64(k) * np.uint64(d) + np.uint64(j)
+        if reads[j]:
+            g = abs(_normal(sc, base))
+            zj = g if cell == 1 else -g
+        else:
+            u = _uniform(sc, base)
+            if u >= p_in_s:
+                z[j] = np.nan
+                continue
+            g = 1.4142135623730951 * _erfinv(u)
+            zj = g if cell == 1 else -g
+        z[j] = zj
+        V += _n2(zj, L, l, r, U)
+    return V
 
 
 @numba.njit(inline="always", cache=True)
@@ -93,21 +143,31 @@ def cell_draws(codes, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kapp
 
 
 @dual
-def fused_image(phi, params, codes, ys, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
+def fused_image(phi, params, codes, ys, d, q, K, seed, reads, p_in_s, boundaries, L, l, r, U, phi_tab, kmax,
+                kappa):  # pragma: no cover
     """phi_B(x, y) = (1/K) sum_k phi(z_k(x), y phi_D(sum_j N2(z_kj)), params) for a Numba query phi.
 
-    The same draws as :func:`cell_draws`, consumed in place (no (n K, d) array). Returns the values
+    The same draws as :func:`cell_draws`, consumed in place (no (n K, d) array); for q = 2 and a
+    query that declares the coordinates it reads (``reads``), unread coordinates only get their N2
+    (:func:`_draw_point_reads`). Returns the values
     and the first (row, value) where phi left [-1, 1] or was NaN (row -1 if none).
     """
     n = codes.shape[0]
     out = np.empty(n, dtype=np.float64)
     bad_row = np.full(n, -1, dtype=np.int64)
     bad_val = np.zeros(n, dtype=np.float64)
+    reads_all = True
+    for j in range(d):
+        if reads[j] == 0:
+            reads_all = False
     for i in numba.prange(n):
         z = np.empty(d, dtype=np.float64)
         acc = 0.0
         for k in range(K):
-            V = _draw_point(z, seed, codes[i], K, k, d, q, boundaries, L, l, r, U)
+            if q == 2 and not reads_all:
+                V = _draw_point_reads(z, reads, p_in_s, seed, codes[i], K, k, d, q, boundaries, L, l, r, U)
+            else:
+                V = _draw_point(z, seed, codes[i], K, k, d, q, boundaries, L, l, r, U)
             val = phi(z, ys[i] * _phi(V, phi_tab, kmax, kappa), params)
             if not (val >= -1.0 and val <= 1.0):
                 if bad_row[i] < 0:
