@@ -41,6 +41,13 @@ def character_hash(P: list[int], Q: list[int], signs: list[int]) -> int:
     return h & MASK
 
 
+def label_hash(values: np.ndarray, vi: int, n: int, codes: np.ndarray) -> int:
+    """The part of H contributed by phi(x_c, label v_vi) at the given codes (a Python int, not reduced)."""
+    from ._kernels.reference import key_hash_terms_np
+
+    return int(key_hash_terms_np(values, np.uint64(vi) * np.uint64(n) + np.asarray(codes).astype(np.uint64)))
+
+
 def finalize(context: str, h: int) -> str:
     """The key string of a value hash ``h`` on an oracle ``context``."""
     b = hashlib.blake2b(digest_size=16)

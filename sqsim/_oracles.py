@@ -22,7 +22,6 @@ from ._kernels import cube as kcube
 from ._kernels import pick
 from ._kernels import walsh as kwalsh
 from ._kernels.bits import pack_bits
-from ._kernels.reference import key_hash_terms_np
 from ._ledger import Ledger
 from ._queries import Character, CharacterBatch, NumbaQuery, Query
 from ._random import derived_rng, root_entropy
@@ -344,21 +343,16 @@ class _BaseOracle:
                 vals = query.values(X, self._ytab[codes], self.boolean_labels, binary=binary,
                                     where=self._where(codes, self._ytab[codes]))
                 parts.append(float(np.sum(vals)))
-                h += int(key_hash_terms_np(vals, codes))
+                h += _keys.label_hash(vals, 0, N, codes)
             return _Evaluation(math.fsum(parts) / N, EXACT_FP_ERROR, 0.0,
                                _keys.finalize(self._context, h & _keys.MASK), None)
-        nv = len(self._lvals)
-        pieces = [[] for _ in range(nv)]
+        pieces = [[] for _ in self._lvals]
         truth = []
         h = 0
-        for codes, X in self.domain.chunks():
-            lidx = self._lidx[codes]
-            for vi, v in enumerate(self._lvals):
-                y = np.full(codes.shape[0], v)
-                vals = query.values(X, y, self.boolean_labels, binary=binary, where=self._where(codes, y))
-                pieces[vi].append(float(np.sum(vals)))  # numpy's pairwise sum, then math.fsum
-                truth.append(float(np.sum(vals[lidx == vi])))
-                h += int(key_hash_terms_np(vals, np.uint64(vi) * np.uint64(N) + codes.astype(np.uint64)))
+        for codes, vi, vals in self._label_values(query, binary):
+            pieces[vi].append(float(np.sum(vals)))  # numpy's pairwise sum, then math.fsum
+            truth.append(float(np.sum(vals[self._lidx[codes] == vi])))
+            h += _keys.label_hash(vals, vi, N, codes)
         return _Evaluation(math.fsum(truth) / N, EXACT_FP_ERROR, 0.0, _keys.finalize(self._context, h & _keys.MASK),
                            self._null_from_pieces(np.array([math.fsum(p) for p in pieces])))
 
@@ -366,14 +360,18 @@ class _BaseOracle:
         """Describe batch row i as a domain point and label, for QueryRangeError messages."""
         return lambda i: f"x={self.domain.decode(codes[i : i + 1])[0].tolist()}, y={float(y[i])!r}"
 
-    def _value_tables(self, query: Query) -> np.ndarray:
-        """phi(x, v) for every point x (code order) and label value v: shape (V, N)."""
-        N = self.domain.size
-        tables = np.empty((len(self._lvals), N))
+    def _label_values(self, query: Query, binary: bool = False):
+        """Yield (codes, label index v, phi(x, label v)) chunk by chunk over the enumerated domain."""
         for codes, X in self.domain.chunks():
             for vi, v in enumerate(self._lvals):
                 y = np.full(codes.shape[0], v)
-                tables[vi, codes[0] : codes[-1] + 1] = query.values(X, y, self.boolean_labels, where=self._where(codes, y))
+                yield codes, vi, query.values(X, y, self.boolean_labels, binary=binary, where=self._where(codes, y))
+
+    def _value_tables(self, query: Query) -> np.ndarray:
+        """phi(x, v) for every point x (code order) and label value v: shape (V, N)."""
+        tables = np.empty((len(self._lvals), self.domain.size))
+        for codes, vi, vals in self._label_values(query):
+            tables[vi, codes[0] : codes[-1] + 1] = vals
         return tables
 
     def _eval_version_space(self, query: Query) -> _Evaluation:
@@ -381,8 +379,7 @@ class _BaseOracle:
             raise OracleStateError("This version-space oracle has revealed its target; create a new oracle to ask more.")
         tables = self._value_tables(query)
         N = self.domain.size
-        h = sum(int(key_hash_terms_np(tables[vi], np.uint64(vi) * np.uint64(N) + np.arange(N, dtype=np.uint64)))
-                for vi in range(tables.shape[0]))
+        h = sum(_keys.label_hash(tables[vi], vi, N, np.arange(N)) for vi in range(tables.shape[0]))
         return _Evaluation(None, 0.0, 0.0, _keys.finalize(self._context, h & _keys.MASK), None,
                            member_truths=self._vs.truths(tables))
 
