@@ -29,6 +29,8 @@ class LiftedParityBruteForce(Learner):
         Fixes the order of the supports.
     """
 
+    domains = ("gaussian",)
+
     def __init__(self, *, lift, seed=None):
         if not isinstance(lift, CompressedLift) or lift.q != 2:
             raise InvalidParameterError(f"The 'lift' parameter of LiftedParityBruteForce must be a CompressedLift "

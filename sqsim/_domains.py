@@ -136,6 +136,8 @@ class BooleanCube(FiniteDomain):
     [1, 0, 1]
     """
 
+    kind = "boolean"
+
     def __init__(self, d, *, max_enumeration=DEFAULT_MAX_ENUMERATION):
         check_param("d", d, Interval(int, 1, 62), "BooleanCube")
         check_param("max_enumeration", max_enumeration, Interval(int, 1, None), "BooleanCube")
@@ -164,6 +166,8 @@ class ZqCube(FiniteDomain):
     max_enumeration : int, default 2**24
         Enumeration guard, as for :class:`BooleanCube`.
     """
+
+    kind = "zq"
 
     def __init__(self, d, q, *, max_enumeration=DEFAULT_MAX_ENUMERATION):
         check_param("d", d, Interval(int, 1, None), "ZqCube")
@@ -199,6 +203,8 @@ class Gaussian(Domain):
     d : int
         Dimension, d >= 1.
     """
+
+    kind = "gaussian"
 
     finite = False
 

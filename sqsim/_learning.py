@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ._errors import InvalidParameterError
 from ._export import export
 
 
@@ -45,8 +46,24 @@ class Learner:
     """
 
     name = "learner"
+    #: oracle kinds this learner can use ("sq", "vstat", "example", "gradient", "label")
+    oracle_kinds: tuple = ("sq",)
+    #: domain kinds it can learn over ("boolean", "zq", "gaussian")
+    domains: tuple = ("boolean",)
+
+    def check_oracle(self, oracle) -> None:
+        """Raise :class:`InvalidParameterError` unless the oracle's kind and domain are accepted."""
+        kind = getattr(oracle, "oracle_kind", None)
+        dom = getattr(getattr(oracle, "domain", None), "kind", None)
+        if kind not in self.oracle_kinds or dom not in self.domains:
+            raise InvalidParameterError(
+                f"The 'oracle' parameter of {type(self).__name__}.learn must be an oracle of kind in "
+                f"{list(self.oracle_kinds)} over a domain in {list(self.domains)}. Got {type(oracle).__name__} "
+                f"(kind {kind!r}, domain {dom!r}) instead."
+            )
 
     def learn(self, oracle) -> LearnResult:
+        self.check_oracle(oracle)
         start = len(oracle.ledger)
         t0 = time.perf_counter()
         hypothesis, details = self._learn(oracle)

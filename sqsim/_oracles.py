@@ -760,6 +760,8 @@ class SQOracle(_BaseOracle):
     True
     """
 
+    oracle_kind = "sq"
+
     _caller = "SQOracle"
 
     def __init__(self, domain, target, tolerance, answers="exact", seed=None, budget=None, *, truth="auto",
@@ -819,6 +821,8 @@ class VSTATOracle(_BaseOracle):
     t : float
         The VSTAT parameter, t >= 1.
     """
+
+    oracle_kind = "vstat"
 
     _caller = "VSTATOracle"
     binary_queries = True

@@ -119,6 +119,8 @@ class LiftedOracle:
         queries, one to one, so nothing is counted twice.
     """
 
+    oracle_kind = "sq"
+
     def __init__(self, boolean_oracle, lift, inner_samples=None, *, inner_failure_probability=1e-6, seed=None):
         if not isinstance(boolean_oracle, SQOracle):
             raise InvalidParameterError(f"The 'boolean_oracle' parameter of LiftedOracle must be an SQOracle. "
