@@ -347,6 +347,7 @@ class Reduction(Learner):
     """
 
     name = "reduction"
+    domains = ("boolean", "zq")
 
     def __init__(self, gaussian_learner, lift, *, seed=None):
         if not hasattr(gaussian_learner, "_learn"):
@@ -359,6 +360,7 @@ class Reduction(Learner):
     def _learn(self, oracle):
         start = len(oracle.ledger)
         gauss = LiftedOracle(oracle, self.lift)
+        self.gaussian_learner.check_oracle(gauss)
         hypothesis, details = self.gaussian_learner._learn(gauss)
         details = dict(details)
         details.update(gaussian_queries=len(gauss.ledger), boolean_queries=len(oracle.ledger) - start,
