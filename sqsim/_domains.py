@@ -20,6 +20,8 @@ from ._random import check_rng
 from ._validation import Interval, check_param
 
 DEFAULT_MAX_ENUMERATION = 2**24
+#: the largest cube dimension (sampling only above 62, where integer codes overflow)
+MAX_CUBE_D = 4096
 #: rows per chunk when plain Python queries are evaluated on enumerated points
 CHUNK = 2**15
 
@@ -66,6 +68,7 @@ class FiniteDomain(Domain):
 
     def check_enumerable(self, what: str = "exact enumeration") -> None:
         """Raise :class:`DomainTooLargeError` if the domain is above the enumeration guard."""
+        self._check_codes(what)
         if not self.enumerable:
             raise DomainTooLargeError(
                 f"{what} of {self!r} needs {self.base}^{self.d} = {self.size:.3g} points, above the "
@@ -75,8 +78,14 @@ class FiniteDomain(Domain):
                 f"larger max_enumeration to {type(self).__name__} if you have the time and memory."
             )
 
+    def _check_codes(self, what: str) -> None:
+        if self.base**self.d >= 2**63:
+            raise DomainTooLargeError(f"{what} of {self!r} needs integer codes below 2^63; {self.base}^{self.d} "
+                                      f"points have none. Sample the domain instead.")
+
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Points (shape (n, d), int64) of the integer ``codes``."""
+        self._check_codes("decode")
         codes = np.asarray(codes, dtype=np.int64)
         if self.base == 2:
             shifts = np.arange(self.d, dtype=np.int64)
@@ -96,6 +105,7 @@ class FiniteDomain(Domain):
                 f"The 'X' parameter of {type(self).__name__}.encode must be an array of shape (n, {self.d}). "
                 f"Got shape {X.shape} instead."
             )
+        self._check_codes("encode")
         weights = self.base ** np.arange(self.d, dtype=np.int64)
         return (X.astype(np.int64) * weights).sum(axis=1)
 
@@ -123,7 +133,8 @@ class BooleanCube(FiniteDomain):
     Parameters
     ----------
     d : int
-        Dimension, d >= 1 (at most 62, the width of an integer code).
+        Dimension, 1 <= d <= 4096. Integer codes (enumeration, ``encode``/``decode``) need
+        d <= 62; larger cubes are sampled (Monte Carlo truths, example oracles).
     max_enumeration : int, default 2**24
         The largest number of points enumerated exactly; above it exact enumeration raises
         :class:`DomainTooLargeError` and oracles fall back to (recorded) Monte Carlo truths.
@@ -139,7 +150,7 @@ class BooleanCube(FiniteDomain):
     kind = "boolean"
 
     def __init__(self, d, *, max_enumeration=DEFAULT_MAX_ENUMERATION):
-        check_param("d", d, Interval(int, 1, 62), "BooleanCube")
+        check_param("d", d, Interval(int, 1, MAX_CUBE_D), "BooleanCube")
         check_param("max_enumeration", max_enumeration, Interval(int, 1, None), "BooleanCube")
         super().__init__(d, 2, max_enumeration)
 

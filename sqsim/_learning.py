@@ -64,14 +64,14 @@ class Learner:
 
     def learn(self, oracle) -> LearnResult:
         self.check_oracle(oracle)
-        start = len(oracle.ledger)
+        start = oracle.ledger.total
         t0 = time.perf_counter()
         hypothesis, details = self._learn(oracle)
         details = dict(details)
         details["seconds"] = time.perf_counter() - t0
         details["grade"] = oracle._grade(hypothesis)
         return LearnResult(hypothesis, bool(details["grade"]["success"]), oracle.ledger.total,
-                           {**details, "queries_this_run": len(oracle.ledger) - start})
+                           {**details, "queries_this_run": oracle.ledger.total - start})
 
     def _learn(self, oracle):  # pragma: no cover - abstract
         raise NotImplementedError

@@ -26,6 +26,7 @@ import numpy as np
 from ._errors import InvalidParameterError, QueryRangeError
 from ._export import export
 from ._validation import Callable, Interval, Options, check_param, show
+from ._domains import MAX_CUBE_D
 
 KINDS = ("sq", "csq", "label", "gradient", "example")
 LABEL_MODES = ("auto", "boolean", "real")
@@ -288,7 +289,7 @@ class Character(Query):
     structured = True
 
     def __init__(self, d, support, name=None):
-        check_param("d", d, Interval(int, 1, 62), "Character")
+        check_param("d", d, Interval(int, 1, MAX_CUBE_D), "Character")
         self.d = int(d)
         self.support = _check_support(support, self.d, "Character")
         self.code = support_code(self.support)

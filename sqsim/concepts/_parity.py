@@ -11,6 +11,7 @@ from .._errors import InvalidParameterError
 from .._kernels.bits import parity_np
 from .._queries import _check_support, support_code
 from .._validation import Interval, check_param
+from .._domains import MAX_CUBE_D
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Parity:
     Parameters
     ----------
     d : int
-        Dimension, 1 <= d <= 62.
+        Dimension, 1 <= d <= 4096 (integer codes, used on enumerable cubes, need d <= 62).
     support : sequence of int
         Distinct coordinate indices in [0, d - 1] (S = empty gives the constant 0).
 
@@ -66,7 +67,7 @@ class Parity:
     boolean = True
 
     def __init__(self, d, support):
-        check_param("d", d, Interval(int, 1, 62), "Parity")
+        check_param("d", d, Interval(int, 1, MAX_CUBE_D), "Parity")
         self.d = int(d)
         self.support = _check_support(support, self.d, "Parity")
         self.code = support_code(self.support)

@@ -1,0 +1,94 @@
+"""The example oracle: labelled examples, counted in the same ledger design as queries.
+
+Not an SQ oracle: learners that use it (Gaussian elimination over GF(2), for instance) show
+what the SQ lower bound does *not* say: parities are easy from examples (MATH.md section 1).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from ._domains import Domain
+from ._export import export
+from ._ledger import Ledger
+from ._random import derived_rng, root_entropy
+from ._validation import Callable, InstanceOf, Interval, NoneOk, check_param
+
+
+@export
+class ExampleOracle:
+    """Draws i.i.d. labelled examples (x, f(x)) with x from ``domain``.
+
+    Parameters
+    ----------
+    domain : BooleanCube, ZqCube or Gaussian
+    target : callable on batches
+    seed : int, numpy Generator or None
+        Fixes the whole example stream: the same seed gives the same examples and ledger.
+    budget : int, optional
+        Maximum number of examples; a draw that would exceed it raises
+        :class:`QueryBudgetExceeded` and draws nothing.
+
+    Attributes
+    ----------
+    ledger : Ledger
+        One record (kind ``"example"``) per :meth:`draw` call with ``extra["count"] = n``;
+        ``ledger.total`` counts examples.
+
+    Examples
+    --------
+    >>> from sqsim import BooleanCube, ExampleOracle
+    >>> from sqsim.concepts import Parity
+    >>> oracle = ExampleOracle(BooleanCube(8), Parity(8, [1, 2]), seed=0)
+    >>> X, y = oracle.draw(5)
+    >>> X.shape, y.shape, oracle.ledger.total
+    ((5, 8), (5,), 5)
+    """
+
+    oracle_kind = "example"
+    tolerance = None
+
+    def __init__(self, domain, target, seed=None, budget=None):
+        c = "ExampleOracle"
+        check_param("domain", domain, InstanceOf(Domain, "a sqsim domain (BooleanCube, ZqCube or Gaussian)"), c)
+        check_param("target", target, Callable, c)
+        check_param("budget", budget, [Interval(int, 0, None), NoneOk], c)
+        td = getattr(target, "d", None)
+        if isinstance(td, (int, np.integer)) and int(td) != domain.d:
+            from ._errors import InvalidParameterError
+
+            raise InvalidParameterError(f"The 'target' parameter of {c} must act on the domain's dimension "
+                                        f"d={domain.d}. Got a target with d={td} instead.")
+        self.domain = domain
+        self._target = target
+        self._entropy = root_entropy(seed, c)
+        self._rng = derived_rng(self._entropy, "examples")
+        self.ledger = Ledger(budget)
+
+    def draw(self, n: int):
+        """``n`` fresh examples: ``(X, y)`` with X of shape (n, d) and y of shape (n,)."""
+        check_param("n", n, Interval(int, 1, None), "ExampleOracle.draw")
+        n = int(n)
+        self.ledger.check_budget(n, "example")
+        t0 = time.perf_counter()
+        X = self.domain._sample(n, self._rng)
+        y = np.asarray(self._target(X)).reshape(-1)
+        self.ledger.append(name="examples", kind="example", tolerance=None, answer=float("nan"), truth=None,
+                           truth_error=0.0, failure_probability=0.0, strategy="examples", in_band=True,
+                           seconds=time.perf_counter() - t0, key="", extra={"count": n})
+        return X, y
+
+    def _grade(self, hypothesis, *, n=100_000) -> dict:
+        """Grading hook (not counted): the same rules as an exact SQ oracle on this target."""
+        from ._oracles import SQOracle, grade_structural
+
+        if not (self.domain.finite and self.domain.enumerable):
+            structural = grade_structural(hypothesis, self._target)
+            if structural is not None:
+                return structural
+        return SQOracle(self.domain, self._target, 0.5, seed=self._entropy)._grade(hypothesis, n=n)
+
+    def __repr__(self):
+        return f"ExampleOracle({self.domain!r}, examples={self.ledger.total})"
