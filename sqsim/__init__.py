@@ -7,6 +7,7 @@ oracle to a learner, and count the queries it needs as a function of the dimensi
 from ._domains import *
 from ._errors import *
 from ._example import *
+from .gradients import ApproxGradientOracle, CosineModel, LinearModel, OneHiddenReLU
 from ._learning import *
 from ._ledger import *
 from ._oracles import *
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BooleanCube", "ZqCube", "Gaussian",
     "Query", "CorrelationalQuery", "NumbaQuery", "Character", "ZqCharacter", "CharacterBatch",
-    "SQOracle", "VSTATOracle", "ExampleOracle",
+    "SQOracle", "VSTATOracle", "ExampleOracle", "ApproxGradientOracle", "OneHiddenReLU", "CosineModel", "LinearModel",
     "AnswerStrategy", "AnswerContext", "ExactStrategy", "NoisyStrategy", "RoundedStrategy",
     "NullAdversary", "SampledStrategy", "VersionSpaceStrategy",
     "Ledger", "QueryRecord", "Learner", "LearnResult",

@@ -1,0 +1,430 @@
+"""Approximate gradients of the squared loss (Shamir 2018, Definition 8; MATH.md section 7 and section 1, Gradients).
+
+A gradient method never sees examples: at a parameter vector v it receives any vector within
+epsilon (Euclidean norm) of the population gradient grad F(v), F(v) = E_{x ~ N(0, I_d)}[(f_v(x) -
+y(x))^2]. Squared-loss gradients under a Gaussian are unbounded, so no Hoeffding bound applies to
+a Monte Carlo gradient: sqsim uses closed forms (MATH.md section 1, Gradients):
+
+- :class:`OneHiddenReLU` against one-hidden-layer ReLU targets without biases: arc-cosine kernels
+  K(u, v) = E[relu(u.x) relu(v.x)] = |u||v| (sin t + (pi - t) cos t) / (2 pi) (Cho and Saul 2009)
+  and grad_u K(u, v) = ((pi - t) v + |v| sin t u / |u|) / (2 pi), t the angle between u and v;
+- :class:`CosineModel` f_v(x) = cos(2 pi <v, x>) against psi = cos periodic neurons (Sha18 Eq. 2;
+  the closed form of MATH.md B7);
+- :class:`LinearModel` f_v(x) = <v, x> against both kinds of target (MATH.md B8, E2.1).
+
+Other (model, target) pairs are refused with a clear error rather than answered without a bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+
+import numpy as np
+from scipy import stats
+
+from ._domains import Gaussian
+from ._errors import InvalidParameterError, StrategyContractError
+from ._export import export
+from ._ledger import Ledger
+from ._random import check_rng, derived_rng, root_entropy
+from ._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param, show
+
+TWO_PI = 2.0 * math.pi
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+
+# ---------------------------------------------------------------------------- targets
+def _relu_target(target):
+    """(U, b) for a one-hidden-layer bias-free ReLU network y = sum_k b_k relu(<u_k, x>), else None."""
+    from .concepts import ReLUNetwork
+
+    if not isinstance(target, ReLUNetwork) or target.hidden_layers != 1 or target.out_dim != 1:
+        return None
+    W1, W2 = target.weights
+    b1, b2 = target.biases
+    if np.any(np.asarray(b1) != 0) or np.any(np.asarray(b2) != 0):
+        return None
+    return np.asarray(W1, dtype=np.float64), np.asarray(W2, dtype=np.float64)[:, 0]
+
+
+def _cos_target(target):
+    from .concepts import PeriodicNeuron
+
+    if isinstance(target, PeriodicNeuron) and target.psi == "cosine":
+        return np.asarray(target.w_star, dtype=np.float64)
+    return None
+
+
+def _unsupported(model, target):
+    return InvalidParameterError(
+        f"The 'target' parameter of ApproxGradientOracle must be a target with a closed-form gradient for "
+        f"{model!r} ({model.targets}). Got {show(target)} instead."
+    )
+
+
+def arccos_kernel(u: np.ndarray, v: np.ndarray) -> float:
+    """E[relu(<u, x>) relu(<v, x>)] for x ~ N(0, I_d) (first-order arc-cosine kernel)."""
+    nu, nv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+    if nu == 0.0 or nv == 0.0:
+        return 0.0
+    c = min(1.0, max(-1.0, float(u @ v) / (nu * nv)))
+    t = math.acos(c)
+    return nu * nv * (math.sqrt(max(0.0, 1.0 - c * c)) + (math.pi - t) * c) / TWO_PI
+
+
+def arccos_kernel_grad(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """grad_u E[relu(<u, x>) relu(<v, x>)] = E[relu(<v, x>) 1[<u, x> > 0] x] (0 at u = 0)."""
+    nu, nv = float(np.linalg.norm(u)), float(np.linalg.norm(v))
+    if nu == 0.0 or nv == 0.0:
+        return np.zeros_like(u)
+    c = min(1.0, max(-1.0, float(u @ v) / (nu * nv)))
+    t = math.acos(c)
+    return ((math.pi - t) * v + nv * math.sqrt(max(0.0, 1.0 - c * c)) * u / nu) / TWO_PI
+
+
+# ---------------------------------------------------------------------------- models
+class _Model:
+    """A parametric model f_v with closed-form population squared loss and gradient."""
+
+    targets = ""
+
+    def __init__(self, d):
+        check_param("d", d, Interval(int, 1, None), type(self).__name__)
+        self.d = int(d)
+
+    def check_params(self, v, who: str) -> np.ndarray:
+        v = np.asarray(v, dtype=np.float64).reshape(-1)
+        if v.shape != (self.n_params,) or not np.all(np.isfinite(v)):
+            raise InvalidParameterError(
+                f"The 'v' parameter of {who} must be a finite vector of length {self.n_params} ({self!r}). "
+                f"Got shape {v.shape} instead."
+            )
+        return v
+
+    def hypothesis(self, v) -> "ModelHypothesis":
+        return ModelHypothesis(self, self.check_params(v, f"{type(self).__name__}.hypothesis"))
+
+    def supports(self, target) -> bool:
+        try:
+            self._parts(np.zeros(self.n_params) + 0.1, target)
+            return True
+        except InvalidParameterError:
+            return False
+
+
+@export
+class OneHiddenReLU(_Model):
+    """f_v(x) = sum_i a_i relu(<w_i, x>), v = (a_1..a_m, w_1..w_m) (the noisy-gd network model).
+
+    Closed forms against targets y = sum_k b_k relu(<u_k, x>) (a :class:`ReLUNetwork` with one hidden
+    layer and zero biases, e.g. a planted neuron): F(v) = a'K(W,W)a - 2 a'K(W,U)b + b'K(U,U)b.
+    """
+
+    targets = "one-hidden-layer ReLUNetwork targets with zero biases"
+
+    def __init__(self, d, width=1):
+        super().__init__(d)
+        check_param("width", width, Interval(int, 1, None), "OneHiddenReLU")
+        self.width = int(width)
+        self.n_params = self.width * (self.d + 1)
+
+    def split(self, v):
+        return v[: self.width], v[self.width:].reshape(self.width, self.d)
+
+    def init(self, rng, scale=1.0):
+        a = rng.choice([-1.0, 1.0], size=self.width) / math.sqrt(self.width)
+        W = rng.standard_normal((self.width, self.d)) * scale / math.sqrt(self.d)
+        return np.concatenate([a, W.ravel()])
+
+    def __call__(self, v, X):
+        a, W = self.split(np.asarray(v, dtype=np.float64))
+        return np.maximum(np.asarray(X, dtype=np.float64) @ W.T, 0.0) @ a
+
+    def _parts(self, v, target):
+        tr = _relu_target(target)
+        if tr is None or tr[0].shape[0] != self.d:
+            raise _unsupported(self, target)
+        U, b = tr
+        a, W = self.split(v)
+        m, k = self.width, U.shape[1]
+        KWW = np.array([[arccos_kernel(W[i], W[j]) for j in range(m)] for i in range(m)])
+        KWU = np.array([[arccos_kernel(W[i], U[:, l]) for l in range(k)] for i in range(m)])
+        KUU = np.array([[arccos_kernel(U[:, i], U[:, j]) for j in range(k)] for i in range(k)])
+        loss = float(a @ KWW @ a - 2 * a @ KWU @ b + b @ KUU @ b)
+        own = np.array([sum(a[j] * arccos_kernel_grad(W[i], W[j]) for j in range(m)) for i in range(m)])
+        tgt = np.array([sum(b[l] * arccos_kernel_grad(W[i], U[:, l]) for l in range(k)) for i in range(m)])
+        grad = np.concatenate([2 * (KWW @ a - KWU @ b), (2 * a[:, None] * (own - tgt)).ravel()])
+        # null gradient grad E[f_v^2] - 2 E[y] E[grad f_v], with E[relu(<u, x>)] = |u| / sqrt(2 pi)
+        # and E[1[<w, x> > 0] x] = w / (|w| sqrt(2 pi))
+        Ey = float(b @ np.linalg.norm(U, axis=0)) / _SQRT_2PI
+        norms = np.linalg.norm(W, axis=1)
+        unit = W / np.where(norms > 0, norms, 1.0)[:, None]
+        null = np.concatenate([2 * KWW @ a - 2 * Ey * norms / _SQRT_2PI,
+                               (2 * a[:, None] * own - 2 * Ey * a[:, None] * unit / _SQRT_2PI).ravel()])
+        return loss, grad, null
+
+    def __repr__(self):
+        return f"OneHiddenReLU(d={self.d}, width={self.width})"
+
+
+@export
+class CosineModel(_Model):
+    """f_v(x) = cos(2 pi <v, x>), the hypothesis class of Sha18 Eq. (2) (MATH.md B7).
+
+    Against psi = cos targets psi(<w*, x>) = cos(2 pi <w*, x>):
+    F(v) = 1 + exp(-8 pi^2 |v|^2)/2 + exp(-8 pi^2 |w*|^2)/2 - exp(-2 pi^2 |v - w*|^2) - exp(-2 pi^2 |v + w*|^2).
+    """
+
+    targets = "PeriodicNeuron(psi='cosine') targets"
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.n_params = self.d
+
+    def init(self, rng, scale=1.0):
+        return rng.standard_normal(self.d) * scale / math.sqrt(self.d)
+
+    def __call__(self, v, X):
+        return np.cos(TWO_PI * (np.asarray(X, dtype=np.float64) @ np.asarray(v, dtype=np.float64)))
+
+    def gradient_energy(self, v) -> float:
+        """G_v = E||grad_v f_v(x)||^2 = 4 pi^2 (d - e^{-8 pi^2 |v|^2} (d - 16 pi^2 |v|^2)) / 2 (Theorem 7's G_v)."""
+        s = float(np.asarray(v) @ np.asarray(v))
+        return 4 * math.pi**2 * (self.d - math.exp(-8 * math.pi**2 * s) * (self.d - 16 * math.pi**2 * s)) / 2
+
+    def _parts(self, v, target):
+        w = _cos_target(target)
+        if w is None or w.shape[0] != self.d:
+            raise _unsupported(self, target)
+        p2 = math.pi**2
+        ev = math.exp(-8 * p2 * float(v @ v))
+        em = math.exp(-2 * p2 * float((v - w) @ (v - w)))
+        ep = math.exp(-2 * p2 * float((v + w) @ (v + w)))
+        loss = 1 + 0.5 * ev + 0.5 * math.exp(-8 * p2 * float(w @ w)) - em - ep
+        grad = -8 * p2 * v * ev + 4 * p2 * (v - w) * em + 4 * p2 * (v + w) * ep
+        null = -8 * p2 * v * ev  # E[grad f_v] = 0 (odd in x)
+        return loss, grad, null
+
+    def __repr__(self):
+        return f"CosineModel(d={self.d})"
+
+
+@export
+class LinearModel(_Model):
+    """f_v(x) = <v, x> (MATH.md B8): grad F = 2 v - 2 E[y x], with E[y x] = sum_k b_k u_k / 2 for ReLU
+    targets and 0 for cos periodic neurons."""
+
+    targets = "PeriodicNeuron(psi='cosine') or one-hidden-layer bias-free ReLUNetwork targets"
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.n_params = self.d
+
+    def init(self, rng, scale=1.0):
+        return rng.standard_normal(self.d) * scale / math.sqrt(self.d)
+
+    def __call__(self, v, X):
+        return np.asarray(X, dtype=np.float64) @ np.asarray(v, dtype=np.float64)
+
+    def _parts(self, v, target):
+        w = _cos_target(target)
+        if w is not None and w.shape[0] == self.d:
+            Eyx, Ey2 = np.zeros(self.d), 0.5 + 0.5 * math.exp(-8 * math.pi**2 * float(w @ w))
+        else:
+            tr = _relu_target(target)
+            if tr is None or tr[0].shape[0] != self.d:
+                raise _unsupported(self, target)
+            U, b = tr
+            Eyx = U @ b / 2
+            Ey2 = float(sum(b[i] * b[j] * arccos_kernel(U[:, i], U[:, j])
+                            for i in range(len(b)) for j in range(len(b))))
+        loss = float(v @ v - 2 * v @ Eyx + Ey2)
+        return loss, 2 * v - 2 * Eyx, 2 * v  # null: E[x] = 0
+
+    def __repr__(self):
+        return f"LinearModel(d={self.d})"
+
+
+MODELS = {"relu": OneHiddenReLU, "cosine": CosineModel, "linear": LinearModel}
+
+
+def population_loss(model, v, target) -> float:
+    """F(v) = E[(f_v(x) - y(x))^2] in closed form (evaluation only: not a query)."""
+    return model._parts(model.check_params(v, "population_loss"), target)[0]
+
+
+def population_gradient(model, v, target) -> np.ndarray:
+    """grad F(v) in closed form (evaluation only: not a query)."""
+    return model._parts(model.check_params(v, "population_gradient"), target)[1]
+
+
+class ModelHypothesis:
+    """x -> f_v(x): a trained model as a hypothesis on batches."""
+
+    def __init__(self, model, v):
+        self.model, self.v = model, np.asarray(v, dtype=np.float64)
+
+    def __call__(self, X):
+        return self.model(self.v, X)
+
+    def __repr__(self):
+        return f"ModelHypothesis({self.model!r}, |v|={np.linalg.norm(self.v):.4g})"
+
+
+# ---------------------------------------------------------------------------- the oracle
+GRADIENT_STRATEGIES = ("exact", "noisy", "adversarial")
+
+
+@export
+class ApproxGradientOracle:
+    """Answers gradient queries within epsilon of grad F(v) (Sha18 Definition 8; MATH.md B5, B6).
+
+    Parameters
+    ----------
+    domain : Gaussian
+    target : callable
+        A target with a closed-form gradient for ``model`` (see the model classes).
+    model : OneHiddenReLU, CosineModel or LinearModel
+    epsilon : float in (0, inf)
+        The answer lies within epsilon of the true gradient in Euclidean norm (checked).
+    answers : {"exact", "noisy", "adversarial"} or callable, default "exact"
+        "noisy": uniform in the epsilon-ball, a fixed vector per query point v (deterministic in
+        (seed, v), so repeating a query reveals nothing new). "adversarial": the null gradient
+        2 E[(f_v(x) - y') grad f_v(x)] with y' independent of x (the class-average answer of
+        Sha18 Section 5.4) projected into the epsilon-ball. A callable
+        ``answers(true_gradient, null_gradient, epsilon, rng) -> vector`` is a user strategy; the
+        oracle checks its answer.
+    seed : int, numpy Generator or None
+    budget : int, optional
+        Maximum number of gradient queries.
+
+    Attributes
+    ----------
+    ledger : Ledger
+        One record per gradient (kind "gradient"), with the answer's distance to the true gradient
+        and ``extra["sq_equivalent"]`` = the number of parameters (one correlational query each).
+    """
+
+    oracle_kind = "gradient"
+
+    def __init__(self, domain, target, model, epsilon, answers="exact", seed=None, budget=None):
+        c = "ApproxGradientOracle"
+        check_param("domain", domain, InstanceOf(Gaussian, "a Gaussian domain"), c)
+        check_param("model", model, InstanceOf(_Model, "a gradient model (OneHiddenReLU, CosineModel or "
+                                                       "LinearModel)"), c)
+        check_param("epsilon", epsilon, Interval(float, 0, None, closed="neither"), c)
+        check_param("answers", answers, [Options(GRADIENT_STRATEGIES), Callable], c)
+        check_param("budget", budget, [Interval(int, 0, None), NoneOk], c)
+        if model.d != domain.d:
+            raise InvalidParameterError(f"The 'model' parameter of {c} must act on d={domain.d}. Got {model!r} instead.")
+        if not model.supports(target):
+            raise _unsupported(model, target)
+        self.domain, self.model, self.epsilon = domain, model, float(epsilon)
+        self._target = target
+        self.strategy = answers if isinstance(answers, str) else getattr(answers, "__name__", "custom")
+        self._answers = answers
+        self._entropy = root_entropy(seed, c)
+        self.ledger = Ledger(budget)
+
+    @property
+    def tolerance(self) -> float:
+        return self.epsilon
+
+    def _rng_for(self, v: np.ndarray) -> np.random.Generator:
+        digest = hashlib.blake2b(np.ascontiguousarray(v).tobytes(), digest_size=8).digest()
+        return derived_rng(self._entropy, "gradient", int.from_bytes(digest, "little"))
+
+    def gradient(self, v) -> np.ndarray:
+        """An epsilon-approximate population gradient at ``v`` (one counted query of kind "gradient")."""
+        v = self.model.check_params(v, "ApproxGradientOracle.gradient")
+        self.ledger.check_budget(1, "gradient query")
+        t0 = time.perf_counter()
+        _, g, null = self.model._parts(v, self._target)
+        eps = self.epsilon
+        if self._answers == "exact":
+            a = g.copy()
+        elif self._answers == "noisy":
+            rng = self._rng_for(v)
+            u = rng.standard_normal(g.shape[0])
+            u *= eps * rng.random() ** (1.0 / g.shape[0]) / np.linalg.norm(u)
+            a = g + u
+        elif self._answers == "adversarial":
+            diff = null - g
+            n = float(np.linalg.norm(diff))
+            a = null.copy() if n <= eps else g + diff * (eps / n)
+        else:
+            a = np.asarray(self._answers(g.copy(), null.copy(), eps, self._rng_for(v)), dtype=np.float64).reshape(-1)
+        # the oracle checks every answer, its own strategies' too (1e-12 relative slack for rounding)
+        dist = float(np.linalg.norm(a - g)) if a.shape == g.shape else math.inf
+        if not dist <= eps * (1 + 1e-12):
+            raise StrategyContractError(f"gradient strategy {self.strategy!r} answered {dist:.6g} away from the "
+                                        f"population gradient at v; the promise is epsilon = {eps}.")
+        key = hashlib.blake2b(v.tobytes(), digest_size=8).hexdigest()
+        self.ledger.append(name="gradient", kind="gradient", tolerance=eps, answer=float(np.linalg.norm(a)),
+                           truth=float(np.linalg.norm(g)), truth_error=0.0, failure_probability=0.0,
+                           strategy=self.strategy, in_band=True, seconds=time.perf_counter() - t0, key=key,
+                           extra={"sq_equivalent": self.model.n_params, "distance": dist,
+                                  "answer_digest": hashlib.blake2b(a.tobytes(), digest_size=8).hexdigest()})
+        return a
+
+    @property
+    def sq_equivalent(self) -> int:
+        """Correlational queries equivalent to the gradients asked (parameters per gradient, MATH.md B6)."""
+        return sum(r.extra.get("sq_equivalent", 0) for r in self.ledger)
+
+    def _grade(self, hypothesis, *, n=100_000) -> dict:
+        """Grading hook (not a query): DESIGN.md's real-valued rule, plus the closed-form loss of a model hypothesis."""
+        from ._oracles import SQOracle
+
+        rep = SQOracle(self.domain, self._target, 0.5, seed=self._entropy)._grade(hypothesis, n=n)
+        if isinstance(hypothesis, ModelHypothesis) and hypothesis.model is self.model:
+            rep["population_loss"] = population_loss(self.model, hypothesis.v, self._target)
+        return rep
+
+    def __repr__(self):
+        return (f"ApproxGradientOracle({self.domain!r}, {self.model!r}, epsilon={self.epsilon}, "
+                f"answers={self.strategy!r}, queries={len(self.ledger)})")
+
+
+# ---------------------------------------------------------------------------- Theorem 7
+def fourier_concentration(r: float, d: int, s: float = 1.0) -> float:
+    """epsilon(r) = sqrt(P[chi^2_d >= 16 pi^2 s^2 r^2]) for N(0, s^2 I_d) (MATH.md B3, inferred exact)."""
+    return math.sqrt(float(stats.chi2.sf(16 * math.pi**2 * s * s * r * r, d)))
+
+
+def theorem7_bound(d: int, r: float, G: float, *, c2: float = 40.0, c3: float = 1 / 20) -> float:
+    """c2 G (exp(-c3 d) + sum_{n >= 1} epsilon(n r)) (Sha18 Theorem 7 with MATH.md B4's constants).
+
+    c2 = 40 because sqsim's gradient carries the squared loss's factor 2 (MATH.md B4, caveat (a)).
+    """
+    check_param("d", d, Interval(int, 1, None), "theorem7_bound")
+    check_param("r", r, Interval(float, 0, None, closed="neither"), "theorem7_bound")
+    total, n = 0.0, 1
+    while True:
+        e = fourier_concentration(n * r, d)
+        total += e
+        if e < 1e-18 * max(total, 1e-300) or n > 10_000:
+            break
+        n += 1
+    return c2 * G * (math.exp(-c3 * d) + total)
+
+
+def gradient_variance(model, v, family, samples=200, seed=None) -> dict:
+    """Var_{w*}(grad F_{w*}(v)) over targets drawn from ``family`` (e.g. PeriodicNeurons(d, r)), Theorem 7.
+
+    Returns the Monte Carlo variance E||g - E g||^2 over ``samples`` targets (exact closed-form
+    gradients), its mean gradient norm, and, for a :class:`CosineModel` and a PeriodicNeurons family,
+    Theorem 7's bound with G_v from the model.
+    """
+    check_param("samples", samples, Interval(int, 2, None), "gradient_variance")
+    rng = check_rng(seed, "gradient_variance")
+    v = model.check_params(v, "gradient_variance")
+    G = np.array([population_gradient(model, v, family.sample(rng)) for _ in range(int(samples))])
+    var = float(((G - G.mean(axis=0)) ** 2).sum(axis=1).mean())
+    out = {"variance": var, "mean_gradient_norm": float(np.linalg.norm(G.mean(axis=0))), "samples": int(samples)}
+    if isinstance(model, CosineModel) and hasattr(family, "r"):
+        out["G_v"] = model.gradient_energy(v)
+        out["bound"] = theorem7_bound(model.d, family.r, out["G_v"])
+    return out
