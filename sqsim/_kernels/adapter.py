@@ -1,11 +1,35 @@
 """Cell-conditioned Gaussian draws for the Theorem 3.2 adapter (MATH.md 4), one compiled pass.
 
 For Boolean (or Z_q) point codes c and inner draws k = 0..K-1, coordinate j of z_k(x) is drawn
-from N(0, 1) conditioned on the cell I_{x_j}: for q = 2 as sign(x_j) |g| (one Box-Muller pair
-for coordinates 2i and 2i + 1), for q >= 3 by rejection (g redrawn until it lands in the cell). Each normal g comes from Box-Muller on two
-uniforms taken from counter-based streams (splitmix64; see ``_draw_point``), so the draws are a
-fixed function of (seed, x) whatever the batch, thread count or order. The kernel also
+from N(0, 1) conditioned on the cell I_{x_j}: for q = 2 as sign(x_j) |g| with |g| a half-normal
+draw, for q >= 3 by rejection (g redrawn until it lands in the cell). Every g comes from a
+256-layer ziggurat (Marsaglia & Tsang 2000, with Doornik's 2005 fix: the layer index and the
+uniform come from disjoint bits) driven by counter-based splitmix64 words, so the draws are a
+fixed function of (seed, c, k, j) whatever the batch, thread count or order. The kernel also
 returns phi_D(sum_j N2(z_j)), the label multiplier of Eq. (7).
+
+Stream layout. Point code c under seed s has the key  key = mix64(s ^ mix64(c + GOLD)); its words
+are the splitmix64 outputs  W(p) = mix64(key + p GOLD)  at positions p (mod 2^64). Coordinate j of
+inner draw k owns the positions  p = (k d + j) + 2^40 t,  t = 0, 1, 2, ..., and consumes them in
+order, one word per t:
+
+* a ziggurat attempt takes one word w: bits 0-7 pick the layer i, bit 8 is the sign (signed draws
+  only), bits 11-63 are the 53-bit uniform u (x = u X_i);
+* a wedge test (x between X_{i+1} and X_i, i >= 1) takes the next word for its uniform;
+* a tail draw (layer 0, x >= R) takes two words per attempt (Marsaglia 1964: x = -log(u1) / R,
+  y = -log(u2), accept when 2 y > x^2, return R + x);
+* for q >= 3, a draw that misses the cell is followed by a fresh ziggurat draw at the next t.
+
+GOLD is odd, so p -> key + p GOLD is a bijection and mix64 is one: distinct positions give
+distinct words. Positions are distinct for distinct (k, j, t) while K d <= 2^40 (checked) and
+t < 2^24 (a coordinate needs 2^24 words with probability below (1 - 1/q)^(2^23)), so no two
+(k, j, attempt) of one point share random bits; distinct points have distinct keys up to a 64-bit
+hash coincidence of mix64.
+
+The ziggurat's tables (:func:`ziggurat_tables`) are computed once at import by the standard
+recurrence, with R found by bisection so that the top layer closes at f(0) = 1; every layer then
+has area V to about 1e-13 relative (tested), so the law of g is N(0, 1) up to a total-variation
+error of about 1e-15.
 """
 
 from __future__ import annotations
@@ -20,30 +44,114 @@ from .bits import mix64
 from .lift import _n2, _phi
 
 INV53 = 1.0 / 9007199254740992.0  # 2^-53
-USALT = np.uint64(0xA0761D6478BD642F)
 GOLD = np.uint64(0x9E3779B97F4A7C15)
 S11 = np.uint64(11)
+ZERO = np.uint64(0)
+ONE = np.uint64(1)
+TWO = np.uint64(2)
+#: position stride between the successive words t of one coordinate (K d must stay below it)
+STRIDE_BITS = 40
+STRIDE = np.uint64(1 << STRIDE_BITS)
+LAYER_MASK = np.uint64(255)
+SIGN_BIT = np.uint64(256)
+
+ZIG_LAYERS = 256
+
+
+def ziggurat_tables(n: int = ZIG_LAYERS):
+    """(R, V, X, F) of an n-layer ziggurat for f(x) = exp(-x^2 / 2) on [0, inf).
+
+    X[1] = R > X[2] > ... > X[n-1] > X[n] = 0 are the layer edges and F[i] = f(X[i]); layer i >= 1
+    is the box [0, X[i]] x [F[i], F[i+1]] and layer 0 the base [0, R] x [0, f(R)] plus the tail
+    beyond R, all of area V; X[0] = V / f(R) is the base's virtual width. R solves
+    V / X[n-1] + f(X[n-1]) = 1 (the top layer closes at f(0)) by bisection.
+    """
+    def f(x):
+        return math.exp(-0.5 * x * x)
+
+    def close(r):
+        v = r * f(r) + math.sqrt(math.pi / 2) * math.erfc(r / math.sqrt(2))
+        x = r
+        for _ in range(n - 2):
+            a = v / x + f(x)
+            if a >= 1.0:  # overshoot: the layers reach the top too early (R too small)
+                return 1.0, v
+            x = math.sqrt(-2.0 * math.log(a))
+        return v / x + f(x) - 1.0, v
+
+    lo, hi = 1.0, 6.0
+    while True:
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        if close(mid)[0] > 0:
+            lo = mid
+        else:
+            hi = mid
+    R = lo if abs(close(lo)[0]) <= abs(close(hi)[0]) else hi
+    V = close(R)[1]
+    X = np.empty(n + 1)
+    X[0], X[1], X[n] = V / f(R), R, 0.0
+    for i in range(1, n - 1):
+        X[i + 1] = math.sqrt(-2.0 * math.log(V / X[i] + f(X[i])))
+    F = np.exp(-0.5 * X * X)
+    F[0] = 0.0  # layer 0 has no wedge
+    return R, V, X, F
+
+
+ZIG_R, ZIG_V, ZIG_X, ZIG_F = ziggurat_tables()
+#: x = (w >> 11) ZIG_XS[i] = u X[i] exactly (scaling by 2^-53 is exact)
+ZIG_XS = np.ascontiguousarray(ZIG_X[:-1] * INV53)
+#: wedge heights F[i+1] - F[i]
+ZIG_DF = np.ascontiguousarray(ZIG_F[1:] - ZIG_F[:-1])
 
 
 @numba.njit(inline="always", cache=True)
-def _normal_pair(seed, counter):  # pragma: no cover
-    """Both Box-Muller outputs (r cos, r sin) of the uniforms at ``counter`` of the stream ``seed``."""
-    a = mix64(seed ^ (counter * GOLD))
-    b = mix64(a ^ GOLD)
-    u1 = (float(a >> S11) + 1.0) * INV53  # (0, 1]
-    u2 = float(b >> S11) * INV53  # [0, 1)
-    r = math.sqrt(-2.0 * math.log(u1))
-    return r * math.cos(2.0 * math.pi * u2), r * math.sin(2.0 * math.pi * u2)
+def _point_key(seed, c):  # pragma: no cover
+    return mix64(seed ^ mix64(np.uint64(c) + GOLD))
 
 
 @numba.njit(inline="always", cache=True)
-def _normal(seed, counter):  # pragma: no cover
-    return _normal_pair(seed, counter)[0]
+def _word(key, base, t):  # pragma: no cover
+    """The word at position base + 2^40 t of the stream ``key``."""
+    return mix64(key + (base + t * STRIDE) * GOLD)
 
 
 @numba.njit(inline="always", cache=True)
-def _uniform(seed, counter):  # pragma: no cover
-    return float(mix64(seed ^ (counter * GOLD) ^ USALT) >> S11) * INV53  # [0, 1)
+def _u53(w):  # pragma: no cover
+    """The top 53 bits of w as a uniform in [0, 1)."""
+    return float(np.int64(w >> S11)) * INV53
+
+
+@numba.njit(inline="always", cache=True)
+def _ziggurat(key, base, t, signed):  # pragma: no cover
+    """(g, next t): g ~ N(0, 1) if ``signed`` else |N(0, 1)|, from the words t, t + 1, ... of
+    position ``base`` (see the module docstring for which word serves what)."""
+    while True:
+        w = _word(key, base, t)
+        t += ONE
+        i = np.intp(w & LAYER_MASK)
+        x = float(np.int64(w >> S11)) * ZIG_XS[i]
+        if x < ZIG_X[i + 1]:  # inside the layer's core: accept (about 98.8 %)
+            break
+        if i == 0:  # the tail beyond R
+            while True:
+                a = _word(key, base, t)
+                b = _word(key, base, t + ONE)
+                t += TWO
+                xt = -math.log(_u53(a) + INV53) / ZIG_R  # u in (0, 1]
+                yt = -math.log(_u53(b) + INV53)
+                if yt + yt > xt * xt:
+                    break
+            x = ZIG_R + xt
+            break
+        w2 = _word(key, base, t)
+        t += ONE
+        if ZIG_F[i] + _u53(w2) * ZIG_DF[i] < math.exp(-0.5 * x * x):  # under the curve in the wedge
+            break
+    if signed and (w & SIGN_BIT) != ZERO:
+        x = -x
+    return x, t
 
 
 @numba.njit(inline="always", cache=True)
@@ -63,83 +171,109 @@ def _erfinv(u):  # pragma: no cover
 
 
 @numba.njit(inline="always", cache=True)
-def _draw_point_reads(z, reads, p_in_s, seed, c, K, k, d, q, boundaries, L, l, r, U):  # pragma: no cover
-    """As :func:`_draw_point` for q = 2, but coordinates the query never reads (reads[j] == 0) only get
-    their N2: with probability P[|g| < U] = erf(U / sqrt 2) the coordinate lies in S and
-    |z| = sqrt(2) erfinv(u) exactly (u uniform below that probability), else N2 = 0 and z is
-    left as NaN (never read)."""
-    sc = mix64(seed ^ mix64(np.uint64(c) + GOLD))
-    V = 0.0
+def _check_positions(K, d):  # pragma: no cover
+    if np.int64(K) * np.int64(d) > np.int64(1) << STRIDE_BITS:
+        raise ValueError("cell draws need K d <= 2^40 so that the streams of (k, j, attempt) stay disjoint")
+
+
+@numba.njit(inline="always", cache=True)
+def _cells(c, d, q, cells):  # pragma: no cover
     rem = c
     for j in range(d):
-        cell = rem % 2
-        rem //= 2
-        base = np.uint64(k) * np.uint64(d) + np.uint64(j)
-        if reads[j]:
-            g = abs(_normal(sc, base))
-            zj = g if cell == 1 else -g
-        else:
-            u = _uniform(sc, base)
-            if u >= p_in_s:
-                z[j] = np.nan
-                continue
-            g = 1.4142135623730951 * _erfinv(u)
-            zj = g if cell == 1 else -g
-        z[j] = zj
-        V += _n2(zj, L, l, r, U)
+        cells[j] = rem % q
+        rem //= q
+
+
+@numba.njit(inline="always", cache=True)
+def _halfnormals(G, flag, key, count):  # pragma: no cover
+    """G[p] = |g| drawn at position p = 0 .. count-1 of the stream ``key`` (all K d coordinates of one
+    point at once): a branch-free pass takes every first ziggurat candidate (vectorised: one word,
+    two table gathers, a compare), then the rare candidates outside their layer's core (about 1.2 %)
+    are redone by :func:`_ziggurat`, which starts from the same word, so G[p] equals
+    ``_ziggurat(key, p, 0, False)`` for every p."""
+    for p in range(count):
+        w = _word(key, np.uint64(p), ZERO)
+        i = np.intp(w & LAYER_MASK)
+        x = float(np.int64(w >> S11)) * ZIG_XS[i]
+        G[p] = x
+        flag[p] = x >= ZIG_X[i + 1]
+    for p in range(count):
+        if flag[p]:
+            G[p] = _ziggurat(key, np.uint64(p), ZERO, False)[0]
+
+
+@numba.njit(inline="always", cache=True)
+def _signs_q2(c, d, reads, zmul):  # pragma: no cover
+    """zmul[j] = +1 (x_j = 1), -1 (x_j = 0), or NaN when the query does not read coordinate j."""
+    for j in range(d):
+        s = 1.0 if (c >> j) & 1 else -1.0
+        zmul[j] = s if reads[j] else np.nan
+
+
+@numba.njit(inline="always", cache=True)
+def _row_q2(z, G, o, zmul, d, U0, ramp):  # pragma: no cover
+    """z_j = sign_j G[o + j] and sum_j N2(z_j), N2(z) = clip((U - |z|) / (U - r), 0, 1) (q = 2: S is
+    [-U, U] and R is [-r, r]; exactly 1 on R and 0 off S)."""
+    V = 0.0
+    for j in range(d):
+        g = G[o + j]
+        z[j] = g * zmul[j]
+        V += min(1.0, max(0.0, (U0 - g) / ramp))
     return V
 
 
 @numba.njit(inline="always", cache=True)
-def _draw_point(z, seed, c, K, k, d, q, boundaries, L, l, r, U):  # pragma: no cover
-    """Fill z with the k-th inner draw z_k(x) of point code c; return sum_j N2(z_j).
-
-    Streams: point c has its own seed mix64(seed ^ mix64(c + GOLD)); draw k, coordinate j use the
-    counter k d + j in it; rejection attempt t >= 1 moves to the seed mix64(point seed + t). No two
-    (c, k, j, t) share uniforms, whatever d, K or the number of rejections.
-    """
+def _draw_point(z, key, cells, k, d, boundaries, L, l, r, U):  # pragma: no cover
+    """q >= 3: fill z with the k-th inner draw z_k(x) of the point with stream ``key`` and cells
+    ``cells`` (rejection into the cell, ziggurat normals); return sum_j N2(z_j)."""
     m = boundaries.shape[0]
-    sc = mix64(seed ^ mix64(np.uint64(c) + GOLD))
-    rem = c
     V = 0.0
-    spare = 0.0
+    kd = np.uint64(k) * np.uint64(d)
     for j in range(d):
-        cell = rem % q
-        rem //= q
-        base = np.uint64(k) * np.uint64(d) + np.uint64(j)
-        if q == 2:
-            # one Box-Muller pair serves coordinates j (cos) and j + 1 (sin)
-            if j % 2 == 0:
-                g, spare = _normal_pair(sc, base)
-            else:
-                g = spare
-            g = abs(g)
-            zj = g if cell == 1 else -g
-        else:
-            lo = -np.inf if cell == 0 else boundaries[cell - 1]
-            hi = np.inf if cell == m else boundaries[cell]
-            t = np.uint64(0)
-            zj = _normal(sc, base)
-            while not (zj >= lo and zj < hi):
-                t += np.uint64(1)
-                zj = _normal(mix64(sc + t), base)
-        z[j] = zj
+        base = kd + np.uint64(j)
+        cell = cells[j]
+        lo = -np.inf if cell == 0 else boundaries[cell - 1]
+        hi = np.inf if cell == m else boundaries[cell]
+        t = ZERO
+        while True:
+            zj, t = _ziggurat(key, base, t, True)
+            if zj >= lo and zj < hi:
+                break
         V += _n2(zj, L, l, r, U)
+        z[j] = zj
     return V
 
 
 @dual
 def cell_draws(codes, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
     """(Z of shape (n K, d), mult of shape (n K,)): inner draws z_k(x) and phi_D(sum_j N2(z_kj))."""
+    _check_positions(K, d)
     n = codes.shape[0]
-    Z = np.empty((n * K, d), dtype=np.float64)
+    Kd = K * d
+    flat = np.empty(n * Kd, dtype=np.float64)
     mult = np.empty(n * K, dtype=np.float64)
+    every = np.ones(d, dtype=np.uint8)
+    U0 = U[0]
+    ramp = U[0] - r[0]
     for i in numba.prange(n):
-        for k in range(K):
-            row = i * K + k
-            V = _draw_point(Z[row], seed, codes[i], K, k, d, q, boundaries, L, l, r, U)
-            mult[row] = _phi(V, phi_tab, kmax, kappa)
-    return Z, mult
+        key = _point_key(seed, codes[i])
+        if q == 2:
+            G = flat[i * Kd:(i + 1) * Kd]
+            flag = np.empty(Kd, dtype=np.uint8)
+            zmul = np.empty(d, dtype=np.float64)
+            _halfnormals(G, flag, key, Kd)
+            _signs_q2(codes[i], d, every, zmul)
+            for k in range(K):
+                V = _row_q2(G[k * d:(k + 1) * d], G, k * d, zmul, d, U0, ramp)
+                mult[i * K + k] = _phi(V, phi_tab, kmax, kappa)
+        else:
+            cells = np.empty(d, dtype=np.int64)
+            _cells(codes[i], d, q, cells)
+            for k in range(K):
+                row = i * K + k
+                V = _draw_point(flat[row * d:(row + 1) * d], key, cells, k, d, boundaries, L, l, r, U)
+                mult[row] = _phi(V, phi_tab, kmax, kappa)
+    return flat.reshape((n * K, d)), mult
 
 
 @dual
@@ -147,27 +281,38 @@ def fused_image(phi, params, codes, ys, d, q, K, seed, reads, p_in_s, boundaries
                 kappa):  # pragma: no cover
     """phi_B(x, y) = (1/K) sum_k phi(z_k(x), y phi_D(sum_j N2(z_kj)), params) for a Numba query phi.
 
-    The same draws as :func:`cell_draws`, consumed in place (no (n K, d) array); for q = 2 and a
-    query that declares the coordinates it reads (``reads``), unread coordinates only get their N2
-    (:func:`_draw_point_reads`). Returns the values
+    The same draws as :func:`cell_draws`, consumed in place (no (n K, d) array). For q = 2 and a
+    query that declares the coordinates it reads (``reads``), unread coordinates are passed as NaN
+    (their N2 still counts), so a query that reads more than it declared returns NaN. ``p_in_s``
+    (P[|g| < U]) is not needed by the ziggurat and kept for the caller's signature. Returns the values
     and the first (row, value) where phi left [-1, 1] or was NaN (row -1 if none).
     """
+    _check_positions(K, d)
     n = codes.shape[0]
+    Kd = K * d
     out = np.empty(n, dtype=np.float64)
     bad_row = np.full(n, -1, dtype=np.int64)
     bad_val = np.zeros(n, dtype=np.float64)
-    reads_all = True
-    for j in range(d):
-        if reads[j] == 0:
-            reads_all = False
+    U0 = U[0]
+    ramp = U[0] - r[0]
     for i in numba.prange(n):
         z = np.empty(d, dtype=np.float64)
+        key = _point_key(seed, codes[i])
         acc = 0.0
+        if q == 2:
+            G = np.empty(Kd, dtype=np.float64)
+            flag = np.empty(Kd, dtype=np.uint8)
+            zmul = np.empty(d, dtype=np.float64)
+            _halfnormals(G, flag, key, Kd)
+            _signs_q2(codes[i], d, reads, zmul)
+        else:
+            cells = np.empty(d, dtype=np.int64)
+            _cells(codes[i], d, q, cells)
         for k in range(K):
-            if q == 2 and not reads_all:
-                V = _draw_point_reads(z, reads, p_in_s, seed, codes[i], K, k, d, q, boundaries, L, l, r, U)
+            if q == 2:
+                V = _row_q2(z, G, k * d, zmul, d, U0, ramp)
             else:
-                V = _draw_point(z, seed, codes[i], K, k, d, q, boundaries, L, l, r, U)
+                V = _draw_point(z, key, cells, k, d, boundaries, L, l, r, U)
             val = phi(z, ys[i] * _phi(V, phi_tab, kmax, kappa), params)
             if not (val >= -1.0 and val <= 1.0):
                 if bad_row[i] < 0:

@@ -48,47 +48,91 @@ def network_forward_np(X: np.ndarray, weights, biases) -> np.ndarray:
     return h
 
 
+def ziggurat_np(key, base, t, signed):
+    """numpy twin of adapter._ziggurat, vectorised: (g, next t) for arrays of keys, positions and word
+    counters (uint64); each round redraws only the still-rejected entries, so every entry consumes
+    exactly the words the kernel consumes."""
+    from .adapter import GOLD, STRIDE, ZIG_DF, ZIG_F, ZIG_R, ZIG_X, ZIG_XS
+    from .bits import mix64_np
+
+    key = np.asarray(key, dtype=np.uint64)
+    base = np.asarray(base, dtype=np.uint64)
+    t = np.array(t, dtype=np.uint64, copy=True)
+    g = np.empty(key.shape[0], dtype=np.float64)
+    neg = np.zeros(key.shape[0], dtype=bool)
+
+    def word(idx):
+        with np.errstate(over="ignore"):
+            w = mix64_np(key[idx] + (base[idx] + t[idx] * STRIDE) * GOLD)
+        t[idx] += np.uint64(1)
+        return w
+
+    def u53(w):
+        return (w >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+    todo = np.arange(key.shape[0])
+    while todo.size:
+        w = word(todo)
+        i = (w & np.uint64(255)).astype(np.intp)
+        x = (w >> np.uint64(11)).astype(np.float64) * ZIG_XS[i]
+        done = x < ZIG_X[i + 1]
+        tail = np.flatnonzero(~done & (i == 0))
+        if tail.size:  # Marsaglia's tail method until every tail entry accepts
+            xt = np.empty(tail.size)
+            left = np.arange(tail.size)
+            while left.size:
+                a = word(todo[tail[left]])
+                b = word(todo[tail[left]])
+                xa = -np.log(u53(a) + 2.0**-53) / ZIG_R
+                yb = -np.log(u53(b) + 2.0**-53)
+                ok = yb + yb > xa * xa
+                xt[left[ok]] = xa[ok]
+                left = left[~ok]
+            x[tail] = ZIG_R + xt
+            done[tail] = True
+        wedge = np.flatnonzero(~done)
+        if wedge.size:
+            iw = i[wedge]
+            y = ZIG_F[iw] + u53(word(todo[wedge])) * ZIG_DF[iw]
+            done[wedge] = y < np.exp(-0.5 * x[wedge] * x[wedge])
+        fin = todo[done]
+        g[fin] = x[done]
+        neg[fin] = (w[done] & np.uint64(256)) != 0
+        todo = todo[~done]
+    if signed:
+        g = np.where(neg, -g, g)
+    return g, t
+
+
 def cell_draws_np(codes, d, q, K, seed, lift):
-    """numpy twin of adapter.cell_draws (the same counter-based streams, vectorised over all draws)."""
+    """numpy twin of adapter.cell_draws (the same counter-based streams and ziggurat, vectorised)."""
+    from .adapter import GOLD
     from .bits import mix64_np
 
     codes = np.asarray(codes, dtype=np.int64)
     n = codes.shape[0]
-    gold = np.uint64(0x9E3779B97F4A7C15)
     with np.errstate(over="ignore"):
-        sc_point = mix64_np(np.uint64(seed) ^ mix64_np(codes.astype(np.uint64) + gold))
-        sc = np.repeat(sc_point, K * d)
+        key_point = mix64_np(np.uint64(seed) ^ mix64_np(codes.astype(np.uint64) + GOLD))
+        key = np.repeat(key_point, K * d)
         k = np.tile(np.repeat(np.arange(K, dtype=np.uint64), d), n)
         j = np.tile(np.arange(d, dtype=np.uint64), n * K)
         base = k * np.uint64(d) + j
     cells = (codes[:, None] // (q ** np.arange(d, dtype=np.int64))[None, :]) % q
     cell = np.repeat(cells, K, axis=0).reshape(-1)
-
-    def normal(s, counter, sine=False):
-        with np.errstate(over="ignore"):
-            a = mix64_np(s ^ (counter * gold))
-            b = mix64_np(a ^ gold)
-        u1 = ((a >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53
-        u2 = (b >> np.uint64(11)).astype(np.float64) * 2.0**-53
-        trig = np.sin if sine else np.cos
-        return np.sqrt(-2.0 * np.log(u1)) * trig(2.0 * np.pi * u2)
-
+    t = np.zeros_like(base)
     if q == 2:
-        odd = (j % np.uint64(2)) == 1
-        pair_base = np.where(odd, base - np.uint64(1), base)  # coordinate 2i + 1 uses 2i's pair (sine)
-        g = np.abs(np.where(odd, normal(sc, pair_base, sine=True), normal(sc, pair_base)))
+        g, _ = ziggurat_np(key, base, t, False)
         z = np.where(cell == 1, g, -g)
     else:
         edges = np.concatenate([[-np.inf], lift.boundaries, [np.inf]])
         lo, hi = edges[cell], edges[cell + 1]
-        z = normal(sc, base)
-        t = np.zeros_like(base)
-        bad = ~((z >= lo) & (z < hi))
-        while bad.any():
-            t[bad] += np.uint64(1)
-            with np.errstate(over="ignore"):
-                z[bad] = normal(mix64_np(sc[bad] + t[bad]), base[bad])
-            bad = ~((z >= lo) & (z < hi))
+        z = np.empty(base.shape[0])
+        todo = np.arange(base.shape[0])
+        while todo.size:  # redraw (at the next words) until the draw lands in its cell
+            g, t[todo] = ziggurat_np(key[todo], base[todo], t[todo], True)
+            ok = (g >= lo[todo]) & (g < hi[todo])
+            z[todo[ok]] = g[ok]
+            todo = todo[~ok]
     Z = z.reshape(n * K, d)
     mult = lift.phi(lift.n2(Z).sum(axis=1))
     return Z, mult
