@@ -382,3 +382,74 @@ def test_reduction_by_name():
     assert r.success and r.details["gaussian_queries"] == r.details["boolean_queries"] == r.queries == len(b.ledger)
     with pytest.raises(InvalidParameterError, match="The 'learner_params' parameter of reduction"):
         learners.make("reduction", learner="lifted-parity-brute-force", learner_params=[1], lift=lift)
+
+
+# ---------------------------------------------------------------- generated contract checks
+def _lifted_factory():
+    lift = CompressedLift(4, q=2, delta=0.1)
+
+    def make(seed, budget, guard):
+        b = SQOracle(BooleanCube(4), guard(Parity(4, [1, 2])), 0.02, answers="exact", seed=seed, budget=budget)
+        return LiftedOracle(b, lift)
+
+    return lift, make
+
+
+def _contract_cases():
+    lift, lifted = _lifted_factory()
+    fam = NaturalWeights(4, 3, clip=False, members=8, seed=0)
+
+    def vw(seed, budget, guard):
+        return SQOracle(Gaussian(4), guard(fam.member(5)), 1 / 3, seed=seed, budget=budget)
+
+    def hermite(seed, budget, guard):
+        return SQOracle(Gaussian(3), guard(PeriodicNeuron([0.05, 0.0, 0.0])), 0.05, seed=seed, budget=budget)
+
+    cases = {
+        "parity-brute-force": ({"seed": 0}, None), "low-degree": ({"k": 2}, None), "gf2-elimination": ({}, None),
+        "exact-cheat": ({}, None), "version-space-search": ({"seed": 0}, None),
+        "noisy-gd": ({"width": 2, "steps": 20, "seed": 0}, None),
+        "hermite-moments": ({"k": 1}, hermite), "vw-cheat": ({"family": fam}, vw),
+        "lifted-parity-brute-force": ({"lift": lift, "seed": 0}, lifted),
+        "reduction": ({"learner": "lifted-parity-brute-force", "learner_params": {"lift": lift, "seed": 0},
+                       "lift": lift, "seed": 0},
+                      lambda seed, budget, guard: SQOracle(BooleanCube(4), guard(Parity(4, [1, 2])), 0.01,
+                                                           seed=seed, budget=budget)),
+    }
+    from sqsim.testing import check_learner
+
+    for name in learners.available():
+        params, factory = cases.get(name, ({}, None))
+        for check_name, check in check_learner(learners.make(name, **params), factory):
+            yield pytest.param(check, id=f"{name}-{check_name}")
+
+
+@pytest.mark.parametrize("check", list(_contract_cases()))
+def test_learner_contracts(check):
+    check()
+
+
+def test_contract_checks_can_fail():
+    """A learner that reads the target itself, and one that ignores its budget check, are caught."""
+    from sqsim._learning import Learner
+    from sqsim.testing import check_learner
+
+    class Peeker(Learner):
+        def _learn(self, oracle):
+            oracle._target(np.zeros((1, oracle.domain.d), dtype=np.int64))
+            return Parity(oracle.domain.d, [0]), {}
+
+    checks = dict(check_learner(Peeker()))
+    with pytest.raises(AssertionError, match="only through its oracle"):
+        checks["oracle-only"]()
+
+    class Mutator(Learner):
+        def __init__(self, *, steps=1):
+            self.steps = steps
+
+        def _learn(self, oracle):
+            self.steps += 1
+            return None, {}
+
+    with pytest.raises(AssertionError, match="public parameters"):
+        dict(check_learner(Mutator()))["params-untouched"]()

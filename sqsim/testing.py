@@ -1,0 +1,169 @@
+"""Contract checks for learners, usable by plug-in authors and by sqsim's own suite (STYLE.md 2.8).
+
+>>> import learners
+>>> from sqsim.testing import check_learner
+>>> for name, check in check_learner(learners.make("low-degree", k=1)):
+...     check()
+
+Each yielded check raises ``AssertionError`` naming the violated contract:
+
+- ``result``: ``learn`` returns a :class:`LearnResult` whose ``queries`` equals the ledger total
+  and whose ``details`` carry the framework's grade;
+- ``deterministic``: the same seeds give the same ledger fingerprint, success and count;
+- ``budget``: with a budget below what the learner used, it stops with
+  :class:`QueryBudgetExceeded` (or succeeds within it) and the ledger never exceeds the budget;
+- ``oracle-only``: the target is called only from sqsim's oracles (a learner that calls the
+  target itself fails);
+- ``params-untouched``: ``learn`` leaves the learner's public parameters alone;
+- ``kind-mismatch``: an oracle of a kind the learner does not declare is refused before any query.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import types
+
+import numpy as np
+
+from ._domains import BooleanCube, Gaussian
+from ._errors import InvalidParameterError, QueryBudgetExceeded
+from ._learning import LearnResult
+
+
+def guarded(target):
+    """A copy of ``target`` whose calls raise unless they come from inside sqsim (an oracle or the grader).
+
+    Keeps the target's class (so oracles still recognise parities and networks); plain functions
+    are wrapped.
+    """
+
+    def check_caller():
+        caller = sys._getframe(2).f_globals.get("__name__", "")
+        if not (caller == "sqsim" or caller.startswith("sqsim.")):
+            raise AssertionError(f"the target was called from {caller!r}: a learner may touch the target only "
+                                 f"through its oracle")
+
+    if isinstance(target, types.FunctionType) or not hasattr(target, "__dict__"):
+        def fn(X):
+            check_caller()
+            return target(X)
+
+        return fn
+
+    base = type(target)
+
+    class Guarded(base):
+        def __call__(self, X):
+            check_caller()
+            return base.__call__(self, X)
+
+    Guarded.__name__ = Guarded.__qualname__ = f"Guarded{base.__name__}"
+    g = object.__new__(Guarded)
+    g.__dict__.update(target.__dict__)
+    return g
+
+
+def _default_oracle_factory(learner):
+    """A small problem for the learner's declared kinds: parities on the cube, a neuron for gradients."""
+    from ._example import ExampleOracle
+    from ._oracles import SQOracle
+    from .concepts import Parity, ReLUNetwork
+
+    kinds, domains = learner.oracle_kinds, learner.domains
+    if "boolean" in domains and "sq" in kinds:
+        return lambda seed, budget, guard: SQOracle(BooleanCube(5), guard(Parity(5, [0, 2])), 0.1, answers="exact",
+                                                    seed=seed, budget=budget)
+    if "boolean" in domains and "example" in kinds:
+        return lambda seed, budget, guard: ExampleOracle(BooleanCube(8), guard(Parity(8, [1, 5])), seed=seed,
+                                                         budget=budget)
+    if "gaussian" in domains and "gradient" in kinds:
+        from .gradients import MODELS, ApproxGradientOracle
+
+        d = 4
+        w = np.array([0.6, -0.8, 0.0, 0.0])
+        neuron = ReLUNetwork([w[:, None], np.ones((1, 1))], [np.zeros(1), np.zeros(1)])
+        name = getattr(learner, "model", "relu")
+        model = MODELS[name](d, learner.width) if name == "relu" else MODELS[name](d)
+        return lambda seed, budget, guard: ApproxGradientOracle(Gaussian(d), guard(neuron), model, 0.05, seed=seed,
+                                                                budget=budget)
+    raise InvalidParameterError(
+        f"The 'make_oracle' parameter of check_learner must be given for {type(learner).__name__} (kinds "
+        f"{list(kinds)}, domains {list(domains)}): no default problem. Got None instead."
+    )
+
+
+def _public(learner) -> dict:
+    return {k: v for k, v in vars(learner).items() if not k.startswith("_")}
+
+
+def _clone(learner):
+    return copy.deepcopy(learner)
+
+
+def check_learner(learner, make_oracle=None):
+    """Yield ``(name, check)`` pairs for ``learner``; call each ``check()`` (see the module docstring).
+
+    Parameters
+    ----------
+    learner : Learner
+    make_oracle : callable ``(seed, budget, guard) -> oracle``, optional
+        Builds a fresh oracle for a problem the learner can attempt; ``guard`` must be applied to
+        the target (``guard(target)``). Defaults exist for Boolean SQ, example and gradient learners.
+    """
+    make = make_oracle if make_oracle is not None else _default_oracle_factory(learner)
+    plain = lambda t: t  # noqa: E731
+
+    def result():
+        o = make(1, None, plain)
+        r = _clone(learner).learn(o)
+        assert isinstance(r, LearnResult), f"learn returned {type(r).__name__}, not LearnResult"
+        assert isinstance(r.success, bool) and isinstance(r.details, dict) and "grade" in r.details
+        assert r.queries == o.ledger.total, f"queries {r.queries} != ledger total {o.ledger.total}"
+
+    def deterministic():
+        a, b = make(7, None, plain), make(7, None, plain)
+        ra, rb = _clone(learner).learn(a), _clone(learner).learn(b)
+        assert a.ledger.fingerprint() == b.ledger.fingerprint(), "same seeds gave different ledgers"
+        assert (ra.success, ra.queries) == (rb.success, rb.queries)
+
+    def budget():
+        used = _clone(learner).learn(make(2, None, plain)).queries
+        cap = used // 2
+        o = make(2, cap, plain)
+        try:
+            _clone(learner).learn(o)
+        except QueryBudgetExceeded:
+            pass
+        assert o.ledger.total <= cap, f"ledger total {o.ledger.total} exceeds the budget {cap}"
+
+    def oracle_only():
+        _clone(learner).learn(make(3, None, guarded))
+
+    def params_untouched():
+        L = _clone(learner)
+        before = repr(_public(L))
+        L.learn(make(4, None, plain))
+        assert repr(_public(L)) == before, "learn changed the learner's public parameters"
+
+    def kind_mismatch():
+        from ._example import ExampleOracle
+        from ._oracles import SQOracle
+        from .concepts import Parity
+
+        other = (ExampleOracle(BooleanCube(4), Parity(4, [0])) if "example" not in learner.oracle_kinds
+                 else SQOracle(BooleanCube(4), Parity(4, [0]), 0.1))
+        try:
+            _clone(learner).learn(other)
+        except InvalidParameterError as exc:
+            assert "oracle" in str(exc)
+        else:
+            raise AssertionError("an oracle of an undeclared kind was accepted")
+        assert other.ledger.total == 0
+
+    yield "result", result
+    yield "deterministic", deterministic
+    yield "budget", budget
+    yield "oracle-only", oracle_only
+    yield "params-untouched", params_untouched
+    yield "kind-mismatch", kind_mismatch
