@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from ._domains import Domain
+from ._errors import InvalidParameterError
 from ._export import export
 from ._ledger import Ledger
 from ._random import derived_rng, root_entropy
@@ -19,7 +20,7 @@ from ._validation import Callable, InstanceOf, Interval, NoneOk, check_param
 
 @export
 class ExampleOracle:
-    """Draws i.i.d. labelled examples (x, f(x)) with x from ``domain``.
+    """Draws i.i.d. labelled examples (x, f(x)) with x from ``domain``, and answers label queries.
 
     Parameters
     ----------
@@ -57,8 +58,6 @@ class ExampleOracle:
         check_param("budget", budget, [Interval(int, 0, None), NoneOk], c)
         td = getattr(target, "d", None)
         if isinstance(td, (int, np.integer)) and int(td) != domain.d:
-            from ._errors import InvalidParameterError
-
             raise InvalidParameterError(f"The 'target' parameter of {c} must act on the domain's dimension "
                                         f"d={domain.d}. Got a target with d={td} instead.")
         self.domain = domain
@@ -79,6 +78,25 @@ class ExampleOracle:
                            truth_error=0.0, failure_probability=0.0, strategy="examples", in_band=True,
                            seconds=time.perf_counter() - t0, key="", extra={"count": n})
         return X, y
+
+    def label(self, X) -> np.ndarray:
+        """Label queries (membership queries): f(x) at points the learner chooses, counted as kind "label".
+
+        They share the ledger (and its budget) with :meth:`draw`: ``ledger.total`` counts examples
+        plus labels, ``ledger.counts()`` keeps the kinds apart.
+        """
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.domain.d or X.shape[0] < 1:
+            raise InvalidParameterError(f"The 'X' parameter of ExampleOracle.label must be an array of shape "
+                                        f"(n >= 1, {self.domain.d}). Got shape {X.shape} instead.")
+        n = X.shape[0]
+        self.ledger.check_budget(n, "label query")
+        t0 = time.perf_counter()
+        y = np.asarray(self._target(X)).reshape(-1)
+        self.ledger.append(name="labels", kind="label", tolerance=None, answer=float("nan"), truth=None,
+                           truth_error=0.0, failure_probability=0.0, strategy="labels", in_band=True,
+                           seconds=time.perf_counter() - t0, key="", extra={"count": n})
+        return y
 
     def _grade(self, hypothesis, *, n=100_000) -> dict:
         """Grading hook (not counted): the same rules as an exact SQ oracle on this target."""

@@ -453,3 +453,16 @@ def test_contract_checks_can_fail():
 
     with pytest.raises(AssertionError, match="public parameters"):
         dict(check_learner(Mutator()))["params-untouched"]()
+
+
+def test_examples_and_label_queries_share_one_ledger():
+    o = ExampleOracle(BooleanCube(6), Parity(6, [0, 5]), seed=1, budget=10)
+    o.draw(4)
+    X = np.eye(6, dtype=np.int64)[:5]
+    assert o.label(X).tolist() == [1, 0, 0, 0, 0]
+    assert o.ledger.total == 9 and o.ledger.counts() == {"example": 1, "label": 1}
+    with pytest.raises(QueryBudgetExceeded):
+        o.label(X[:2])
+    assert o.ledger.total == 9
+    with pytest.raises(InvalidParameterError, match=r"The 'X' parameter of ExampleOracle.label .* \(n >= 1, 6\)"):
+        o.label(np.zeros((2, 5)))
