@@ -3,69 +3,116 @@
 Subcommands
 -----------
 demo
-    A parity experiment with no arguments: queries of brute-force search versus d against the
-    exact and the adversarial oracle, next to the SQ lower bound and 2^(d-1). Writes
-    ``sqsim-demo/results.jsonl`` and prints a table.
+    The main job with no arguments: parities over {0,1}^d (d = 4..14) for every registered demo
+    learner against the exact and the adversarial oracle, and lifted parities through the
+    Theorem 3.2 adapter (d = 3..5); prints a table and writes ``sqsim-demo/`` (results.jsonl,
+    PNG and SVG plots, summary.txt).
+sweep CONFIG.toml
+    Runs a grid from a TOML file (``--workers N`` local Dask processes, ``--scheduler ADDRESS``
+    an existing cluster, ``--resume`` continues a killed sweep).
+plot RESULTS
+    Draws a results file: queries versus d with medians, interquartile bands and theory curves.
+run NAME
+    Reproduces one paper experiment (``sqsim run --list``).
 bench
-    Runs the kernel benchmarks (``benchmarks/run_benchmarks.py`` logic) and prints ratios
-    against in-run numpy references.
+    Runs the kernel benchmarks and prints ratios against in-run numpy references.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
-import time
+import textwrap
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from ._errors import InvalidParameterError
+
+CONFIG_HELP = """\
+A sweep config is a TOML file:
+
+  name = "parity-queries"        # names the results file and the plot captions
+  seed = 0                       # root seed: every cell's seeds derive from it and the cell's identity
+  seeds = 5                      # random targets (seed indices) per grid point
+  results = "parity-queries.jsonl"
+  budget = 100000                # optional: per-cell query budget
+
+  [[grid]]                       # one or more grids; top-level grid keys are their defaults
+  learner = ["parity-brute-force", {name = "low-degree", k = 2}]
+  family = ["parity"]            # "sparse-parity" (with k), "lifted-parity" (delta, D, k optional)
+  d = [4, 6, 8, 10]
+  tau = [0.1]
+  strategy = ["exact", "adversarial"]   # also sampled, noisy, rounded, version-space
+
+The oracle follows the learner's declared oracle kinds: SQOracle for "sq", ExampleOracle for
+"example"; Gaussian learners on lifted families get LiftedOracle over a Boolean SQOracle at tau/2.
+Results: one JSON line per cell (schema 1), appended and fsynced as each cell finishes."""
+
+
+def _fail(cmd: str, exc: Exception) -> int:
+    print(f"sqsim {cmd}: error: {exc}", file=sys.stderr)
+    return 2
 
 
 def _demo(args) -> int:
-    import learners  # the application layer may use learners; the library never does
+    from .experiments._demo import demo
 
-    from . import BooleanCube, SQOracle, bounds
-    from .concepts import Parity
+    demo(args.out, d_min=args.d_min, d_max=args.d_max, tau=args.tau, seeds=args.seeds, seed=args.seed,
+         lifted=not args.no_lifted, lifted_d_max=args.lifted_d_max, workers=args.workers,
+         progress=False if args.no_progress else None)
+    return 0
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    results = out / "results.jsonl"
-    tmp = results.with_name(results.name + ".tmp")
-    tau = args.tau
-    dims = list(range(args.d_min, args.d_max + 1, 2))
-    rows = []
-    t_start = time.perf_counter()
-    import numpy as np
 
-    with open(tmp, "w") as fh:
-        for d in dims:
-            for strategy in ("exact", "adversarial"):
-                counts = []
-                for i in range(args.seeds):
-                    # the same targets and orders for both strategies: a paired comparison
-                    cell_seq = np.random.SeedSequence(args.seed, spawn_key=(d, i))
-                    s_target, s_oracle, s_learner = (int(c.generate_state(1)[0]) for c in cell_seq.spawn(3))
-                    rng = np.random.default_rng(s_target)
-                    code = int(rng.integers(1, 2**d))
-                    f = Parity(d, [j for j in range(d) if (code >> j) & 1])
-                    oracle = SQOracle(BooleanCube(d), f, tau, answers=strategy, seed=s_oracle)
-                    res = learners.make("parity-brute-force", seed=s_learner).learn(oracle)
-                    rec = {"schema": SCHEMA_VERSION, "learner": "parity-brute-force", "d": d, "tau": tau,
-                           "strategy": strategy, "queries": res.queries, "success": res.success,
-                           "target_support": list(f.support), "seed": [s_target, s_oracle, s_learner],
-                           "ledger_fingerprint": oracle.ledger.fingerprint()}
-                    fh.write(json.dumps(rec) + "\n")
-                    counts.append(res.queries)
-                rows.append((d, strategy, statistics.median(counts), bounds.parity_sq_lower_bound(d, tau),
-                             bounds.brute_force_expected(d), len(counts)))
-    tmp.replace(results)
-    print(f"Parity learning by brute force (tau = {tau}, {args.seeds} random targets per cell)")
-    print(f"{'d':>3} {'strategy':>12} {'median queries':>15} {'SQ lower bound':>15} {'2^(d-1)':>9}")
-    for d, strategy, med, lb, bf, _ in rows:
-        print(f"{d:>3} {strategy:>12} {med:>15.1f} {lb:>15d} {bf:>9.0f}")
-    print(f"\nwrote {results} ({len(dims) * 2 * args.seeds} cells, {time.perf_counter() - t_start:.1f} s)")
+def _sweep(args) -> int:
+    from . import experiments
+    from .experiments._report import format_table
+
+    try:
+        report = experiments.run(args.config, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+                                 overwrite=args.overwrite, results=args.out,
+                                 progress=False if args.no_progress else None)
+    except InvalidParameterError as exc:
+        return _fail("sweep", exc)
+    if not args.quiet:
+        print(format_table(report.records))
+    print(f"\n{report.cells} cells: {report.ran} run, {report.skipped} already done, {report.errors} raised errors "
+          f"({report.seconds:.1f} s). Results: {report.path}")
+    if args.plot is not None:
+        for p in experiments.plot(report.path, args.plot):
+            print(f"plot: {p}")
+    return 0
+
+
+def _plot(args) -> int:
+    from . import experiments
+
+    results = Path(args.results)
+    out = Path(args.out) if args.out else results.with_name(results.stem + "-plots")
+    try:
+        written = experiments.plot(results, out)
+    except InvalidParameterError as exc:
+        return _fail("plot", exc)
+    for p in written:
+        print(f"plot: {p}")
+    return 0
+
+
+def _run(args) -> int:
+    from .experiments import paper
+
+    if args.list or args.name is None:
+        for name, fn in paper.EXPERIMENTS.items():
+            doc = (fn.__doc__ or "").strip().splitlines()[0]
+            print(f"{name:<18} {doc}")
+        return 0 if args.list else 2
+    try:
+        out = paper.run_experiment(args.name, out_dir=args.out, quick=args.quick, workers=args.workers,
+                                   scheduler=args.scheduler, resume=args.resume,
+                                   progress=False if args.no_progress else None)
+    except InvalidParameterError as exc:
+        return _fail("run", exc)
+    print(f"\n{args.name}: results {out['results']}")
+    for p in out.get("plots", []):
+        print(f"plot: {p}")
     return 0
 
 
@@ -75,17 +122,92 @@ def _bench(args) -> int:
     return run_all(quick=args.quick, as_json=args.json)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sqsim", description="Run statistical-query learning experiments.")
-    sub = p.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run the parity demo experiment and print a table")
+    from .experiments.paper import EXPERIMENTS
+
+    p = argparse.ArgumentParser(
+        prog="sqsim", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run statistical-query learning experiments: count the queries learners need versus d.",
+        epilog=textwrap.dedent("""\
+            examples:
+              sqsim demo                                  # parities and lifted parities, writes sqsim-demo/
+              sqsim sweep grid.toml --workers 2           # a TOML grid on a local 2-process Dask cluster
+              sqsim sweep grid.toml --resume              # continue a killed sweep (finished cells kept)
+              sqsim sweep grid.toml --scheduler tcp://host:8786
+              sqsim plot grid.jsonl --out plots/          # PNG + SVG, medians, IQR bands, theory curves
+              sqsim run parity-queries                    # one paper experiment (sqsim run --list)
+              sqsim bench --json --quick                  # kernel speed ratios
+
+            `python -m sqsim` is the same command. `sqsim sweep --help` describes the config file."""))
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="parity and lifted-parity sweeps with defaults; writes sqsim-demo/",
+                          description="Parities over {0,1}^d for every registered demo learner against the exact "
+                                      "and the adversarial oracle, and lifted parities through the Theorem 3.2 "
+                                      "adapter; prints a table and writes results.jsonl, PNG and SVG plots and "
+                                      "summary.txt into the output directory (replacing an earlier demo there).")
     demo.add_argument("--out", default="sqsim-demo", help="output directory (default: sqsim-demo)")
-    demo.add_argument("--tau", type=float, default=0.1, help="oracle tolerance (default: 0.1)")
+    demo.add_argument("--tau", type=float, default=0.1, help="Boolean oracle tolerance (default: 0.1)")
     demo.add_argument("--d-min", type=int, default=4, help="smallest dimension (default: 4)")
-    demo.add_argument("--d-max", type=int, default=14, help="largest dimension (default: 14)")
-    demo.add_argument("--seeds", type=int, default=5, help="random targets per cell (default: 5)")
+    demo.add_argument("--d-max", type=int, default=14, help="largest dimension, step 2 from d-min (default: 14)")
+    demo.add_argument("--seeds", type=int, default=5, help="random targets per grid point (default: 5)")
     demo.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
+    demo.add_argument("--lifted-d-max", type=int, default=5,
+                      help="largest d of the lifted sweep, from 3 (default: 5; ~0.5 s per Gaussian query)")
+    demo.add_argument("--no-lifted", action="store_true", help="skip the lifted-parity sweep")
+    demo.add_argument("--workers", type=_positive_int, default=1, help="Dask worker processes (default: 1, serial)")
+    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
     demo.set_defaults(func=_demo)
+
+    sweep = sub.add_parser("sweep", help="run a grid from a TOML config (--workers, --scheduler, --resume)",
+                           formatter_class=argparse.RawDescriptionHelpFormatter,
+                           description="Run a sweep and append one JSON line per cell to its results file.",
+                           epilog=CONFIG_HELP)
+    sweep.add_argument("config", help="TOML config file")
+    sweep.add_argument("--workers", type=_positive_int, default=1,
+                       help="N > 1: a local Dask cluster of N processes, 1 thread each (default: 1, serial)")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler, e.g. tcp://host:8786")
+    sweep.add_argument("--resume", action="store_true",
+                       help="continue the results file: repair a truncated last line, skip finished cells")
+    sweep.add_argument("--overwrite", action="store_true", help="replace an existing results file")
+    sweep.add_argument("--out", metavar="RESULTS", help="results file (default: the config's 'results')")
+    sweep.add_argument("--plot", metavar="DIR", help="also draw the plots into DIR")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--quiet", action="store_true", help="no table, only the summary line")
+    sweep.set_defaults(func=_sweep)
+
+    plot = sub.add_parser("plot", help="draw a results file (PNG and SVG)",
+                          description="Queries versus d on a log scale: one series per (learner, strategy) with "
+                                      "the median and interquartile band over seeds, and the theory curves of "
+                                      "sqsim.bounds (SQ lower bound, 2^(d-1), LMN, d); one figure per family.")
+    plot.add_argument("results", help="results file (JSON lines)")
+    plot.add_argument("--out", metavar="DIR", help="output directory (default: RESULTS-plots next to the file)")
+    plot.set_defaults(func=_plot)
+
+    runp = sub.add_parser("run", help="reproduce a paper experiment: " + ", ".join(EXPERIMENTS),
+                          description="Reproduce one paper experiment (sqsim.experiments.paper): writes its "
+                                      "results file and plot into --out (default: sqsim-paper/NAME).")
+    runp.add_argument("name", nargs="?", choices=list(EXPERIMENTS), metavar="NAME",
+                      help="one of: " + ", ".join(EXPERIMENTS))
+    runp.add_argument("--list", action="store_true", help="list the experiments")
+    runp.add_argument("--out", metavar="DIR", help="output directory (default: sqsim-paper/NAME)")
+    runp.add_argument("--quick", action="store_true", help="smaller grid (seconds instead of minutes)")
+    runp.add_argument("--workers", type=_positive_int, default=1, help="Dask worker processes (default: 1)")
+    runp.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler")
+    runp.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    runp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    runp.set_defaults(func=_run)
+
     bench = sub.add_parser("bench", help="run the kernel benchmarks (ratios against in-run references)")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, under 2 minutes")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -104,6 +226,10 @@ def main(argv=None) -> int:
                          f"{args.d_min}, {args.d_max}")
         if args.seeds < 1:
             parser.error(f"argument --seeds must be >= 1; got {args.seeds}")
+        if args.seed < 0:
+            parser.error(f"argument --seed must be >= 0; got {args.seed}")
+        if not 3 <= args.lifted_d_max <= 8:
+            parser.error(f"argument --lifted-d-max must lie in [3, 8]; got {args.lifted_d_max}")
     return args.func(args)
 
 
