@@ -56,9 +56,12 @@ def _fail(cmd: str, exc: Exception) -> int:
 def _demo(args) -> int:
     from .experiments._demo import demo
 
-    demo(args.out, d_min=args.d_min, d_max=args.d_max, tau=args.tau, seeds=args.seeds, seed=args.seed,
-         lifted=not args.no_lifted, lifted_d_max=args.lifted_d_max, workers=args.workers,
-         progress=False if args.no_progress else None)
+    try:
+        demo(args.out, d_min=args.d_min, d_max=args.d_max, tau=args.tau, seeds=args.seeds, seed=args.seed,
+             lifted=not args.no_lifted, lifted_d_max=args.lifted_d_max, workers=args.workers,
+             progress=False if args.no_progress else None)
+    except InvalidParameterError as exc:
+        return _fail("demo", exc)
     return 0
 
 

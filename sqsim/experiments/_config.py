@@ -88,6 +88,8 @@ def learner_classes() -> dict:
 
 def init_parameters(cls) -> tuple[dict, bool]:
     """(keyword parameters of ``cls.__init__`` by name, whether it takes ``**kwargs``)."""
+    if cls.__init__ is object.__init__:  # no __init__ of its own: no parameters at all
+        return {}, False
     sig = inspect.signature(cls.__init__)
     params = {n: p for n, p in sig.parameters.items() if n != "self" and p.kind not in
               (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}

@@ -22,6 +22,7 @@ DEMO_PARITY = [
     ("parity-brute-force", "parity"),
     ({"name": "low-degree", "k": 2}, {"name": "sparse-parity", "k": 2}),  # LMN needs |S| <= k
     ("gf2-elimination", "parity"),  # an example oracle: counts examples, not queries
+    ("exact-cheat", "parity"),  # one query: right with exact answers, wrong against the adversary
 ]
 #: Gaussian learners on lifted parities (through LiftedOracle). Each Gaussian query costs a Boolean
 #: query whose phi_B averages ~6e5 inner draws (about 0.5 s here), hence the small d.
@@ -83,8 +84,9 @@ def demo(out="sqsim-demo", *, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifte
         f"lifted parities over N(0, I_d) through LiftedOracle at Gaussian tau = {LIFTED_TAU} (Boolean tau/2),"
         f" d = 3..{lifted_d_max}." if lifted else "lifted sweep: off.",
         "Against the adversarial oracle every SQ learner needs at least the 'SQ LB' column (MATH.md M2);",
-        "brute force needs 2^(d-1) on average; with exact answers the same learners are no faster here,",
-        "and an example-based learner (Gaussian elimination) needs about d examples.",
+        "brute force needs 2^(d-1) on average and its count (the rank of S* in its order) is the same",
+        "with exact answers; the exact-answer cheat needs one query but only succeeds when answers are exact;",
+        "an example-based learner (Gaussian elimination) needs about d examples.",
         "",
         table,
         "",

@@ -95,6 +95,15 @@ def theory_curves(records: list[dict], ds: np.ndarray, base: tuple) -> list[tupl
     return curves
 
 
+#: theory curve styles by the first word of the label: (grey level, line style)
+_THEORY_STYLE = {
+    "SQ": ("0.0", "--"),
+    "brute": ("0.35", (0, (1, 1.5))),
+    "low": ("0.25", "-."),
+    "d": ("0.55", (0, (7, 2))),
+}
+
+
 def dgrid_of(ds_all) -> np.ndarray:
     return np.arange(ds_all[0], ds_all[-1] + 1)
 
@@ -105,7 +114,7 @@ def _draw_panel(ax, recs: list[dict], extra: list[dict], base: tuple, lifted: bo
     allrecs = recs + extra
     ds_all = sorted({int(r["d"]) for r in allrecs})
     groups = series(recs)
-    multi_tau = len({key[2] for key in groups}) > 1
+    multi_tau = len({key[2] for key in groups} - {None}) > 1
     markers = "osD^vP*Xh"
     ordered = sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0])))
     width = 0.07 * (len(dgrid_of(ds_all)) > 1)  # dodge: series with equal counts stay visible side by side
@@ -121,8 +130,12 @@ def _draw_panel(ax, recs: list[dict], extra: list[dict], base: tuple, lifted: bo
         if lifted:
             name = f"{lab} via LiftedOracle [{strategy}, Gaussian tau={tau:g}]"
         line, = ax.plot(x, np.maximum(med, 0.8), marker=markers[n % len(markers)], lw=1.8, ms=5,
+                        mfc="none" if rate < 0.5 else None,  # hollow: the learner mostly failed
                         label=f"{name}: median, success {rate:.0%}")
         ax.fill_between(x, np.maximum(lo, 0.8), np.maximum(hi, 0.8), color=line.get_color(), alpha=0.18, lw=0)
+        xs = np.concatenate([np.full(len(by_d[d]), xi) for d, xi in zip(ds, x)])
+        ys = np.concatenate([by_d[d] for d in ds])
+        ax.scatter(xs, np.maximum(ys, 0.8), s=9, color=line.get_color(), alpha=0.35, lw=0)
     for n, (key, by_d) in enumerate(sorted(series(extra).items(), key=lambda kv: tuple(map(str, kv[0])))):
         lab, strategy, tau = key
         ds = np.array(sorted(by_d))
@@ -130,10 +143,9 @@ def _draw_panel(ax, recs: list[dict], extra: list[dict], base: tuple, lifted: bo
         ax.plot(ds, np.maximum(med, 0.8), ls=":", marker="x", ms=6, lw=1.4,
                 label=f"Boolean {lab} [{strategy}, tau={tau:g}]: median")
     dgrid = dgrid_of(ds_all)
-    styles = ["--", "-.", (0, (5, 2, 1, 2)), (0, (1, 1)), (0, (3, 1, 1, 1, 1, 1))]
-    for n, (label, vals) in enumerate(theory_curves(allrecs, dgrid, base)):
-        ax.plot(dgrid, vals, color=str(0.15 + 0.15 * (n % 4)), ls=styles[n % len(styles)], lw=1.3,
-                label=f"theory: {label}")
+    for label, vals in theory_curves(allrecs, dgrid, base):
+        color, ls = _THEORY_STYLE.get(label.split(" ")[0], ("0.4", (0, (3, 1, 1, 1, 1, 1))))
+        ax.plot(dgrid, vals, color=color, ls=ls, lw=1.4, label=f"theory: {label}")
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xticks(dgrid if len(dgrid) <= 20 else dgrid[:: math.ceil(len(dgrid) / 20)])
@@ -189,7 +201,7 @@ def plot(results_path, out_dir, *, formats=("png", "svg")) -> list[Path]:
         caption = (f"{len(recs)} cells; {len(seeds)} seeds per point; root seed {', '.join(map(str, roots))}; "
                    f"tau = {', '.join(f'{t:g}' for t in taus) or 'n/a'}; strategies "
                    f"{', '.join(sorted({r['strategy'] for r in recs}))}. Lines: median over seeds; bands: "
-                   f"interquartile range; grey: theory from sqsim.bounds.")
+                   f"interquartile range; dots: single cells; hollow markers: success below 50%; grey: theory from sqsim.bounds.")
         if lifted:
             deltas = sorted({(r.get("target") or {}).get("delta") for r in recs} - {None})
             caption += (f" Gaussian tolerance tau through LiftedOracle (CGKM22 Thm 3.2) over a Boolean oracle at "

@@ -1,66 +1,64 @@
-"""One text formatter for results: the table the CLI prints and ``summary.txt`` holds."""
+"""One text formatter for results: the table the CLI prints and ``summary.txt`` holds.
+
+One block per target family: a row per (learner, strategy, tau) with the median query count at
+each d (success count at the end), then the theory rows of :mod:`sqsim.bounds` for that family.
+"""
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 
 import numpy as np
 
-from .. import bounds
+from ._config import canonical
 
-__all__ = ["format_table", "reference_counts"]
+__all__ = ["format_table"]
 
 
-def reference_counts(rec: dict) -> tuple[int | None, str]:
-    """(SQ lower bound for the class searched at the Boolean tolerance, the learner's reference count and its name)."""
-    d = int(rec["d"])
-    fp = rec.get("family_params") or {}
-    k = fp.get("k")
-    tau = rec.get("tau")
-    btau = None if tau is None else (tau / 2 if rec.get("oracle") == "lifted" else tau)
-    if btau is None:
-        lb = None
-    elif k is None:
-        lb = bounds.parity_sq_lower_bound(d, float(btau))
-    else:
-        lb = bounds.class_sq_lower_bound(math.comb(d, int(k)), float(btau))
-    name = rec["learner"]
-    if name == "low-degree" and "k" in (rec.get("params") or {}):
-        kk = int(rec["params"]["k"])
-        return lb, f"{bounds.low_degree_queries(d, kk)} (LMN, k={kk})"
-    if rec.get("oracle") == "example":
-        return lb, f"{d} (d)"
-    if "brute-force" in name and k is None:
-        return lb, f"{bounds.brute_force_expected(d):.0f} (2^(d-1))"
-    return lb, ""
+def _params(p: dict) -> str:
+    return "" if not p else "(" + ", ".join(f"{k}={v}" for k, v in sorted(p.items())) + ")"
+
+
+def _num(x: float) -> str:
+    if x is None or (isinstance(x, float) and np.isnan(x)):
+        return "-"
+    return f"{x:.0f}" if float(x).is_integer() or abs(x) >= 100 else f"{x:.1f}"
 
 
 def format_table(records: list[dict]) -> str:
-    """Median and interquartile range of the queries per (family, learner, strategy, tau, d)."""
-    groups = defaultdict(list)
+    """Median queries per (family, learner, strategy, tau) and d, with the theory rows beneath."""
+    from ._plot import _base_class, theory_curves
+
+    panels = defaultdict(list)
     for r in records:
-        label = r["learner"] + ("" if not r.get("params") else
-                                "(" + ", ".join(f"{k}={v}" for k, v in sorted(r["params"].items())) + ")")
-        fam = r["family"] + ("" if not r.get("family_params") else
-                             "(" + ", ".join(f"{k}={v}" for k, v in sorted(r["family_params"].items())) + ")")
-        groups[(fam, label, r["strategy"], -1.0 if r.get("tau") is None else r["tau"], int(r["d"]))].append(r)
-    head = (f"{'family':<18} {'learner':<26} {'strategy':<13} {'tau':>6} {'d':>3} {'median':>8} "
-            f"{'IQR':>15} {'success':>8} {'SQ LB':>7}  reference")
-    lines = [head, "-" * len(head)]
-    for key in sorted(groups):
-        fam, label, strategy, tau, d = key
-        recs = groups[key]
-        q = [r["queries"] for r in recs if r.get("queries") is not None and r.get("error") is None]
-        ok = sum(bool(r["success"]) for r in recs)
-        errs = sum(r.get("error") is not None for r in recs)
-        if q:
-            lo, med, hi = np.percentile(q, [25, 50, 75])
-            med_s, iqr = f"{med:8.1f}", f"[{lo:.0f}, {hi:.0f}]"
-        else:
-            med_s, iqr = f"{'-':>8}", "-"
-        lb, ref = reference_counts(recs[0])
-        succ = f"{ok}/{len(recs)}" + (f" ({errs} err)" if errs else "")
-        lines.append(f"{fam:<18} {label:<26} {strategy:<13} {'-' if tau < 0 else f'{tau:g}':>6} {d:>3} {med_s} "
-                     f"{iqr:>15} {succ:>8} {'-' if lb is None else lb:>7}  {ref}")
-    return "\n".join(lines)
+        panels[(r["family"], canonical(r.get("family_params") or {}))].append(r)
+    blocks = []
+    for (fam, _), recs in sorted(panels.items(), key=lambda kv: (kv[0][0] == "lifted-parity", kv[0])):
+        fp = recs[0].get("family_params") or {}
+        ds = sorted({int(r["d"]) for r in recs})
+        rows = defaultdict(list)
+        for r in recs:
+            rows[(r["learner"] + _params(r.get("params") or {}), r["strategy"], r.get("tau"))].append(r)
+        theory = [("theory: " + label, vals) for label, vals in theory_curves(recs, np.array(ds), _base_class(fam, fp))]
+        width = max([len(f"{k[0]} [{k[1]}{'' if k[2] is None else f', tau={k[2]:g}'}]") for k in rows]
+                    + [len(label) for label, _ in theory])
+        head = f"{'':<{width}} " + " ".join(f"{'d=' + str(d):>7}" for d in ds) + "  success"
+        lines = [f"{fam}{_params(fp)}" + ("  (Gaussian tau through LiftedOracle; Boolean tau/2)"
+                                          if any(r.get("oracle") == "lifted" for r in recs) else ""), head]
+        for key in sorted(rows, key=lambda k: (k[0], k[1], -1 if k[2] is None else k[2])):
+            name, strategy, tau = key
+            cells = rows[key]
+            meds = []
+            for d in ds:
+                q = [r["queries"] for r in cells if r["d"] == d and r.get("queries") is not None
+                     and r.get("error") is None]
+                meds.append(float(np.median(q)) if q else None)
+            ok = sum(bool(r["success"]) for r in cells)
+            errs = sum(r.get("error") is not None for r in cells)
+            label = f"{name} [{strategy}{'' if tau is None else f', tau={tau:g}'}]"
+            lines.append(f"{label:<{width}} " + " ".join(f"{_num(m):>7}" for m in meds)
+                         + f"  {ok}/{len(cells)}" + (f" ({errs} raised)" if errs else ""))
+        for label, vals in theory:
+            lines.append(f"{label:<{width}} " + " ".join(f"{_num(v):>7}" for v in vals))
+        blocks.append("\n".join(lines))
+    return "Median queries (examples for example oracles) over seeds\n\n" + "\n\n".join(blocks)
