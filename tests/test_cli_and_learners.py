@@ -1,6 +1,8 @@
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,6 +10,15 @@ import pytest
 import learners
 from sqsim import BooleanCube, Character, SQOracle
 from sqsim.concepts import Parity
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env():
+    """The checkout first on PYTHONPATH, so subprocesses (and their cwd elsewhere) import this sqsim."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return env
 
 
 @pytest.mark.parametrize("answers", ["exact", "adversarial", "noisy", "rounded"])
@@ -32,22 +43,56 @@ def test_grading_is_not_a_query():
     assert not g["success"] and g["mismatches"] == 16 and len(o.ledger) == 1
 
 
-def test_cli_demo_writes_results(tmp_path):
-    out = tmp_path / "demo"
-    r = subprocess.run([sys.executable, "-m", "sqsim", "demo", "--out", str(out), "--d-max", "8", "--seeds", "2"],
-                       capture_output=True, text=True, timeout=300)
+def test_cli_demo_runs_with_no_arguments(tmp_path):
+    """The real `sqsim demo`: no arguments, writes sqsim-demo/ in the working directory and says where."""
+    r = subprocess.run([sys.executable, "-m", "sqsim", "demo"], capture_output=True, text=True, timeout=300,
+                       cwd=tmp_path, env=_env(), check=False)
     assert r.returncode == 0, r.stderr
-    assert "median queries" in r.stdout and "adversarial" in r.stdout
+    out = tmp_path / "sqsim-demo"
+    assert "Median queries" in r.stdout and "adversarial" in r.stdout and "theory: SQ lower bound" in r.stdout
+    assert "sqsim-demo/results.jsonl" in r.stdout and "sqsim-demo/summary.txt" in r.stdout
     lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    assert len(lines) == 3 * 2 * 2 and all(x["success"] for x in lines)
-    assert {x["schema"] for x in lines} == {1}
+    assert {x["schema"] for x in lines} == {1} and all(x["error"] is None for x in lines)
+    parity = [x for x in lines if x["family"] == "parity"]
+    assert max(x["d"] for x in parity) >= 14 and {x["strategy"] for x in parity} >= {"exact", "adversarial"}
+    lifted = [x for x in lines if x["family"] == "lifted-parity"]
+    assert lifted and all(x["success"] and x["oracle"] == "lifted" for x in lifted)
+    # every learner that can succeed does; the exact-answer cheat fails exactly against the adversary
+    for x in lines:
+        assert x["success"] == (not (x["learner"] == "exact-cheat" and x["strategy"] == "adversarial")), x
+    for name in ("queries_vs_d_parity", "queries_vs_d_lifted-parity"):
+        assert (out / f"{name}.png").stat().st_size > 20_000 and (out / f"{name}.svg").exists()
+    assert "Median queries" in (out / "summary.txt").read_text()
 
 
 def test_cli_rejects_bad_arguments():
-    r = subprocess.run([sys.executable, "-m", "sqsim", "demo", "--tau", "0.7"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "sqsim", "demo", "--tau", "0.7"], capture_output=True, text=True,
+                       env=_env(), check=False)
     assert r.returncode == 2 and "--tau" in r.stderr and "0.7" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "sqsim", "--help"], capture_output=True, text=True)
-    assert r.returncode == 0 and "demo" in r.stdout and "bench" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "sqsim", "sweep", "cfg.toml", "--workers", "0"], capture_output=True,
+                       text=True, env=_env(), check=False)
+    assert r.returncode == 2 and "--workers" in r.stderr and "0" in r.stderr
+    r = subprocess.run([sys.executable, "-m", "sqsim", "run", "no-such-experiment"], capture_output=True, text=True,
+                       env=_env(), check=False)
+    assert r.returncode == 2 and "no-such-experiment" in r.stderr and "parity-queries" in r.stderr
+
+
+def test_cli_help_documents_every_command():
+    r = subprocess.run([sys.executable, "-m", "sqsim", "--help"], capture_output=True, text=True, env=_env(),
+                       check=False)
+    assert r.returncode == 0
+    for word in ("demo", "sweep", "plot", "run", "bench", "--workers", "--resume", "--scheduler", "python -m sqsim"):
+        assert word in r.stdout, word
+    r = subprocess.run([sys.executable, "-m", "sqsim", "sweep", "--help"], capture_output=True, text=True,
+                       env=_env(), check=False)
+    for word in ("[[grid]]", "learner", "family", "strategy", "seeds", "--resume", "--scheduler", "ADDRESS",
+                 "lifted-parity", "LiftedOracle"):
+        assert word in r.stdout, word
+    r = subprocess.run([sys.executable, "-m", "sqsim", "run", "--list"], capture_output=True, text=True,
+                       env=_env(), check=False)
+    assert r.returncode == 0
+    for name in ("parity-queries", "lifted-parities", "gadget-masses"):
+        assert name in r.stdout
 
 
 def test_bench_json_reports_required_names():
