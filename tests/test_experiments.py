@@ -68,6 +68,7 @@ BAD = [
     ("Gaussian learner on a Boolean family", {"learner": "lifted-parity-brute-force"},
      ["'learner'", "lifted-parity-brute-force"]),
     ("seeds zero", {"seeds": 0}, ["'seeds'", "0"]),
+    ("missing required learner parameter", {"learner": "vw-cheat"}, ["'family'", "vw-cheat", "nothing"]),
 ]
 
 

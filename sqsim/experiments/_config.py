@@ -126,6 +126,18 @@ def plan_for(cls, name: str, family, where: str) -> Plan:
     )
 
 
+def _check_required(cls, name: str, params: dict, plan: Plan, where: str) -> None:
+    """Every parameter without a default must come from the config (or be the seed / lift the sweep supplies)."""
+    accepted, _ = init_parameters(cls)
+    supplied = set(params) | ({"seed"} if plan.pass_seed else set()) | ({"lift"} if plan.pass_lift else set())
+    for key, p in accepted.items():
+        if p.default is inspect.Parameter.empty and key not in supplied:
+            what = ("a lifted family supplies it" if key == "lift" else "it has no default")
+            raise InvalidParameterError(
+                f"The {key!r} parameter of learner {name!r} ({where}) must be given ({what}). Got nothing instead."
+            )
+
+
 def _check_learner(spec, where: str):
     name, params = spec_name_params(spec, "learner", where)
     classes = learner_classes()
@@ -326,6 +338,7 @@ def _grid_cells(g: dict, where: str, root: int, name: str) -> list[dict]:
             for tau in sorted({float(t) for t in taus}):
                 for lname, lparams, cls in learners_:
                     plan = plan_for(cls, lname, fam, where)
+                    _check_required(cls, lname, lparams, plan, where)
                     if plan.oracle == "lifted":
                         fam.check_tau(d, tau, where)
                     if plan.oracle == "example":
