@@ -27,7 +27,6 @@ LIFTED_TAU = 0.028
 def build_config(out: Path, *, d_max=12, seeds=5, lifted_d_max=4, tau=0.1, seed=0):
     """(sweep config, {learner: reason skipped}) over every registered learner that runs on parities."""
     import learners
-
     from sqsim import InvalidParameterError
     from sqsim.experiments import load_config
 
