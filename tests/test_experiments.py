@@ -235,6 +235,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed = results.read_bytes()
+    killed = killed[: killed.rfind(b"\n") + 1]  # the finished cells (a kill mid-write may leave a partial line)
     n_done = killed.count(b"\n")
     assert 6 <= n_done < 36
     # a kill in the middle of a write leaves a truncated last line: resume must cut it
