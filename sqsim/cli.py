@@ -33,7 +33,7 @@ A sweep config is a TOML file:
   name = "parity-queries"        # names the results file and the plot captions
   seed = 0                       # root seed: every cell's seeds derive from it and the cell's identity
   seeds = 5                      # random targets (seed indices) per grid point
-  results = "parity-queries.jsonl"
+  results = "parity-queries.jsonl"   # relative to the working directory (--out overrides)
   budget = 100000                # optional: per-cell query budget
 
   [[grid]]                       # one or more grids; top-level grid keys are their defaults

@@ -145,7 +145,7 @@ def _draw_panel(ax, recs: list[dict], extra: list[dict], base: tuple, lifted: bo
     dgrid = dgrid_of(ds_all)
     for label, vals in theory_curves(allrecs, dgrid, base):
         color, ls = _THEORY_STYLE.get(label.split(" ")[0], ("0.4", (0, (3, 1, 1, 1, 1, 1))))
-        ax.plot(dgrid, vals, color=color, ls=ls, lw=1.4, label=f"theory: {label}")
+        ax.plot(dgrid, vals, color=color, ls=ls, lw=1.4, zorder=3, label=f"theory: {label}")
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xticks(dgrid if len(dgrid) <= 20 else dgrid[:: math.ceil(len(dgrid) / 20)])

@@ -52,9 +52,7 @@ def build(spec: dict):
         kw["seed"] = seeds["learner"]
     if plan.pass_lift:
         kw["lift"] = target.lift
-    import learners
-
-    learner = learners.make(spec["learner"], **kw)
+    learner = cls(**kw)  # the class learners.make(name) would build
     dom = BooleanCube(d)
     hidden = target.family if vs else target.concept
     boolean = None
@@ -154,6 +152,7 @@ def run_cell(spec: dict) -> dict:
         "error": error,
     })
     if spec.get("oracle") == "lifted":
+        rec["boolean_tau"] = spec["tau"] / 2
         rec["boolean_queries"] = None if boolean is None else int(boolean.ledger.total)
         rec["boolean_ledger_fingerprint"] = None if boolean is None else boolean.ledger.fingerprint()
     rec[TIMING_KEY] = {
