@@ -155,7 +155,7 @@ def bench_adapter(d: int, K: int, n: int, repeats: int) -> dict:
     every = np.ones(d, dtype=np.uint8)
     fused = fused_image(_bench_corr, np.zeros(0), codes, y, d, 2, K, np.uint64(7), every, 0.0, *args)[0]
     assert np.allclose(fused, a, atol=1e-12)
-    # the query reads z_0 only: the other coordinates get their N2 alone (exact law, no normal draw)
+    # the query reads z_0 only: the other coordinates are drawn (their N2 counts) but passed as NaN
     reads = np.zeros(d, dtype=np.uint8)
     reads[0] = 1
     p_in_s = math.erf(lift.intervals.U[0] / math.sqrt(2))

@@ -52,7 +52,7 @@ def ziggurat_np(key, base, t, signed):
     """numpy twin of adapter._ziggurat, vectorised: (g, next t) for arrays of keys, positions and word
     counters (uint64); each round redraws only the still-rejected entries, so every entry consumes
     exactly the words the kernel consumes."""
-    from .adapter import GOLD, STRIDE, ZIG_DF, ZIG_F, ZIG_R, ZIG_X, ZIG_XS
+    from .adapter import GOLD, LAYER_MASK, SIGN_BIT, STRIDE, ZIG_DF, ZIG_F, ZIG_R, ZIG_X, ZIG_XS
     from .bits import mix64_np
 
     key = np.asarray(key, dtype=np.uint64)
@@ -73,7 +73,7 @@ def ziggurat_np(key, base, t, signed):
     todo = np.arange(key.shape[0])
     while todo.size:
         w = word(todo)
-        i = (w & np.uint64(255)).astype(np.intp)
+        i = (w & LAYER_MASK).astype(np.intp)
         x = (w >> np.uint64(11)).astype(np.float64) * ZIG_XS[i]
         done = x < ZIG_X[i + 1]
         tail = np.flatnonzero(~done & (i == 0))
@@ -97,7 +97,7 @@ def ziggurat_np(key, base, t, signed):
             done[wedge] = y < np.exp(-0.5 * x[wedge] * x[wedge])
         fin = todo[done]
         g[fin] = x[done]
-        neg[fin] = (w[done] & np.uint64(256)) != 0
+        neg[fin] = (w[done] & SIGN_BIT) != 0
         todo = todo[~done]
     if signed:
         g = np.where(neg, -g, g)
