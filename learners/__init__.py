@@ -10,12 +10,12 @@ in :func:`available` and :func:`make` without touching sqsim.
 
 from sqsim._learning import LearnResult, Learner
 
-from ._base import available, make, register
+from ._base import available, get_class, make, register
 from .gaussian import HermiteMoments, NoisyGD, RegisteredReduction, VWCheat
 from .boolean import ExactCheat, GF2Elimination, LowDegree, VersionSpaceSearch
 from .lifted import LiftedParityBruteForce
 from .parity import ParityBruteForce
 
-__all__ = ["LearnResult", "Learner", "available", "make", "register", "ParityBruteForce", "LiftedParityBruteForce",
+__all__ = ["LearnResult", "Learner", "available", "get_class", "make", "register", "ParityBruteForce", "LiftedParityBruteForce",
            "LowDegree", "GF2Elimination", "ExactCheat", "VersionSpaceSearch",
            "NoisyGD", "HermiteMoments", "VWCheat", "RegisteredReduction"]

@@ -38,11 +38,16 @@ def available() -> list[str]:
     return sorted({**_entry_points(), **_REGISTRY})
 
 
-def make(name: str, **params) -> Learner:
-    """Instantiate the learner registered as ``name`` with keyword ``params``."""
+def get_class(name: str, *, caller: str = "learners.get_class") -> type:
+    """The learner class registered as ``name`` (built-in or entry-point plug-in)."""
     classes = {**_entry_points(), **_REGISTRY}
     if name not in classes:
         raise InvalidParameterError(
-            f"The 'name' parameter of learners.make must be a str among {sorted(classes)}. Got {name!r} instead."
+            f"The 'name' parameter of {caller} must be a str among {sorted(classes)}. Got {name!r} instead."
         )
-    return classes[name](**params)
+    return classes[name]
+
+
+def make(name: str, **params) -> Learner:
+    """Instantiate the learner registered as ``name`` with keyword ``params``."""
+    return get_class(name, caller="learners.make")(**params)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from itertools import combinations_with_replacement
 
@@ -14,7 +15,7 @@ from sqsim._random import check_rng
 from sqsim._validation import Interval, Options, check_param, show
 from sqsim.gradients import MODELS, ModelHypothesis
 
-from ._base import make, register
+from ._base import get_class, make, register
 
 
 @register("noisy-gd")
@@ -242,7 +243,14 @@ class RegisteredReduction(Learner):
         if learner_params is not None and not isinstance(learner_params, dict):
             raise InvalidParameterError(f"The 'learner_params' parameter of reduction must be a dict or None. "
                                         f"Got {show(learner_params)} instead.")
-        A = make(learner, **(learner_params or {})) if isinstance(learner, str) else learner
+        params = dict(learner_params or {})
+        if isinstance(learner, str):
+            # a lifted Gaussian learner searches the class of this lift unless told otherwise
+            if "lift" not in params and "lift" in inspect.signature(get_class(learner).__init__).parameters:
+                params["lift"] = lift
+            A = make(learner, **params)
+        else:
+            A = learner
         self._inner = reduce(A, lift, seed=seed)
         self.learner, self.lift, self.seed = learner, lift, seed
 

@@ -324,3 +324,35 @@ def test_lifted_parities_follow_the_boolean_counts(tmp_path):
         assert r["target"]["support"] == boolean[key]["target"]["support"]
         assert r["queries"] == boolean[key]["queries"] == r["boolean_queries"], key
     assert any(p.name == "queries_vs_d_lifted-parity.png" for p in out["plots"])
+
+
+def test_shamir_figure2(tmp_path):
+    out = paper.run_experiment("shamir-figure2", tmp_path, quick=True)
+    rows = [json.loads(x) for x in out["results"].read_text().splitlines()]
+    crit = next(r for r in rows if r["part"] == "critical-points")
+    assert crit["F_at_0"] == pytest.approx(1.5) and crit["argmax"] == [0.0, 0.0]
+    assert abs(crit["F_min"]) < 1e-12 and sorted(map(abs, crit["argmin"])) == [2.0, 2.0]
+    assert crit["plateau_max_deviation"] < 3e-9  # MATH.md B7: |F - 1| <= about 3e-9 at distance >= 1
+    assert crit["gap_to_sqsim_gradients"] < 1e-12
+    surface = [r for r in rows if r["part"] == "surface"]
+    assert len(surface) == 25
+    # 25 Hoeffding intervals at failure probability 1e-3 each: all inside except with probability < 2.5 %
+    assert sum(not r["inside"] for r in surface) <= 1
+    var = [r for r in rows if r["part"] == "variance"]
+    assert var and all(0 <= r["variance"] <= r["bound"] for r in var)
+    for d in {r["d"] for r in var}:  # the variance falls with r, as exp(-Omega(r^2))
+        v = [r["variance"] for r in sorted((r for r in var if r["d"] == d), key=lambda r: r["r"])]
+        assert v[-1] < 1e-6 * v[0]
+    assert {p.suffix for p in out["plots"]} == {".png", ".svg"}
+
+
+def test_vw_vs_lifted(tmp_path):
+    out = paper.run_experiment("vw-vs-lifted", tmp_path, quick=True)
+    rows = [json.loads(x) for x in out["results"].read_text().splitlines()]
+    nw = [r for r in rows if r["class"] == "natural-weights"]
+    lifted = [r for r in rows if r["class"] == "lifted-parities"]
+    assert all(r["success"] and r["queries"] == r["log2N"] for r in nw)
+    assert all(r["queries"] == r["log2N"] and r["found_index"] == 0 for r in lifted)
+    # the cheat finds member 0 of the lifted class whatever the target: right only when the target is 0
+    assert all(r["success"] == (r["target_index"] == 0) for r in lifted)
+    assert max(r["agreement_mass"] for r in nw) < 0.01 < 0.5 < min(r["agreement_mass"] for r in lifted)

@@ -68,22 +68,11 @@ def _as_list(value, key: str, where: str) -> list:
 
 
 # ---------------------------------------------------------------------- learners
-_CLASSES: dict | None = None
-
-
 def learner_classes() -> dict:
     """Registered learner classes by name (built-ins and entry-point plug-ins)."""
     import learners  # the application layer; the library modules never import learners
 
-    get = getattr(learners, "get_class", None)
-    if get is not None:  # pragma: no cover - if the registry grows a public class lookup
-        return {name: get(name) for name in learners.available()}
-    from learners import _base
-
-    global _CLASSES
-    if _CLASSES is None or set(_CLASSES) != set(learners.available()):
-        _CLASSES = {**_base._entry_points(), **_base._REGISTRY}
-    return _CLASSES
+    return {name: learners.get_class(name) for name in learners.available()}
 
 
 def init_parameters(cls) -> tuple[dict, bool]:

@@ -12,8 +12,9 @@ Add an experiment with the decorator; the command line picks it up::
         ...
         return {"results": results_path, "plots": plot(results_path, out_dir)}
 
-Registered now: ``parity-queries``, ``lifted-parities``, ``gadget-masses``. Planned names:
-``vw-vs-lifted`` (the Vempala-Wilmes cheat against lifted parities) and ``shamir-figure2``.
+Registered: ``parity-queries``, ``lifted-parities``, ``gadget-masses``, ``vw-vs-lifted`` (the
+Vempala-Wilmes cheat on a non-degenerate class and on lifted parities) and ``shamir-figure2``
+(Sha18 Figure 2 and the Theorem 7 gradient variance).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ import numpy as np
 
 from .._validation import Options, check_param
 
-__all__ = ["EXPERIMENTS", "experiment", "gadget_masses", "lifted_parities", "parity_queries", "run_experiment"]
+__all__ = ["EXPERIMENTS", "experiment", "figure2_loss", "gadget_masses", "lifted_parities", "parity_queries",
+           "run_experiment", "shamir_figure2", "vw_vs_lifted"]
 
 #: name -> experiment function (``sqsim run NAME``)
 EXPERIMENTS: dict = {}
@@ -179,14 +181,7 @@ def gadget_masses(out_dir, *, quick=False, workers=1, scheduler=None, resume=Fal
                 row[f"{key}_stderr"] = se
                 row[f"{key}_z"] = (row[f"{key}_mc"] - p) / se
             rows.append(row)
-    results = out / "gadget-masses.jsonl"
-    tmp = results.with_name(results.name + ".tmp")
-    with open(tmp, "w") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(results)
+    results = _write_rows(rows, out / "gadget-masses.jsonl")
     table = ["d  delta   P(G) exact   P(G) MC      z     P(f!=0) exact  P(f!=0) MC     z"]
     for r in rows:
         table.append(f"{r['d']:<2} {r['delta']:<6g} {r['P_G_exact']:11.3e} {r['P_G_mc']:10.3e} {r['P_G_z']:6.2f}"
@@ -224,11 +219,244 @@ def _plot_masses(rows, out: Path, n: int) -> list[Path]:
                          f"lift.nonzero_mass(f); Monte Carlo on {n:.0e} N(0, I_d) points per point (MATH.md 3.3).",
              fontsize=7.5)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, out, "gadget_masses")
+
+
+
+def _write_rows(rows, results: Path) -> Path:
+    tmp = results.with_name(results.name + ".tmp")
+    with open(tmp, "w") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(results)
+    return results
+
+
+def _save(fig, out: Path, stem: str) -> list[Path]:
+    import matplotlib.pyplot as plt
+
     written = []
     for fmt in ("png", "svg"):
-        p = out / f"gadget_masses.{fmt}"
+        p = out / f"{stem}.{fmt}"
         fig.savefig(p, dpi=130 if fmt == "png" else None)
         written.append(p)
     plt.close(fig)
     return written
 
+
+def figure2_loss(W: np.ndarray, w_star) -> np.ndarray:
+    """Sha18 Eq. (2) in closed form (MATH.md B7) at the rows of W (shape (n, 2)):
+    F(w) = 1 + exp(-8 pi^2 |w|^2)/2 + exp(-8 pi^2 |w*|^2)/2 - exp(-2 pi^2 |w - w*|^2) - exp(-2 pi^2 |w + w*|^2)."""
+    W = np.asarray(W, dtype=np.float64)
+    ws = np.asarray(w_star, dtype=np.float64)
+    p2 = math.pi**2
+    return (1 + 0.5 * np.exp(-8 * p2 * (W**2).sum(1)) + 0.5 * math.exp(-8 * p2 * float(ws @ ws))
+            - np.exp(-2 * p2 * ((W - ws) ** 2).sum(1)) - np.exp(-2 * p2 * ((W + ws) ** 2).sum(1)))
+
+
+@experiment("shamir-figure2")
+def shamir_figure2(out_dir, *, quick=False, workers=1, scheduler=None, resume=False, progress=None, seed=0):
+    """Shamir 2018 Figure 2 and Theorem 7: the loss surface of Eq. (2) and the gradient variance over w*.
+
+    (a) F(w) = E_{x ~ N(0, I_2)}[(cos(2 pi <w, x>) - cos(2 pi <w*, x>))^2] for w* = (2, 2) on
+    [-3, 3]^2: the closed form of MATH.md B7 (through ``sqsim.gradients``) against the simulator's
+    Monte Carlo estimate at 25 grid points with a Hoeffding 99.9 % interval (range [0, 4]), the
+    three critical points (max 1.5 at 0, minima 0 at +-w*) and the plateau |F - 1| away from them.
+    (b) Var_{w*} grad F_{w*}(v) for the cos model at random v, w* uniform on the sphere of radius 2r,
+    d in {20, 40, 100}, r in {0.1, 0.15, 0.25, 0.5}, against Theorem 7's bound
+    40 G_v (exp(-d/20) + sum_n eps(n r)) (MATH.md B4 with the factor 2 of the squared loss).
+    ``workers``, ``scheduler`` and ``resume`` are accepted and unused (seconds of work).
+    """
+    from ..concepts import PeriodicNeuron, PeriodicNeurons
+    from ..gradients import CosineModel, gradient_variance, population_gradient, population_loss
+
+    out = Path(out_dir)
+    w_star = np.array([2.0, 2.0])
+    side = 61 if quick else 121
+    g = np.linspace(-3, 3, side)
+    G1, G2 = np.meshgrid(g, g)
+    grid = np.column_stack([G1.ravel(), G2.ravel()])
+    F = figure2_loss(grid, w_star)
+    model, target = CosineModel(2), PeriodicNeuron(w_star)
+    step = max(1, len(F) // 50)
+    formula_gap = float(np.max(np.abs(F[::step] - [population_loss(model, w, target) for w in grid[::step]])))
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7, 2018)))
+    n_mc = 50_000 if quick else 400_000
+    delta = 1e-3
+    half = 4 * math.sqrt(math.log(2 / delta) / (2 * n_mc))  # Hoeffding, values in [0, 4]
+    rows = []
+    checks = [np.zeros(2), w_star, -w_star, np.array([0.3, -0.1]), np.array([1.95, 2.05]), np.array([1.0, 2.0])]
+    probe = np.vstack(checks + [rng.uniform(-3, 3, size=2) for _ in range(25 - len(checks))])
+    for w in probe:
+        X = rng.standard_normal((n_mc, 2))
+        mc = float(np.mean((np.cos(2 * np.pi * X @ w) - np.cos(2 * np.pi * X @ w_star)) ** 2))
+        closed = float(figure2_loss(w[None, :], w_star)[0])
+        rows.append({"schema": 1, "experiment": "shamir-figure2", "part": "surface", "w": w.tolist(),
+                     "F_closed": closed, "F_mc": mc, "mc_samples": n_mc, "hoeffding_halfwidth": half,
+                     "failure_probability": delta, "inside": abs(mc - closed) <= half,
+                     "grad_norm": float(np.linalg.norm(population_gradient(model, w, target)))})
+    dist = np.min(np.stack([np.linalg.norm(grid - c, axis=1) for c in (np.zeros(2), w_star, -w_star)]), axis=0)
+    plateau = float(np.max(np.abs(F[dist >= 1] - 1)))
+    summary = {"schema": 1, "experiment": "shamir-figure2", "part": "critical-points", "F_at_0": float(F.max()),
+               "argmax": grid[int(np.argmax(F))].tolist(), "F_min": float(F.min()),
+               "argmin": grid[int(np.argmin(F))].tolist(), "plateau_max_deviation": plateau, "grid": side,
+               "gap_to_sqsim_gradients": formula_gap}
+    rows.append(summary)
+    var_rows = []
+    for d in (20, 40) if quick else (20, 40, 100):
+        m = CosineModel(d)
+        for r in (0.1, 0.15, 0.25, 0.5):
+            v = m.init(np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(d, int(1000 * r)))), 0.3)
+            rep = gradient_variance(m, v, PeriodicNeurons(d, r), samples=50 if quick else 200,
+                                    seed=np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(d, int(1000 * r), 1))))
+            var_rows.append({"schema": 1, "experiment": "shamir-figure2", "part": "variance", "d": d, "r": r,
+                             **rep, "exp_16pi2r2": math.exp(-16 * math.pi**2 * r * r)})
+    rows += var_rows
+    results = _write_rows(rows, out / "shamir-figure2.jsonl")
+    lines = [f"Eq. (2), w* = (2, 2): max F = {summary['F_at_0']:.6f} at {summary['argmax']}, min F = "
+             f"{summary['F_min']:.3g} at {summary['argmin']}; |F - 1| <= {plateau:.2e} at distance >= 1 from 0, +-w*",
+             f"simulator vs closed form: {sum(r['inside'] for r in rows if r.get('part') == 'surface')} of "
+             f"{sum(1 for r in rows if r.get('part') == 'surface')} points inside the Hoeffding interval "
+             f"+-{half:.4f} ({n_mc} samples, failure probability {delta} each)",
+             "", " d     r     Var_w* grad F      Thm 7 bound   exp(-16 pi^2 r^2)"]
+    for r in var_rows:
+        lines.append(f"{r['d']:>3} {r['r']:>5}  {r['variance']:14.3e}  {r['bound']:12.3e}  {r['exp_16pi2r2']:14.3e}")
+    text = "\n".join(lines)
+    print(text)
+    (out / "summary.txt").write_text(text + "\n")
+    return {"results": results, "plots": _plot_figure2(G1, G2, F.reshape(G1.shape), rows, var_rows, w_star, out),
+            "rows": rows, "table": text}
+
+
+def _plot_figure2(G1, G2, F, rows, var_rows, w_star, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.9))
+    ax = axes[0]
+    cs = ax.contourf(G1, G2, F, levels=np.linspace(0, 1.5, 31), cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="F(w)")
+    ax.plot([0, w_star[0], -w_star[0]], [0, w_star[1], -w_star[1]], "r+", ms=12, mew=2, label="critical points")
+    ax.set_xlabel("w_1")
+    ax.set_ylabel("w_2")
+    ax.set_title("Sha18 Fig. 2: F(w) of Eq. (2), w* = (2, 2)", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax = axes[1]
+    surf = [r for r in rows if r.get("part") == "surface"]
+    x = np.array([r["F_closed"] for r in surf])
+    ax.errorbar(x, [r["F_mc"] for r in surf], yerr=[r["hoeffding_halfwidth"] for r in surf], fmt="o", ms=4,
+                capsize=3, label="simulator (Monte Carlo) +- Hoeffding 99.9 %")
+    ax.plot([0, 1.6], [0, 1.6], "k--", lw=1, label="closed form (MATH.md B7)")
+    ax.set_xlabel("F(w), closed form")
+    ax.set_ylabel("F(w), Monte Carlo")
+    ax.set_title("Simulator against the closed form at 25 points", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+    ax = axes[2]
+    for d in sorted({r["d"] for r in var_rows}):
+        rs = [r for r in var_rows if r["d"] == d]
+        line, = ax.plot([r["r"] for r in rs], [max(r["variance"], 1e-300) for r in rs], "o-", label=f"measured, d = {d}")
+        ax.plot([r["r"] for r in rs], [r["bound"] for r in rs], "--", color=line.get_color(),
+                label=f"Theorem 7 bound, d = {d}")
+    ax.set_yscale("log")
+    ax.set_xlabel("r (|w*| = 2r)")
+    ax.set_ylabel("Var over w* of grad F(v)")
+    ax.set_title("Gradient variance over w* (cos model) vs Theorem 7", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    fig.text(0.01, 0.01, "Shamir 2018: Eq. (2) with x ~ N(0, I_2); variance over 200 targets w* uniform on the sphere "
+                         "of radius 2r (50 with quick), exact gradients from sqsim.gradients; bound with c2 = 40, "
+                         "c3 = 1/20 (MATH.md B4).", fontsize=7.5)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return _save(fig, out, "shamir_figure2")
+
+
+@experiment("vw-vs-lifted")
+def vw_vs_lifted(out_dir, *, quick=False, workers=1, scheduler=None, resume=False, progress=None, seed=0):
+    """The Vempala-Wilmes cheat (VW19 Proposition 4.1) on a non-degenerate class and on lifted parities.
+
+    For class sizes N = 2^k, k = 4..10 (quick 4..7): the unclipped natural-weights networks of DV20 on
+    N(0, I_10) (members agree only where every unit is off, about 2^-8 of the mass) and the lifted
+    parities of CGKM22 on N(0, I_k) (all members are 0 outside a set of mass P[f^Delta != 0] ~ 0.08).
+    vw-cheat asks log2 N label-equality queries at tolerance 1/3 and identifies the natural-weights
+    member every time; on lifted parities every half that holds a member answers near +1, so it fails.
+    Beside the counts: the measured agreement mass max P[f_i = f_j] of each class. 4 targets per
+    (class, N) (quick 2). ``workers``, ``scheduler`` and ``resume`` are accepted and unused.
+    """
+    import learners
+
+    from .._oracles import SQOracle
+    from .._domains import Gaussian
+    from ..concepts import NaturalWeights, Parity
+    from ..lift import CompressedLift
+
+    out = Path(out_dir)
+    ks = range(4, 8 if quick else 11)
+    n_targets = 2 if quick else 4
+    rows = []
+    for k in ks:
+        N = 2**k
+        nw = NaturalWeights(10, 8, clip=False, members=N, seed=seed)
+        lift = CompressedLift(k, q=2, delta=0.1)
+        lifted = [lift.lift(Parity(k, [j for j in range(k) if (c >> j) & 1])) for c in range(N)]
+        classes = {"natural-weights": (list(nw), Gaussian(10)), "lifted-parities": (lifted, Gaussian(k))}
+        for cname, (members, dom) in classes.items():
+            rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(k, len(cname))))
+            Z = dom.sample(20_000, rng)
+            vals = np.stack([np.asarray(f(Z), dtype=np.float64) for f in members[: min(N, 16)]])
+            agree = max(float(np.mean(np.abs(vals[i] - vals[j]) <= 1e-9 * (1 + np.abs(vals[i]))))
+                        for i in range(len(vals)) for j in range(i))
+            for t in range(n_targets):
+                idx = int(rng.integers(0, N))
+                o = SQOracle(dom, members[idx], 1 / 3, seed=int(rng.integers(0, 2**31)))
+                res = learners.make("vw-cheat", family=members).learn(o)
+                rows.append({"schema": 1, "experiment": "vw-vs-lifted", "class": cname, "N": N, "log2N": k,
+                             "target_index": idx, "found_index": res.details["index"], "queries": res.queries,
+                             "success": res.success, "agreement_mass": agree, "tau": 1 / 3, "seed": seed})
+    results = _write_rows(rows, out / "vw-vs-lifted.jsonl")
+    lines = ["class              N     queries  successes  max P[f_i = f_j]"]
+    for cname in ("natural-weights", "lifted-parities"):
+        for k in ks:
+            rs = [r for r in rows if r["class"] == cname and r["log2N"] == k]
+            lines.append(f"{cname:<17} {2**k:>5}  {np.median([r['queries'] for r in rs]):>8.0f}  "
+                         f"{sum(r['success'] for r in rs):>4}/{len(rs):<4}  {rs[0]['agreement_mass']:15.3e}")
+    text = "\n".join(lines)
+    print(text)
+    (out / "summary.txt").write_text(text + "\n")
+    return {"results": results, "plots": _plot_vw(rows, out), "rows": rows, "table": text}
+
+
+def _plot_vw(rows, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for cname, marker in (("natural-weights", "o"), ("lifted-parities", "s")):
+        rs = [r for r in rows if r["class"] == cname]
+        ks = sorted({r["log2N"] for r in rs})
+        axes[0].plot(ks, [np.median([r["queries"] for r in rs if r["log2N"] == k]) for k in ks], marker + "-",
+                     label=f"vw-cheat queries, {cname}")
+        axes[1].plot(ks, [np.mean([r["success"] for r in rs if r["log2N"] == k]) for k in ks], marker + "-",
+                     label=cname)
+    ks = sorted({r["log2N"] for r in rows})
+    axes[0].plot(ks, ks, "k--", lw=1, label="log2 N (Prop. 4.1)")
+    axes[0].set_xlabel("log2 N (class size)")
+    axes[0].set_ylabel("queries")
+    axes[0].legend(fontsize=8)
+    axes[0].grid(True, alpha=0.3)
+    axes[1].set_ylim(-0.05, 1.05)
+    axes[1].set_xlabel("log2 N (class size)")
+    axes[1].set_ylabel("fraction of targets identified")
+    axes[1].legend(fontsize=8)
+    axes[1].grid(True, alpha=0.3)
+    fig.suptitle("Vempala-Wilmes cheat: a non-degenerate class vs lifted parities (tolerance 1/3)", fontsize=10)
+    fig.text(0.01, 0.01, "Natural weights: DV20 unclipped sum of 8 ReLUs on N(0, I_10); lifted parities: "
+                         "CompressedLift(k, q = 2, delta = 0.1) on N(0, I_k).", fontsize=7.5)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+    return _save(fig, out, "vw_vs_lifted")
