@@ -49,6 +49,7 @@ class _BooleanImage(Query):
         super().__init__(self._evaluate, f"lift[{query.name}]", kind=query.kind)
         self._adapter, self._query, self._seed, self._K = adapter, query, seed, K
         self._memo = (None, None, None)
+        self._label_memo = None
 
     @property
     def qualname(self):
@@ -65,6 +66,10 @@ class _BooleanImage(Query):
         a = self._adapter
         codes = a.boolean.domain.encode(X)
         y = np.asarray(y, dtype=np.float64)
+        labels = getattr(a.boolean, "_lvals", None)
+        if (not isinstance(self._query, NumbaQuery) and labels is not None and 1 < len(labels) <= 16
+                and y.size and np.all(y == y[0]) and y[0] in labels):
+            return self._evaluate_all_labels(codes, float(y[0]), labels)
         # phi_B is a function of (x, y): evaluate each distinct pair once (the sampled strategy and
         # Monte Carlo Boolean truths repeat points)
         order = np.lexsort((y, codes))  # exact on int64 codes (no float round trip)
@@ -78,6 +83,24 @@ class _BooleanImage(Query):
         out = np.empty(codes.shape[0])
         out[order] = vals[group]
         return out
+
+    def _evaluate_all_labels(self, codes, y0, labels):
+        """phi_B(x, v) for every label value v on one pass of inner draws; the other labels are kept for
+        the oracle's next calls (it enumerates the same points once per label value, MATH.md M1)."""
+        memo = self._label_memo
+        if memo is not None and y0 in memo[1] and np.array_equal(memo[0], codes):
+            return memo[1].pop(y0)
+        K, step = self._K, max(1, ROWS // self._K)
+        vals = {float(v): np.empty(codes.shape[0]) for v in labels}
+        for s in range(0, codes.shape[0], step):
+            cs = codes[s : s + step]
+            Z, mult = self._draws(cs)
+            for v, out in vals.items():
+                ytil = np.full(cs.shape[0] * K, v) * mult  # the label map of Eq. (7)
+                out[s : s + step] = self._query.values(Z, ytil, False).reshape(-1, K).mean(axis=1)
+        mine = vals.pop(y0)
+        self._label_memo = (codes.copy(), vals)
+        return mine
 
     def _evaluate_pairs(self, codes, y):
         if isinstance(self._query, NumbaQuery):  # fused: draws consumed in place by the compiled query
