@@ -57,6 +57,8 @@ LAYER_MASK = np.uint64(1023)
 SIGN_BIT = np.uint64(1024)
 
 ZIG_LAYERS = 1024
+#: points per parallel task of :func:`fused_image` (its scratch buffers are allocated once per task)
+CHUNK = 64
 
 
 def _layers(r, n, dt):
@@ -337,36 +339,38 @@ def fused_image(phi, params, codes, ys, d, q, K, seed, reads, p_in_s, boundaries
     bad_val = np.zeros(n, dtype=np.float64)
     U0 = U[0]
     ramp = U[0] - r[0]
-    for i in numba.prange(n):
+    for ch in numba.prange((n + CHUNK - 1) // CHUNK):
+        # scratch buffers once per chunk of points
         z = np.empty(d, dtype=np.float64)
-        key = _point_key(seed, codes[i])
-        acc = 0.0
-        if q == 2:
-            GT = np.empty(Kd, dtype=np.float64)
-            flag = np.empty(Kd, dtype=np.uint8)
-            zmul = np.empty(d, dtype=np.float64)
-            Vk = np.empty(K, dtype=np.float64)
-            _halfnormals(GT, flag, key, K, d)
-            _n2_sums_q2(Vk, GT, K, d, U0, ramp)
-            _signs_q2(codes[i], d, reads, zmul)
-        else:
-            cells = np.empty(d, dtype=np.int64)
-            _cells(codes[i], d, q, cells)
-        for k in range(K):
+        GT = np.empty(Kd if q == 2 else 0, dtype=np.float64)
+        flag = np.empty(Kd if q == 2 else 0, dtype=np.uint8)
+        zmul = np.empty(d, dtype=np.float64)
+        Vk = np.empty(K, dtype=np.float64)
+        cells = np.empty(d, dtype=np.int64)
+        for i in range(ch * CHUNK, min(n, (ch + 1) * CHUNK)):
+            key = _point_key(seed, codes[i])
             if q == 2:
-                for j in range(d):
-                    z[j] = GT[j * K + k] * zmul[j]  # NaN for coordinates the query does not read
-                V = Vk[k]
+                _halfnormals(GT, flag, key, K, d)
+                _n2_sums_q2(Vk, GT, K, d, U0, ramp)
+                _signs_q2(codes[i], d, reads, zmul)
             else:
-                V = _draw_point(z, key, cells, k, d, boundaries, L, l, r, U)
-            val = phi(z, ys[i] * _phi(V, phi_tab, kmax, kappa), params)
-            if not (val >= -1.0 and val <= 1.0):
-                if bad_row[i] < 0:
-                    bad_row[i] = i
-                    bad_val[i] = val
-                val = 0.0
-            acc += val
-        out[i] = acc / K
+                _cells(codes[i], d, q, cells)
+            acc = 0.0
+            for k in range(K):
+                if q == 2:
+                    for j in range(d):
+                        z[j] = GT[j * K + k] * zmul[j]  # NaN for coordinates the query does not read
+                    V = Vk[k]
+                else:
+                    V = _draw_point(z, key, cells, k, d, boundaries, L, l, r, U)
+                val = phi(z, ys[i] * _phi(V, phi_tab, kmax, kappa), params)
+                if not (val >= -1.0 and val <= 1.0):
+                    if bad_row[i] < 0:
+                        bad_row[i] = i
+                        bad_val[i] = val
+                    val = 0.0
+                acc += val
+            out[i] = acc / K
     first = -1
     first_val = 0.0
     for i in range(n):
