@@ -58,7 +58,7 @@ def test_exact_message_format():
     (lambda: BooleanCube(0), "d", "BooleanCube"),
     (lambda: BooleanCube(-3), "d", "BooleanCube"),
     (lambda: BooleanCube(3.5), "d", "BooleanCube"),
-    (lambda: BooleanCube(63), "d", "BooleanCube"),
+    (lambda: BooleanCube(4097), "d", "BooleanCube"),
     (lambda: Gaussian(0), "d", "Gaussian"),
     (lambda: ZqCube(3, 1), "q", "ZqCube"),
     (lambda: ZqCube(0, 3), "d", "ZqCube"),
@@ -245,3 +245,14 @@ def test_ledger_from_json_rejects_foreign_records():
     for text in ('[{"foo": 1}]', '{"a": 1}', '[1, 2]'):
         with pytest.raises(InvalidParameterError, match="The 'text' parameter of Ledger.from_json"):
             Ledger.from_json(text)
+
+
+def test_cubes_beyond_integer_codes_are_sampled_not_enumerated():
+    from sqsim import DomainTooLargeError
+
+    cube = BooleanCube(64, max_enumeration=2**70)
+    assert cube.sample(3, seed=0).shape == (3, 64)
+    with pytest.raises(DomainTooLargeError, match="integer codes below 2\\^63"):
+        cube.enumerate()
+    with pytest.raises(DomainTooLargeError, match="encode of BooleanCube\\(d=64\\)"):
+        cube.encode(np.zeros((1, 64), dtype=np.int64))
