@@ -24,17 +24,20 @@ DEMO_PARITY = [
     ("gf2-elimination", "parity"),  # an example oracle: counts examples, not queries
     ("exact-cheat", "parity"),  # one query: right with exact answers, wrong against the adversary
 ]
-#: Gaussian learners on lifted parities (through LiftedOracle). Each Gaussian query costs a Boolean
-#: query whose phi_B averages ~6e5 inner draws (about 0.5 s here), hence the small d.
+#: Gaussian learners on lifted parities (through LiftedOracle). Each Gaussian query is one Boolean
+#: query whose phi_B averages ~6e5 inner draws in the fused kernel (about 0.02 s here at d = 8).
 DEMO_LIFTED = [
     ("lifted-parity-brute-force", "lifted-parity"),
 ]
 
 #: Gaussian tolerance of the lifted sweep: below P[f^Delta != 0] / 2 ~ 0.0294 for delta = 1/d, d <= 8
 LIFTED_TAU = 0.028
+#: largest Boolean dimension and seeds per dimension of the demo's lifted sweep
+LIFTED_D_MAX, LIFTED_SEEDS = 8, 3
 
 
-def demo_config(*, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifted=True, lifted_d_max=5, lifted_seeds=2,
+def demo_config(*, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifted=True, lifted_d_max=LIFTED_D_MAX,
+                lifted_seeds=LIFTED_SEEDS,
                 results="sqsim-demo/results.jsonl") -> tuple[dict, list[str]]:
     """(the demo's sweep config, the names of demo learners skipped because they are not registered)."""
     import learners
@@ -60,8 +63,8 @@ def demo_config(*, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifted=True, lif
     return {"name": "sqsim-demo", "seed": seed, "results": str(results), "grid": grids}, skipped
 
 
-def demo(out="sqsim-demo", *, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifted=True, lifted_d_max=5,
-         lifted_seeds=2, workers=1, progress=None, echo=print) -> dict:
+def demo(out="sqsim-demo", *, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifted=True, lifted_d_max=LIFTED_D_MAX,
+         lifted_seeds=LIFTED_SEEDS, workers=1, progress=None, echo=print) -> dict:
     """Run the demo into ``out`` (replacing an earlier demo there); returns what it wrote.
 
     Returns a dict with ``results`` (path), ``plots`` (paths), ``summary`` (path), ``report``

@@ -114,13 +114,13 @@ def lifted_parities(out_dir, *, quick=False, workers=1, scheduler=None, resume=F
     The compressed lift turns each parity on {0,1}^d into a two-hidden-layer ReLU network on
     N(0, I_d); LiftedOracle answers each Gaussian query at tolerance tau with one Boolean query at
     tau / 2, so a Gaussian SQ learner's count follows the Boolean one. Grid: lifted-parity-brute-force
-    at Gaussian tau = 0.028 (below P[f^Delta != 0] / 2, delta = 1/d) on d = 3..6 (quick 3..4), adversarial
+    at Gaussian tau = 0.028 (below P[f^Delta != 0] / 2, delta = 1/d) on d = 3..8 (quick 3..4), adversarial
     oracle, and beside it parity-brute-force on the same parities with the same seeds at the Boolean
     tolerance 0.014: the paired counts are equal, cell for cell.
     """
     out = Path(out_dir)
-    ds = list(range(3, 5 if quick else 7))
-    seeds = 2 if quick else 3
+    ds = list(range(3, 5 if quick else 9))
+    seeds = 2 if quick else 5
     config = {"name": "lifted-parities", "seed": seed, "results": str(out / "lifted-parities.jsonl"),
               "strategy": "adversarial", "seeds": seeds, "d": ds,
               "grid": [{"learner": "lifted-parity-brute-force", "family": "lifted-parity", "tau": LIFTED_TAU},
