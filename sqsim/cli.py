@@ -165,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--d-max", type=int, default=14, help="largest dimension, step 2 from d-min (default: 14)")
     demo.add_argument("--seeds", type=int, default=5, help="random targets per grid point (default: 5)")
     demo.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
-    demo.add_argument("--lifted-d-max", type=int, default=8,
-                      help="largest d of the lifted sweep, from 3 (default: 8)")
+    demo.add_argument("--lifted-d-max", type=int, default=7,
+                      help="largest d of the lifted sweep, from 3 (default: 7)")
     demo.add_argument("--no-lifted", action="store_true", help="skip the lifted-parity sweep")
     demo.add_argument("--workers", type=_positive_int, default=1, help="Dask worker processes (default: 1, serial)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -33,7 +33,7 @@ DEMO_LIFTED = [
 #: Gaussian tolerance of the lifted sweep: below P[f^Delta != 0] / 2 ~ 0.0294 for delta = 1/d, d <= 8
 LIFTED_TAU = 0.028
 #: largest Boolean dimension and seeds per dimension of the demo's lifted sweep
-LIFTED_D_MAX, LIFTED_SEEDS = 8, 3
+LIFTED_D_MAX, LIFTED_SEEDS = 7, 3
 
 
 def demo_config(*, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifted=True, lifted_d_max=LIFTED_D_MAX,
