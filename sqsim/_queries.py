@@ -181,8 +181,8 @@ class NumbaQuery(Query):
     kind : {"sq", "csq"}, default "sq"
     reads : sequence of int, optional
         The coordinates of x the function reads (default: all). Through the Theorem 3.2 adapter
-        (q = 2), unread coordinates are then not materialised: only their N2 is drawn, exactly,
-        and x[j] holds NaN for them.
+        (q = 2), x[j] holds NaN for unread coordinates (their draws still enter N2 and the label
+        map), so a query that reads an undeclared coordinate returns NaN and is refused.
 
     Examples
     --------
