@@ -93,6 +93,11 @@ class _Model:
     def __init__(self, d):
         check_param("d", d, Interval(int, 1, None), type(self).__name__)
         self.d = int(d)
+        self.n_params = self.d  # single-index models: one weight per coordinate
+
+    def init(self, rng, scale=1.0):
+        """A random starting point: N(0, scale^2 / d) per coordinate."""
+        return rng.standard_normal(self.d) * scale / math.sqrt(self.d)
 
     def check_params(self, v, who: str) -> np.ndarray:
         v = np.asarray(v, dtype=np.float64).reshape(-1)
@@ -179,13 +184,6 @@ class CosineModel(_Model):
 
     targets = "PeriodicNeuron(psi='cosine') targets"
 
-    def __init__(self, d):
-        super().__init__(d)
-        self.n_params = self.d
-
-    def init(self, rng, scale=1.0):
-        return rng.standard_normal(self.d) * scale / math.sqrt(self.d)
-
     def __call__(self, v, X):
         return np.cos(TWO_PI * (np.asarray(X, dtype=np.float64) @ np.asarray(v, dtype=np.float64)))
 
@@ -217,13 +215,6 @@ class LinearModel(_Model):
     targets and 0 for cos periodic neurons."""
 
     targets = "PeriodicNeuron(psi='cosine') or one-hidden-layer bias-free ReLUNetwork targets"
-
-    def __init__(self, d):
-        super().__init__(d)
-        self.n_params = self.d
-
-    def init(self, rng, scale=1.0):
-        return rng.standard_normal(self.d) * scale / math.sqrt(self.d)
 
     def __call__(self, v, X):
         return np.asarray(X, dtype=np.float64) @ np.asarray(v, dtype=np.float64)
