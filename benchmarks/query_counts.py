@@ -24,7 +24,7 @@ KNOWN = {
 LIFTED_TAU = 0.028
 
 
-def build_config(out: Path, *, d_max=12, seeds=5, lifted_d_max=4, tau=0.1, seed=0):
+def build_config(out: Path, *, d_max=12, seeds=5, lifted_d_max=7, tau=0.1, seed=0):
     """(sweep config, {learner: reason skipped}) over every registered learner that runs on parities."""
     import learners
     from sqsim import InvalidParameterError
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="benchmarks/query-counts", help="output directory")
     p.add_argument("--d-max", type=int, default=12, help="largest Boolean d (default 12)")
-    p.add_argument("--lifted-d-max", type=int, default=4, help="largest d of lifted parities (default 4)")
+    p.add_argument("--lifted-d-max", type=int, default=7, help="largest d of lifted parities (default 7)")
     p.add_argument("--seeds", type=int, default=5, help="random targets per grid point (default 5)")
     p.add_argument("--seed", type=int, default=0, help="root seed")
     p.add_argument("--workers", type=int, default=1, help="Dask worker processes (default 1: serial)")
