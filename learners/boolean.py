@@ -173,9 +173,10 @@ class ExactCheat(Learner):
 
     def _learn(self, oracle):
         d = oracle.domain.d
-        if d > 50:
-            raise InvalidParameterError(f"The 'oracle' parameter of ExactCheat.learn must be over a cube with "
-                                        f"d <= 50 (double precision). Got d={d} instead.")
+        if d > 50 or not oracle.domain.enumerable:
+            raise InvalidParameterError(
+                f"The 'oracle' parameter of ExactCheat.learn must be over an enumerable cube with d <= 50 (exact "
+                f"answers in double precision; larger cubes get Monte Carlo truths). Got {oracle.domain!r} instead.")
         weights = np.array([2.0 ** -(i + 1) for i in range(d)])
 
         def phi(X, y):

@@ -18,6 +18,10 @@ from sqsim.gradients import MODELS, ModelHypothesis
 from ._base import get_class, make, register
 
 
+#: parameter norm at which gradient descent is declared diverged (closed forms overflow far beyond it)
+DIVERGED = 1e8
+
+
 @register("noisy-gd")
 class NoisyGD(Learner):
     """Gradient descent on a parametric model through an approximate-gradient oracle (Sha18 Def. 8, 9).
@@ -79,8 +83,13 @@ class NoisyGD(Learner):
                 break
             if self.noise:
                 g = g + self.noise * rng.standard_normal(g.shape[0])
-            v = v - self.lr * g
-        return ModelHypothesis(model, v), {"gradient_norms": norms[:: max(1, len(norms) // 50)],
+            step = v - self.lr * g
+            if not np.all(np.isfinite(step)) or np.linalg.norm(step) > DIVERGED:  # too large a step: stop, say so
+                return ModelHypothesis(model, v), {"diverged": True, "steps": len(norms),
+                                                   "final_gradient_norm": norms[-1],
+                                                   "sq_equivalent": len(norms) * model.n_params}
+            v = step
+        return ModelHypothesis(model, v), {"diverged": False, "gradient_norms": norms[:: max(1, len(norms) // 50)],
                                            "final_gradient_norm": norms[-1], "steps": len(norms),
                                            "sq_equivalent": len(norms) * model.n_params}
 

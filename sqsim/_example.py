@@ -89,6 +89,17 @@ class ExampleOracle:
         if X.ndim != 2 or X.shape[1] != self.domain.d or X.shape[0] < 1:
             raise InvalidParameterError(f"The 'X' parameter of ExampleOracle.label must be an array of shape "
                                         f"(n >= 1, {self.domain.d}). Got shape {X.shape} instead.")
+        if not np.issubdtype(X.dtype, np.number) or not np.all(np.isfinite(X)):
+            raise InvalidParameterError(f"The 'X' parameter of ExampleOracle.label must hold finite numbers. "
+                                        f"Got {X.dtype} values including {X.ravel()[:1]!r} instead.")
+        if self.domain.finite:
+            bad = (X != np.floor(X)) | (X < 0) | (X >= self.domain.base)
+            if bad.any():
+                i = int(np.flatnonzero(bad.any(axis=1))[0])
+                raise InvalidParameterError(
+                    f"The 'X' parameter of ExampleOracle.label must hold points of {self.domain!r} (integers in "
+                    f"[0, {self.domain.base - 1}]). Got row {i} = {X[i].tolist()} instead.")
+            X = X.astype(np.int64)
         n = X.shape[0]
         self.ledger.check_budget(n, "label query")
         t0 = time.perf_counter()

@@ -31,22 +31,48 @@ from ._errors import InvalidParameterError, QueryBudgetExceeded
 from ._learning import LearnResult
 
 
-def guarded(target):
-    """A copy of ``target`` whose calls raise unless they come from inside sqsim (an oracle or the grader).
+def _from_sqsim(depth: int) -> str | None:
+    """The calling module's name if it is not part of sqsim, else None."""
+    caller = sys._getframe(depth + 1).f_globals.get("__name__", "")
+    return None if caller == "sqsim" or caller.startswith("sqsim.") else caller
 
-    Keeps the target's class (so oracles still recognise parities and networks); plain functions
-    are wrapped.
-    """
 
-    def check_caller():
-        caller = sys._getframe(2).f_globals.get("__name__", "")
-        if not (caller == "sqsim" or caller.startswith("sqsim.")):
-            raise AssertionError(f"the target was called from {caller!r}: a learner may touch the target only "
+class _Guard:
+    """Which oracles may use a guarded target (set once the oracle under test exists)."""
+
+    def __init__(self):
+        self.owners: list = []
+
+    def check(self, what: str, depth: int):
+        """``what`` happened ``depth`` frames above this call: allowed only inside sqsim, within an owner."""
+        outside = _from_sqsim(depth + 1)
+        if outside is not None:
+            raise AssertionError(f"the target's {what} from {outside!r}: a learner may touch the target only "
                                  f"through its oracle")
+        if not self.owners:
+            return
+        f = sys._getframe(depth + 1)
+        while f is not None:
+            me = f.f_locals.get("self")
+            if me is not None and any(me is o for o in self.owners):
+                return
+            f = f.f_back
+        raise AssertionError(f"the target's {what} by an oracle the learner was not given: a learner may touch "
+                             f"the target only through its oracle")
 
+
+def guarded(target, guard: _Guard | None = None):
+    """A copy of ``target`` that only its oracle may use (``check_learner``'s oracle-only check).
+
+    Calls must come from inside sqsim and, once ``guard.owners`` is set, from within one of those
+    oracles (so a learner that hands the target to an oracle of its own is caught); attribute reads
+    (``.support``, ...) must come from inside sqsim. Keeps the target's class (oracles still
+    recognise parities and networks); plain functions are wrapped.
+    """
+    guard = guard if guard is not None else _Guard()
     if isinstance(target, types.FunctionType) or not hasattr(target, "__dict__"):
         def fn(X):
-            check_caller()
+            guard.check("call", 1)
             return target(X)
 
         return fn
@@ -55,12 +81,17 @@ def guarded(target):
 
     class Guarded(base):
         def __call__(self, X):
-            check_caller()
+            guard.check("call", 1)
             return base.__call__(self, X)
+
+        def __getattribute__(self, name):
+            if not name.startswith("__"):
+                guard.check(f"attribute {name!r} read", 1)
+            return base.__getattribute__(self, name)
 
     Guarded.__name__ = Guarded.__qualname__ = f"Guarded{base.__name__}"
     g = object.__new__(Guarded)
-    g.__dict__.update(target.__dict__)
+    object.__getattribute__(g, "__dict__").update(target.__dict__)
     return g
 
 
@@ -138,7 +169,10 @@ def check_learner(learner, make_oracle=None):
         assert o.ledger.total <= cap, f"ledger total {o.ledger.total} exceeds the budget {cap}"
 
     def oracle_only():
-        _clone(learner).learn(make(3, None, guarded))
+        guard = _Guard()
+        o = make(3, None, lambda t: guarded(t, guard))
+        guard.owners = [o, *(x for x in (getattr(o, "boolean", None),) if x is not None)]
+        _clone(learner).learn(o)
 
     def params_untouched():
         L = _clone(learner)

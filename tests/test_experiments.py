@@ -356,3 +356,10 @@ def test_vw_vs_lifted(tmp_path):
     # the cheat finds member 0 of the lifted class whatever the target: right only when the target is 0
     assert all(r["success"] == (r["target_index"] == 0) for r in lifted)
     assert max(r["agreement_mass"] for r in nw) < 0.01 < 0.5 < min(r["agreement_mass"] for r in lifted)
+
+
+def test_results_path_that_is_a_directory_is_refused(tmp_path):
+    from sqsim.experiments import load_config
+
+    with pytest.raises(InvalidParameterError, match="The 'results' parameter .* must name a file"):
+        load_config({"results": str(tmp_path), "grid": [{"learner": "parity-brute-force", "d": [4]}]})

@@ -466,3 +466,76 @@ def test_examples_and_label_queries_share_one_ledger():
     assert o.ledger.total == 9
     with pytest.raises(InvalidParameterError, match=r"The 'X' parameter of ExampleOracle.label .* \(n >= 1, 6\)"):
         o.label(np.zeros((2, 5)))
+
+
+def test_contract_checks_catch_indirect_peeking():
+    """Review finding: reading the target's attributes, or handing it to an oracle of one's own, is caught."""
+    from sqsim._learning import Learner
+    from sqsim.testing import check_learner
+
+    class ReadsSupport(Learner):
+        def _learn(self, oracle):
+            return Parity(oracle.domain.d, list(oracle._target.support)), {}
+
+    class OwnOracle(Learner):
+        def _learn(self, oracle):
+            mine = SQOracle(oracle.domain, oracle._target, 0.1, answers="exact")
+            d = oracle.domain.d
+            return learners.make("low-degree", k=d).learn(mine).hypothesis, {}
+
+    for cls, match in ((ReadsSupport, "attribute 'support'"), (OwnOracle, "oracle the learner was not given")):
+        with pytest.raises(AssertionError, match=match):
+            dict(check_learner(cls()))["oracle-only"]()
+
+
+# ---------------------------------------------------------------- review findings
+def test_adversarial_gradients_on_the_sphere_pass_the_check():
+    """Review: answers placed exactly on the epsilon-sphere used to fail the check by an ulp."""
+    d = 5
+    t = planted_neuron(d, 3)
+    rng = np.random.default_rng(0)
+    for eps, scale in ((1e-4, 1.0), (1e-6, 1.0), (0.01, 100.0)):
+        m = OneHiddenReLU(d, 2)
+        o = ApproxGradientOracle(Gaussian(d), t, m, eps, answers="adversarial", seed=1)
+        for _ in range(100):
+            v = m.init(rng) * scale
+            a = o.gradient(v)
+            assert np.linalg.norm(a - population_gradient(m, v, t)) <= eps * (1 + 1e-6)
+        assert len(o.ledger) == 100
+
+
+def test_noisy_gradient_treats_signed_zeros_as_one_point():
+    d = 3
+    o = ApproxGradientOracle(Gaussian(d), planted_neuron(d, 1), LinearModel(d), 1.0, answers="noisy", seed=2)
+    answers = {tuple(o.gradient(np.array(s, dtype=float))) for s in ([0.0, 0.0, 0.0], [-0.0, 0.0, -0.0],
+                                                                     [-0.0, -0.0, -0.0])}
+    assert len(answers) == 1 and len({r.key for r in o.ledger}) == 1
+
+
+def test_label_queries_must_be_domain_points():
+    o = ExampleOracle(BooleanCube(4), Parity(4, [0]), seed=0)
+    for bad in ([[2, 0, 0, 0]], [[0.5, 0.5, 0, 0]], [[-1, 0, 0, 0]], [[np.nan, 0, 0, 0]]):
+        with pytest.raises(InvalidParameterError, match="The 'X' parameter of ExampleOracle.label"):
+            o.label(np.array(bad))
+    assert o.ledger.total == 0
+    assert o.label(np.array([[1.0, 0, 0, 1]])).tolist() == [1]
+
+
+def test_exact_cheat_refuses_cubes_without_exact_answers():
+    o = SQOracle(BooleanCube(26), Parity(26, [1]), 0.1, answers="exact")
+    with pytest.raises(InvalidParameterError, match="The 'oracle' parameter of ExactCheat.learn must be over an "
+                                                    "enumerable cube"):
+        learners.make("exact-cheat").learn(o)
+    assert o.ledger.total == 0
+
+
+def test_noisy_gd_reports_divergence_and_theorem7_inputs():
+    t = planted_neuron(5, 0)
+    o = ApproxGradientOracle(Gaussian(5), t, OneHiddenReLU(5, 4), 0.01, seed=0)
+    r = learners.make("noisy-gd", lr=5.0, steps=2000, seed=0).learn(o)
+    assert r.details["diverged"] and not r.success and r.queries < 2000
+    with pytest.raises(InvalidParameterError, match="The 'G' parameter of theorem7_bound"):
+        theorem7_bound(40, 1.0, -1.0)
+    # the series converges for small r too (it used to stop at 1e4 terms): 40 (e^-2 + sum eps) with
+    # sum_n eps(n r) ~ (1/r) int_0^inf eps(s) ds, far above the truncated 4.0e5
+    assert theorem7_bound(40, 1e-5, 1.0) > 2e6

@@ -246,6 +246,9 @@ def _build(data: dict, default_name: str, results) -> Experiment:
     check_param("progress", data.get("progress"), [Options((True, False)), NoneOk], CALLER)
     out = results if results is not None else data.get("results", f"{name}.jsonl")
     check_param("results", out, [_NonEmptyStr(), _PathLike()], CALLER)
+    if Path(out).is_dir():
+        raise InvalidParameterError(f"The 'results' parameter of {CALLER} must name a file, not a directory. "
+                                    f"Got {str(out)!r} instead.")
     defaults = {k: data[k] for k in GRID_KEYS if k in data}
     grids = data.get("grid")
     if grids is None:
