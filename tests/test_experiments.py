@@ -207,6 +207,18 @@ def test_two_dask_workers_give_identical_results(small_sweep, tmp_path):
     assert len({r["timing"]["pid"] for r in lines}) == 2  # really two worker processes
 
 
+def test_an_existing_scheduler_gives_identical_results(small_sweep, tmp_path):
+    from dask.distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        report = experiments.run(_small_config(tmp_path / "sched.jsonl"), scheduler=cluster.scheduler_address,
+                                 progress=False)
+    assert report.ran == small_sweep.cells
+    lines = [json.loads(x) for x in (tmp_path / "sched.jsonl").read_text().splitlines()]
+    assert _by_cell(lines) == _by_cell(small_sweep.records)
+    assert {r["timing"]["pid"] for r in lines} != {os.getpid()}  # the cells ran in the cluster's worker
+
+
 # ---------------------------------------------------------------------- SIGKILL and resume
 KILL_TOML = """
 name = "kill"
