@@ -69,14 +69,8 @@ def build(spec: dict):
     elif plan.oracle == "vstat":
         oracle = VSTATOracle(dom, hidden, 1.0 / tau**2, answers=strategy, seed=seeds["oracle"], budget=budget)
     else:  # "example"
-        try:
-            from .. import ExampleOracle
-        except ImportError as exc:  # pragma: no cover - until ExampleOracle lands
-            raise InvalidParameterError(
-                f"The 'learner' parameter of the sweep config must be a learner whose oracle sqsim provides; "
-                f"{spec['learner']!r} needs sqsim.ExampleOracle, which this sqsim lacks. Got {spec['learner']!r} "
-                f"instead."
-            ) from exc
+        from .. import ExampleOracle
+
         oracle = ExampleOracle(dom, target.concept, seed=seeds["oracle"], budget=budget)
     return learner, oracle, boolean, target
 
