@@ -70,7 +70,8 @@ def _sweep(args) -> int:
     from .experiments._report import format_table
 
     try:
-        report = experiments.run(args.config, workers=args.workers, scheduler=args.scheduler, resume=args.resume,
+        report = experiments.run(args.config, workers=args.workers, scheduler=args.scheduler,
+                                 resume=args.resume or args.retry_errors, retry_errors=args.retry_errors,
                                  overwrite=args.overwrite, results=args.out,
                                  progress=False if args.no_progress else None)
     except InvalidParameterError as exc:
@@ -182,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler, e.g. tcp://host:8786")
     sweep.add_argument("--resume", action="store_true",
                        help="continue the results file: repair a truncated last line, skip finished cells")
+    sweep.add_argument("--retry-errors", action="store_true",
+                       help="resume, and run again the cells recorded with an error (their old lines are removed)")
     sweep.add_argument("--overwrite", action="store_true", help="replace an existing results file")
     sweep.add_argument("--out", metavar="RESULTS", help="results file (default: the config's 'results')")
     sweep.add_argument("--plot", metavar="DIR", help="also draw the plots into DIR")

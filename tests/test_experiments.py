@@ -375,3 +375,38 @@ def test_results_path_that_is_a_directory_is_refused(tmp_path):
 
     with pytest.raises(InvalidParameterError, match="The 'results' parameter .* must name a file"):
         load_config({"results": str(tmp_path), "grid": [{"learner": "parity-brute-force", "d": [4]}]})
+
+
+def test_resume_can_retry_cells_that_raised(tmp_path):
+    """A cell whose learner raised is recorded with its error; resume + retry_errors runs it again, once."""
+    from learners._base import _REGISTRY, register
+    from sqsim._learning import Learner
+
+    state = {"fail": True}
+
+    @register("flaky-test-learner")
+    class Flaky(Learner):
+        def __init__(self, *, seed=None):
+            self.seed = seed
+
+        def _learn(self, oracle):
+            if state["fail"] and oracle.domain.d == 6:
+                raise RuntimeError("worker lost")
+            return learners.make("parity-brute-force", seed=self.seed)._learn(oracle)
+
+    try:
+        cfg = {"name": "flaky", "seed": 3, "seeds": 2, "tau": 0.1, "results": str(tmp_path / "flaky.jsonl"),
+               "grid": [{"learner": "flaky-test-learner", "family": "parity", "d": [4, 6, 8]}]}
+        first = experiments.run(cfg, progress=False)
+        assert first.errors == 2 and all("worker lost" in r["error"] for r in first.records if r["d"] == 6)
+        with pytest.raises(InvalidParameterError, match="The 'retry_errors' parameter"):
+            experiments.run(cfg, retry_errors=True, progress=False)
+        assert experiments.run(cfg, resume=True, progress=False).ran == 0  # plain resume keeps failed cells
+        state["fail"] = False
+        again = experiments.run(cfg, resume=True, retry_errors=True, progress=False)
+        assert again.ran == 2 and again.errors == 0
+        lines = [json.loads(x) for x in (tmp_path / "flaky.jsonl").read_text().splitlines()]
+        clean = experiments.run({**cfg, "results": str(tmp_path / "clean.jsonl")}, progress=False)
+        assert _by_cell(lines) == _by_cell(clean.records)  # each cell once, as an uninterrupted run
+    finally:
+        _REGISTRY.pop("flaky-test-learner", None)

@@ -273,8 +273,8 @@ def _worker_env() -> dict:
     return {"PYTHONPATH": os.pathsep.join(parts)}
 
 
-def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, progress=None, results=None,
-        on_record=None) -> SweepReport:
+def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, retry_errors=False, progress=None,
+        results=None, on_record=None) -> SweepReport:
     """Run a sweep and append one JSON line per cell to its results file.
 
     Parameters
@@ -290,6 +290,10 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, pro
         Continue an existing results file: a truncated last line is cut, finished cells are skipped.
     overwrite : bool, default False
         Replace an existing results file (without ``resume`` or ``overwrite`` a non-empty file is refused).
+    retry_errors : bool, default False
+        With ``resume``: cells recorded with an ``error`` (a learner or a worker that raised) are run
+        again; their old lines are removed first by an atomic rewrite of the file, so each cell
+        still appears once.
     progress : bool, optional
         tqdm progress bar (cells, queries asked, time left); default: the config's ``progress``, else
         shown only when stderr is a terminal.
@@ -309,6 +313,11 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, pro
     check_param("scheduler", scheduler, [_Address(), NoneOk], "sqsim.experiments.run")
     check_param("resume", resume, _Bool(), "sqsim.experiments.run")
     check_param("overwrite", overwrite, _Bool(), "sqsim.experiments.run")
+    check_param("retry_errors", retry_errors, _Bool(), "sqsim.experiments.run")
+    if retry_errors and not resume:
+        raise InvalidParameterError("The 'retry_errors' parameter of sqsim.experiments.run must come with "
+                                    "resume=True (it retries the failed cells of an existing file). Got "
+                                    "retry_errors=True, resume=False instead.")
     path = Path(exp.results)
     wanted = {c["cell"] for c in exp.cells}
     done: dict[str, dict] = {}
@@ -338,6 +347,11 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, pro
     try:
         if resume:
             _scan(path, repair=True)  # under the lock: cut a truncated last line
+            failed = [c for c, r in done.items() if r.get("error") is not None] if retry_errors else []
+            if failed:
+                for c in failed:
+                    del done[c]
+                writer = _rewrite(path, writer, [done[c] for c in done])
         elif overwrite:
             writer.fh.truncate(0)
         todo = [c for c in exp.cells if c["cell"] not in done]
@@ -371,6 +385,19 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, pro
     allrecs = {**done, **new}
     return SweepReport(path, len(exp.cells), ran, len(done), errors, time.perf_counter() - t0,
                        [allrecs[c["cell"]] for c in exp.cells if c["cell"] in allrecs])
+
+
+def _rewrite(path: Path, writer: _Writer, records: list) -> _Writer:
+    """Atomically replace the results file by ``records`` (same lines, same order); return a writer on it."""
+    tmp = path.with_name(path.name + ".retry.tmp")
+    with open(tmp, "wb") as fh:
+        for rec in records:
+            fh.write((json.dumps(rec, sort_keys=True, allow_nan=False) + "\n").encode())
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)  # a kill before this line leaves the old file whole, after it the new one
+    writer.close()
+    return _Writer(path)
 
 
 def _run_dask(todo, workers, scheduler, record) -> None:
