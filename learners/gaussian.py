@@ -16,6 +16,7 @@ from sqsim._validation import Interval, Options, check_param, show
 from sqsim.gradients import MODELS, ModelHypothesis
 
 from ._base import get_class, make, register
+from .boolean import _require_tolerance
 
 
 #: parameter norm at which gradient descent is declared diverged (closed forms overflow far beyond it)
@@ -204,10 +205,7 @@ class VWCheat(Learner):
         self.family, self._members = family, members
 
     def _learn(self, oracle):
-        tau = getattr(oracle, "tolerance", None)
-        if tau is None or not tau < 1:
-            raise InvalidParameterError(f"The 'oracle' parameter of VWCheat.learn must have tolerance < 1. "
-                                        f"Got {tau!r} instead.")
+        _require_tolerance(oracle, 1.0, "VWCheat")
         lo, hi = 0, len(self._members)
         answers = []
         while hi - lo > 1:
