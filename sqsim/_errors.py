@@ -15,6 +15,10 @@ __all__ = [
     "DomainTooLargeError",
     "StrategyContractError",
     "OracleStateError",
+    "QueryContractError",
+    "SealError",
+    "IsolationError",
+    "TargetError",
 ]
 
 
@@ -57,3 +61,24 @@ class StrategyContractError(SQSimError, RuntimeError):
 
 class OracleStateError(SQSimError, RuntimeError):
     """The oracle cannot do this in its current state (e.g. asking after a version-space reveal)."""
+
+
+class QueryContractError(SQSimError, ValueError):
+    """A query is not a fixed function of one (x, y): its values on a row depend on the rest of the batch.
+
+    Also raised for queries that cannot cross a process boundary under ``isolation="process"``
+    (not importable). Raised before anything is recorded: the ledger is unchanged.
+    """
+
+
+class SealError(SQSimError, AttributeError, TypeError):
+    """An attempt to read or change what a learner may not touch (a handle's oracle, a sealed oracle's
+    configuration), or to copy or pickle a handle."""
+
+
+class IsolationError(SQSimError, RuntimeError):
+    """Process isolation failed: the learner process died, or raised an error that is not an sqsim error."""
+
+
+class TargetError(SQSimError, RuntimeError):
+    """The target (the hidden concept) raised while the oracle evaluated it; the message names the target."""

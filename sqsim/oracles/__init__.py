@@ -1,0 +1,1 @@
+"""Oracles (filled in by the sealed-oracles redesign)."""
