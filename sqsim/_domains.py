@@ -22,6 +22,11 @@ from ._validation import Interval, check_param
 DEFAULT_MAX_ENUMERATION = 2**24
 #: the largest cube dimension (sampling only above 62, where integer codes overflow)
 MAX_CUBE_D = 4096
+#: the largest Gaussian dimension (one sample row of N(0, I_d) is 8 d bytes; 2^16 keeps a batch of
+#: 2^15 rows at 16 GiB, the most any oracle allocates at once)
+MAX_GAUSSIAN_D = 2**16
+#: Z_q^d needs integer codes: q^d below 2^62 (so d <= 61 and q < 2^62)
+MAX_ZQ_CODES = 2**62
 #: rows per chunk when plain Python queries are evaluated on enumerated points
 CHUNK = 2**15
 
@@ -171,9 +176,10 @@ class ZqCube(FiniteDomain):
     Parameters
     ----------
     d : int
-        Dimension, d >= 1.
+        Dimension, 1 <= d <= 61.
     q : int
-        Modulus, q >= 2 (with q^d < 2^62 so that codes fit in int64).
+        Modulus, 2 <= q < 2^62, with q^d < 2^62 so that codes fit in int64 (d <= 61 for q = 2,
+        d <= 39 for q = 3, ...); larger sizes are refused at construction.
     max_enumeration : int, default 2**24
         Enumeration guard, as for :class:`BooleanCube`.
     """
@@ -181,13 +187,13 @@ class ZqCube(FiniteDomain):
     kind = "zq"
 
     def __init__(self, d, q, *, max_enumeration=DEFAULT_MAX_ENUMERATION):
-        check_param("d", d, Interval(int, 1, None), "ZqCube")
-        check_param("q", q, Interval(int, 2, None), "ZqCube")
+        check_param("d", d, Interval(int, 1, 61), "ZqCube")  # q >= 2, so q^d < 2^62 needs d <= 61
+        check_param("q", q, Interval(int, 2, MAX_ZQ_CODES - 1), "ZqCube")
         check_param("max_enumeration", max_enumeration, Interval(int, 1, None), "ZqCube")
-        if int(q) ** int(d) >= 2**62:
+        if int(d) * math.log2(int(q)) >= 63 or int(q) ** int(d) >= MAX_ZQ_CODES:  # no huge power is computed
             raise InvalidParameterError(
-                f"The 'd' parameter of ZqCube must keep q^d below 2^62 (integer codes). "
-                f"Got d={d} with q={q} instead."
+                f"The 'd' parameter of ZqCube must keep q^d below 2^62 (integer codes; d <= "
+                f"{_max_zq_d(int(q))} for q={q}). Got d={d} with q={q} instead."
             )
         super().__init__(d, q, max_enumeration)
         self.q = int(q)
@@ -202,6 +208,14 @@ class ZqCube(FiniteDomain):
         return hash(("ZqCube", self.d, self.q))
 
 
+def _max_zq_d(q: int) -> int:
+    """The largest d with q^d < 2^62."""
+    d = 0
+    while q ** (d + 1) < MAX_ZQ_CODES:
+        d += 1
+    return d
+
+
 @export
 class Gaussian(Domain):
     """The standard Gaussian N(0, I_d) on R^d.
@@ -212,7 +226,8 @@ class Gaussian(Domain):
     Parameters
     ----------
     d : int
-        Dimension, d >= 1.
+        Dimension, 1 <= d <= 65536 (``MAX_GAUSSIAN_D`` = 2^16); larger dimensions are refused at
+        construction, before any sample is drawn.
     """
 
     kind = "gaussian"
@@ -220,7 +235,7 @@ class Gaussian(Domain):
     finite = False
 
     def __init__(self, d):
-        check_param("d", d, Interval(int, 1, None), "Gaussian")
+        check_param("d", d, Interval(int, 1, MAX_GAUSSIAN_D), "Gaussian")
         self.d = int(d)
 
     def _sample(self, n, rng):
