@@ -29,6 +29,7 @@ import hashlib
 import inspect
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,11 +69,39 @@ def _as_list(value, key: str, where: str) -> list:
 
 
 # ---------------------------------------------------------------------- learners
-def learner_classes() -> dict:
-    """Registered learner classes by name (built-ins and entry-point plug-ins)."""
-    import learners  # the application layer; the library modules never import learners
+class _LearnerClasses(Mapping):
+    """Learner classes by name, looked up lazily: listing the names imports no plug-in, and
+    ``classes[name]`` imports only the plug-in asked for."""
 
-    return {name: learners.get_class(name) for name in learners.available()}
+    def __init__(self, caller: str):
+        import learners  # the application layer; the library modules never import learners
+
+        self._learners = learners
+        self._names = learners.available()
+        self._caller = caller
+
+    def __getitem__(self, name):
+        if name not in self._names:
+            raise KeyError(name)
+        return self._learners.get_class(name, caller=self._caller)
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def learner_classes(caller: str = CALLER) -> Mapping:
+    """Registered learner classes by name (built-ins and entry-point plug-ins, loaded on access)."""
+    return _LearnerClasses(caller)
+
+
+def learner_class(name: str, caller: str = CALLER) -> type:
+    """The class of one learner (only that plug-in, if it is one, is imported)."""
+    import learners
+
+    return learners.get_class(name, caller=caller)
 
 
 def init_parameters(cls) -> tuple[dict, bool]:
@@ -129,7 +158,7 @@ def _check_required(cls, name: str, params: dict, plan: Plan, where: str) -> Non
 
 def _check_learner(spec, where: str):
     name, params = spec_name_params(spec, "learner", where)
-    classes = learner_classes()
+    classes = learner_classes(where)
     if name not in classes:
         raise InvalidParameterError(
             f"The 'learner' parameter of {where} must be a str among {sorted(classes)}. Got {name!r} instead."

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._errors import InvalidParameterError
 from .._validation import Interval, NoneOk, check_param, show
-from ._config import SCHEMA_VERSION, Experiment, learner_classes, load_config, plan_for
+from ._config import SCHEMA_VERSION, Experiment, learner_class, load_config, plan_for
 from ._families import make_family
 
 __all__ = ["TIMING_KEY", "SweepReport", "read_results", "run", "run_cell", "strip_timing"]
@@ -41,7 +41,7 @@ def build(spec: dict):
     from .. import BooleanCube, SQOracle, VSTATOracle
 
     fam = make_family({"name": spec["family"], **spec["family_params"]}, "the sweep cell")
-    cls = learner_classes()[spec["learner"]]
+    cls = learner_class(spec["learner"], "the sweep cell")
     plan = plan_for(cls, spec["learner"], fam, "the sweep cell")
     d, tau, strategy, budget = spec["d"], spec["tau"], spec["strategy"], spec.get("budget")
     seeds = spec["seeds"]
