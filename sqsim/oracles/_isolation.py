@@ -251,6 +251,8 @@ def _evaluator_main(conn, spec, x_kind):
             X, y, boolean_labels = conn.recv()
         except BaseException:
             os._exit(0)
+        if failure is None and isinstance(query, NumbaQuery) and (np.asarray(X).dtype.kind == "f") != (x_kind == "f"):
+            failure = "Rno compiled kernel for points of another dtype than its first batch"
         if failure is not None:
             conn.send_bytes(failure.encode())
             continue
@@ -369,7 +371,7 @@ def _never_called(X, y):  # pragma: no cover - RemoteQuery evaluates through _ra
 
 
 # ----------------------------------------------------------------------------- learner process
-_STATIC = ("kind", "tolerance", "t", "epsilon", "domain", "model", "boolean_labels", "truth_points")
+_STATIC = ("kind", "oracle_kind", "tolerance", "t", "epsilon", "domain", "model", "boolean_labels", "truth_points")
 
 
 def _error_class(name, builtin=True):
@@ -467,13 +469,13 @@ def _child_main(conn, learner_bytes, static):
         try:
             msg = ("done", pickle.dumps((hypothesis, details)))
         except Exception as exc:
-            msg = ("fail", "IsolationError", f"The hypothesis or details could not be pickled "
-                   f"({type(exc).__name__}: {exc}); {HYPOTHESIS_RULE}.", "")
+            msg = ("fail", ("IsolationError", f"The hypothesis or details could not be pickled "
+                                              f"({type(exc).__name__}: {exc}); {HYPOTHESIS_RULE}.", ""))
     except SQSimError as exc:
         name = next(c.__name__ for c in type(exc).__mro__ if getattr(_errors, c.__name__, None) is c)
-        msg = ("fail", name, str(exc), traceback.format_exc())
+        msg = ("fail", (name, str(exc), traceback.format_exc()))
     except BaseException as exc:
-        msg = ("fail", None, f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        msg = ("fail", (None, f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     conn.send_bytes(pickle.dumps(msg))
     conn.close()
 
@@ -516,6 +518,15 @@ def _loads(data, modules=("numpy",)):
         raise IsolationError(f"The learner process sent data that cannot be unpickled ({exc!r}).") from None
 
 
+def _sealed_types() -> tuple:
+    try:
+        from ._handle import OracleHandle
+        from ._seal import Sealed
+    except ImportError:  # pragma: no cover - the sealed oracles are not there
+        return ()
+    return (Sealed, OracleHandle)
+
+
 class _GuardPickler(pickle.Pickler):
     """Pickles the learner for the learner process, refusing the oracle and the handle."""
 
@@ -524,8 +535,7 @@ class _GuardPickler(pickle.Pickler):
         self._handle = handle
 
     def reducer_override(self, obj):
-        from .._oracles import _BaseOracle
-        if obj is self._handle or isinstance(obj, _BaseOracle):
+        if obj is self._handle or isinstance(obj, _sealed_types()):
             raise IsolationError("The learner holds the oracle or its handle; under isolation='process' a learner "
                                  "must reach the oracle only through the handle passed to _learn.")
         return NotImplemented
@@ -624,7 +634,7 @@ def run_isolated(learner, handle):
             proc.kill()
             proc.join()
     if status == "fail":
-        name, message, tb = args
+        name, message, tb = args if isinstance(args, tuple) and len(args) == 3 else (None, repr(args), "")
         if name is not None:
             raise _error_class(name, builtin=False)(str(message))
         raise IsolationError(f"The learner raised {message}\nLearner-process traceback:\n{tb}")

@@ -1,0 +1,257 @@
+"""Process isolation (sqsim.oracles._isolation; DESIGN.md section 4, Isolation)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+import learners
+from sqsim import (BooleanCube, Character, CharacterBatch, CorrelationalQuery, InvalidParameterError, NumbaQuery,
+                   Query, QueryContractError, QueryRangeError, SQOracle, ZqCharacter)
+from sqsim._errors import IsolationError
+from sqsim.concepts import Parity
+from sqsim.oracles._isolation import (LedgerView, RemoteQuery, deserialize_query, run_isolated,
+                                      serialize_query)
+
+from . import isolation_helpers as H
+
+X6 = np.random.default_rng(3).integers(0, 2, (64, 6)).astype(np.int64)
+Y6 = (X6[:, 1] ^ X6[:, 4]).astype(np.float64)
+
+
+class FakeHandle:
+    """The handle the core gives learners, reduced to what an SQ learner needs, around a real SQOracle."""
+
+    def __init__(self, oracle):
+        self._oracle = oracle
+
+    kind = "sq"
+    tolerance = property(lambda self: self._oracle.tolerance)
+    domain = property(lambda self: self._oracle.domain)
+    boolean_labels = property(lambda self: self._oracle.boolean_labels)
+    budget_left = property(lambda self: self._oracle.ledger.remaining)
+    queries = property(lambda self: self._oracle.ledger.total)
+
+    @property
+    def ledger(self):
+        rows = self._oracle.ledger.to_dicts()
+        return type("Rows", (), {"to_rows": staticmethod(lambda: rows)})()
+
+    def ask(self, query):
+        return self._oracle.ask(query)
+
+    def ask_batch(self, queries):
+        return self._oracle.ask_batch(queries)
+
+    def child_entropy(self, purpose):
+        return 12345
+
+
+def oracle(budget=None):
+    return SQOracle(BooleanCube(5), Parity(5, [0, 2]), 0.1, answers="exact", seed=1, budget=budget)
+
+
+# ----------------------------------------------------------------------------- specs
+@pytest.mark.parametrize("query", [
+    Character(6, [0, 3, 5]), Character(6, [], name="const"), ZqCharacter(4, 5, [1, 7, 0, 3], labels="real"),
+    ZqCharacter(3, 3, [2, 1, 1], name="zq"),
+])
+def test_structured_queries_round_trip(query):
+    spec = serialize_query(query)
+    assert json.loads(json.dumps(spec)) == spec
+    back = deserialize_query(spec)
+    assert type(back) is type(query) and back.name == query.name and back.kind == query.kind
+    for attr in ("d", "support", "code", "q", "labels"):
+        assert getattr(back, attr, None) == getattr(query, attr, None)
+    if isinstance(query, ZqCharacter):
+        assert np.array_equal(back.s, query.s)
+        Xq = np.random.default_rng(0).integers(0, query.q, (40, query.d))
+        yq = np.random.default_rng(1).uniform(-1, 1, 40)
+        assert np.array_equal(back.values(Xq, yq, False), query.values(Xq, yq, False))
+
+
+@pytest.mark.parametrize("batch", [CharacterBatch(5, 2), CharacterBatch(6, supports=[[0], [1, 4], []])])
+def test_character_batch_round_trip(batch):
+    spec = serialize_query(batch)
+    assert json.loads(json.dumps(spec)) == spec
+    back = deserialize_query(spec)
+    assert type(back) is CharacterBatch and back.d == batch.d and back.max_size == batch.max_size
+    assert np.array_equal(back.codes, batch.codes) and [m.name for m in back] == [m.name for m in batch]
+
+
+def test_importable_query_specs():
+    spec = serialize_query(NumbaQuery(H.nb_phi, "nb", params=[0.5, 2], reads=[0, 1]))
+    assert spec == {"type": "NumbaQuery", "module": "tests.isolation_helpers", "qualname": "nb_phi", "name": "nb",
+                    "kind": "sq", "params": [0.5, 2.0], "reads": [0, 1]}
+    spec = serialize_query(CorrelationalQuery(H.g_mix, labels="boolean"))
+    assert spec["labels"] == "boolean" and spec["kind"] == "csq" and spec["qualname"] == "g_mix"
+    remote = deserialize_query(spec)
+    assert isinstance(remote, RemoteQuery) and remote.structured is False
+    assert (remote.name, remote.kind, remote.qualname) == ("g_mix", "csq", "g_mix")
+    remote.close()
+    remote.close()  # idempotent, and never started an evaluator
+
+
+@pytest.mark.parametrize("make", [
+    lambda: Query(lambda X, y: y, name="lam"),
+    lambda: Query(_closure(), name="closure"),
+    lambda: Query(H.OwnHypothesis(0).__call__, name="bound"),
+    lambda: type("Mine", (Query,), {})(H.corr_x0, name="subclass"),
+])
+def test_non_importable_queries_are_refused(make):
+    query = make()
+    with pytest.raises(QueryContractError) as err:
+        serialize_query(query)
+    msg = str(err.value)
+    assert repr(query.name) in msg
+    assert "define fn at module level in an importable module, e.g. mypkg/queries.py" in msg
+    assert "NumbaQuery params=" in msg
+
+
+def _closure():
+    k = 0.5
+    return lambda X, y: k * y
+
+
+def test_not_a_query_is_an_invalid_parameter():
+    with pytest.raises(InvalidParameterError):
+        serialize_query("chi{0}")
+
+
+# ----------------------------------------------------------------------------- evaluator
+@pytest.mark.parametrize("query", [
+    Query(H.smooth, "smooth"), Query(H.corr_x0),
+    CorrelationalQuery(H.g_mix), CorrelationalQuery(H.g_mix, labels="real"),
+    NumbaQuery(H.nb_phi, params=[0.3, 1.1]),
+])
+def test_remote_values_equal_in_process_values_bit_for_bit(query):
+    for data in (((X6, Y6), (X6[:7], 1.0 - Y6[:7])), ((X6.astype(np.float64) * 0.7, Y6 * 0.3),)):
+        with deserialize_query(serialize_query(query)) as remote:  # one evaluator serves every chunk
+            for boolean in (True, False):
+                for X, y in data:
+                    a, b = remote.values(X, y, boolean), query.values(X, y, boolean)
+                    assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_remote_query_in_an_exact_oracle_gives_the_same_answer_and_key():
+    o1, o2 = oracle(), oracle()
+    q = CorrelationalQuery(H.g_mix)
+    with deserialize_query(serialize_query(q)) as remote:
+        assert o1.ask(remote) == o2.ask(q)
+    assert o1.ledger[0].key == o2.ledger[0].key and o1.ledger[0].truth == o2.ledger[0].truth
+
+
+@pytest.mark.parametrize("fn", [H.write_file, H.make_dir, H.open_socket])
+def test_evaluator_cannot_write_create_or_connect(fn, tmp_path, monkeypatch):
+    probe = tmp_path / "probe"
+    monkeypatch.setenv("SQSIM_ISOLATION_PROBE", str(probe))
+    with deserialize_query(serialize_query(Query(fn))) as remote:
+        with pytest.raises(QueryRangeError, match=repr(fn.__name__)) as err:
+            remote.values(X6, Y6)
+    assert "withheld" in str(err.value) and "[" not in str(err.value).split("raised")[1]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluator_error_messages_do_not_carry_labels():
+    with deserialize_query(serialize_query(Query(H.bad_range))) as remote:
+        with pytest.raises(QueryRangeError) as err:
+            remote.values(X6, Y6)
+    assert "ValueError" in str(err.value) and "labels" not in str(err.value)
+
+
+def test_each_remote_query_sees_fresh_module_state():
+    q = Query(H.counting)
+    seen = []
+    for _ in range(3):
+        with deserialize_query(serialize_query(q)) as remote:
+            seen.append(remote.values(X6[:4], Y6[:4])[0])
+            seen.append(remote.values(X6[:4], Y6[:4])[0])  # the same query object reuses its evaluator
+    assert seen == [0.1, 0.2] * 3
+
+
+def test_per_query_evaluator_start_cost():
+    for query in (Query(H.smooth), NumbaQuery(H.nb_phi, params=[0.3, 1.1])):
+        with deserialize_query(serialize_query(query)) as warm:
+            warm.values(X6, Y6)
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            with deserialize_query(serialize_query(query)) as remote:
+                remote.values(X6, Y6)
+            times.append(time.perf_counter() - t0)
+        print(f"\nper-query evaluator start ({type(query).__name__}): {1e3 * min(times):.1f} ms "
+              f"(min of 3; median {1e3 * sorted(times)[1]:.1f} ms)")
+
+
+# ----------------------------------------------------------------------------- learner process
+def test_run_isolated_parity_brute_force():
+    o = oracle()
+    t0 = time.perf_counter()
+    hypothesis, details = run_isolated(learners.make("parity-brute-force", seed=0), FakeHandle(o))
+    print(f"\nrun_isolated parity-brute-force d=5: {time.perf_counter() - t0:.2f} s for {details['rank']} queries")
+    assert isinstance(hypothesis, Parity) and hypothesis.support == (0, 2)
+    assert o.ledger.total == details["rank"] == len(o.ledger)
+
+
+def test_learner_catches_budget_exceeded():
+    o = oracle(budget=4)
+    hypothesis, details = run_isolated(H.BudgetLearner(), FakeHandle(o))
+    assert hypothesis is None and details["asked"] == 4
+    assert "would exceed the budget of 4" in details["caught"]
+    assert (details["budget_left"], details["ledger"], details["queries"]) == (0, 4, 4)
+
+
+def test_hostile_learner_finds_nothing():
+    o = oracle()
+    hypothesis, details = run_isolated(H.HostileLearner(), FakeHandle(o))
+    assert hypothesis is None and details == {"found": []}
+    assert len(o.ledger) == 0  # and it asked nothing: no success to grade
+
+
+def test_own_class_hypothesis_comes_back():
+    hypothesis, details = run_isolated(H.OwnClassLearner(), FakeHandle(oracle()))
+    assert isinstance(hypothesis, H.OwnHypothesis) and hypothesis.j == 1
+    assert np.array_equal(details["w"], np.arange(3)) and details["s"] == {1, 2}
+
+
+@pytest.mark.parametrize("learner, text", [
+    (H.LambdaLearner(), "could not be pickled"), (H.FractionLearner(), "fractions.Fraction"),
+])
+def test_foreign_hypotheses_are_refused(learner, text):
+    with pytest.raises(IsolationError) as err:
+        run_isolated(learner, FakeHandle(oracle()))
+    assert text in str(err.value) and "must be built from sqsim/learners/numpy objects" in str(err.value)
+
+
+def test_learner_errors_come_back():
+    with pytest.raises(InvalidParameterError, match="must be sane"):
+        run_isolated(H.InvalidLearner(), FakeHandle(oracle()))
+    with pytest.raises(IsolationError, match="ZeroDivisionError") as err:
+        run_isolated(H.CrashLearner(), FakeHandle(oracle()))
+    assert "Traceback" in str(err.value) and "return 1 / 0" in str(err.value)
+
+
+def test_killed_learner_process():
+    with pytest.raises(IsolationError, match="exit code -9"):
+        run_isolated(H.SuicideLearner(), FakeHandle(oracle()))
+
+
+def test_learner_holding_the_oracle_is_refused():
+    o = oracle()
+    learner = H.CrashLearner()
+    learner.saved = o
+    with pytest.raises(IsolationError, match="holds the oracle"):
+        run_isolated(learner, FakeHandle(o))
+
+
+def test_ledger_view_is_read_only():
+    view = LedgerView([{"name": "a", "extra": {}}, {"name": "b", "extra": {"count": 3}}])
+    assert len(view) == 2 and view[1]["name"] == "b" and view.total == 4 and [r["name"] for r in view] == ["a", "b"]
+    with pytest.raises(TypeError):
+        view[0]["name"] = "x"
+    with pytest.raises(TypeError):
+        view[0] = {}
