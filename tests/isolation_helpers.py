@@ -145,3 +145,36 @@ class InvalidLearner(Learner):
         from sqsim import InvalidParameterError
 
         raise InvalidParameterError("The 'x' parameter of InvalidLearner must be sane. Got 3 instead.")
+
+
+def out_of_range(X, y):
+    """Returns an out-of-range value that encodes the first labels (an oracle error message would carry it)."""
+    vals = np.zeros(X.shape[0])
+    vals[0] = 2.0 + float(np.dot(y[:8], 2.0 ** -np.arange(1, 9)))
+    return vals
+
+
+def sandbox_facts(X, y):
+    """[euid / 1e5, whether /tmp or this file is visible, whether /proc is, RLIMIT_FSIZE, RLIMIT_NOFILE / 10]."""
+    import resource
+
+    facts = [os.geteuid() / 1e5, float(os.path.exists("/tmp") or os.path.exists(__file__)), float(os.path.exists("/proc/self")),
+             float(resource.getrlimit(resource.RLIMIT_FSIZE)[0]), resource.getrlimit(resource.RLIMIT_NOFILE)[0] / 10]
+    return np.array((facts + [0.0] * X.shape[0])[: X.shape[0]])
+
+
+class TrivialLearner(Learner):
+    def _learn(self, oracle):
+        return None, {"tolerance": oracle.tolerance, "domain": repr(oracle.domain), "kind": oracle.kind,
+                      "entropy": oracle.child_entropy("x"), "ledger": len(oracle.ledger)}
+
+
+class OutOfRangeLearner(Learner):
+    def _learn(self, oracle):
+        from sqsim import Query, QueryRangeError
+
+        try:
+            oracle.ask(Query(out_of_range))
+        except QueryRangeError as exc:
+            return None, {"message": str(exc)}
+        return None, {"message": None}

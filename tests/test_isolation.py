@@ -255,3 +255,29 @@ def test_ledger_view_is_read_only():
         view[0]["name"] = "x"
     with pytest.raises(TypeError):
         view[0] = {}
+
+
+def test_evaluator_sandbox_facts():
+    with deserialize_query(serialize_query(Query(H.sandbox_facts))) as remote:
+        facts = remote.values(X6[:5], Y6[:5]).tolist()
+    if os.geteuid() == 0:  # chroot into a deleted empty directory, then uid 65534
+        assert facts[:3] == [0.65534, 0.0, 0.0]
+    assert facts[3:] == [0.0, 0.1]  # RLIMIT_FSIZE = 0, RLIMIT_NOFILE = 1
+
+
+def test_oracle_error_details_do_not_reach_the_learner():
+    o = oracle()
+    hypothesis, details = run_isolated(H.OutOfRangeLearner(), FakeHandle(o))
+    assert "out of range" in details["message"] and "withheld" in details["message"]
+    assert "x=" not in details["message"] and "y=" not in details["message"] and "2." not in details["message"]
+    assert len(o.ledger) == 0
+
+
+def test_spawn_cost_static_facts_and_non_dumpable_parent():
+    import ctypes
+
+    t0 = time.perf_counter()
+    _, details = run_isolated(H.TrivialLearner(), FakeHandle(oracle()))
+    print(f"\nper-learner spawn cost (run_isolated of a learner that asks nothing): {time.perf_counter() - t0:.2f} s")
+    assert details == {"tolerance": 0.1, "domain": repr(BooleanCube(5)), "kind": "sq", "entropy": 12345, "ledger": 0}
+    assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE: the oracle process is non-dumpable

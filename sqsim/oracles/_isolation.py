@@ -541,6 +541,25 @@ class _GuardPickler(pickle.Pickler):
         return NotImplemented
 
 
+_FAILURES = (("withheld under isolation", None), ("must return values", "returned a value out of range"),
+             ("must return an array of shape", "returned the wrong shape"),
+             ("must return real numbers", "returned values that are not real"))
+
+
+def _withheld(message, remote):
+    """A QueryRangeError message without the values, points and labels it names (they come from the target)."""
+    for pattern, what in _FAILURES:
+        if pattern in message:
+            if what is None:
+                return message
+            break
+    else:
+        what = "failed"
+    names = ", ".join(repr(q.name) for q in remote)
+    return (f"Query {names} {what}; the oracle's details (values, points, labels) are withheld under "
+            f"isolation='process' because they are computed from the target. Run without isolation to debug it.")
+
+
 class _HandleServer:
     """Serves the learner process's requests with the real handle."""
 
@@ -567,7 +586,8 @@ class _HandleServer:
             return pickle.dumps(("ok", value))
         except SQSimError as exc:
             name = next(c.__name__ for c in type(exc).__mro__ if getattr(_errors, c.__name__, None) is c)
-            return pickle.dumps(("err", (name, str(exc))))
+            msg = _withheld(str(exc), remote) if isinstance(exc, QueryRangeError) and remote else str(exc)
+            return pickle.dumps(("err", (name, msg)))
         except Exception as exc:
             name = type(exc).__name__ if type(exc).__module__ == "builtins" else "IsolationError"
             return pickle.dumps(("err", (name, f"{type(exc).__name__}: {exc}")))
