@@ -178,3 +178,12 @@ class OutOfRangeLearner(Learner):
         except QueryRangeError as exc:
             return None, {"message": str(exc)}
         return None, {"message": None}
+
+
+def forge_reply(X, y):
+    """Writes its own failure frame on the channel (fd 0), trying to put the labels into the error message."""
+    import struct
+
+    payload = b"E" + ("leak " + "".join(str(int(v)) for v in y[:16])).encode()
+    os.write(0, struct.pack("!i", len(payload)) + payload)
+    return np.zeros(X.shape[0])

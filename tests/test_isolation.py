@@ -281,3 +281,10 @@ def test_spawn_cost_static_facts_and_non_dumpable_parent():
     print(f"\nper-learner spawn cost (run_isolated of a learner that asks nothing): {time.perf_counter() - t0:.2f} s")
     assert details == {"tolerance": 0.1, "domain": repr(BooleanCube(5)), "kind": "sq", "entropy": 12345, "ledger": 0}
     assert ctypes.CDLL(None).prctl(3, 0, 0, 0, 0) == 0  # PR_GET_DUMPABLE: the oracle process is non-dumpable
+
+
+def test_evaluator_cannot_choose_the_error_text():
+    with deserialize_query(serialize_query(Query(H.forge_reply))) as remote:
+        with pytest.raises(QueryRangeError) as err:
+            remote.values(X6, Y6)
+    assert "leak" not in str(err.value) and "malformed reply" in str(err.value)
