@@ -43,9 +43,14 @@ A sweep config is a TOML file:
   tau = [0.1]
   strategy = ["exact", "adversarial"]   # also sampled, noisy, rounded, version-space
 
+  isolation = "process"          # optional (top level): each learner in its own spawned process
+
 The oracle follows the learner's declared oracle kinds: SQOracle for "sq", ExampleOracle for
 "example"; Gaussian learners on lifted families get LiftedOracle over a Boolean SQOracle at tau/2.
-Results: one JSON line per cell (schema 1), appended and fsynced as each cell finishes."""
+Results: one JSON line per cell (schema 1), appended and fsynced as each cell finishes. --resume
+checks every line: one missing fields is run again (with a warning), a field of the wrong type is
+an error naming the file, the line and the field. With isolation = "process" on --scheduler, start
+the workers non-daemonic: DASK_DISTRIBUTED__WORKER__DAEMON=False dask worker ADDRESS (or --no-nanny)."""
 
 
 def _fail(cmd: str, exc: Exception) -> int:
@@ -66,16 +71,29 @@ def _demo(args) -> int:
 
 
 def _sweep(args) -> int:
+    import warnings
+
     from . import experiments
     from .experiments._report import format_table
+    from .experiments._runner import ResultsWarning
 
-    try:
-        report = experiments.run(args.config, workers=args.workers, scheduler=args.scheduler,
-                                 resume=args.resume or args.retry_errors, retry_errors=args.retry_errors,
-                                 overwrite=args.overwrite, results=args.out,
-                                 progress=False if args.no_progress else None)
-    except InvalidParameterError as exc:
-        return _fail("sweep", exc)
+    with warnings.catch_warnings():  # restores showwarning afterwards
+        plain = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, ResultsWarning):  # one line, like the errors
+                print(f"sqsim sweep: warning: {message}", file=sys.stderr)
+            else:
+                plain(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        try:
+            report = experiments.run(args.config, workers=args.workers, scheduler=args.scheduler,
+                                     resume=args.resume or args.retry_errors, retry_errors=args.retry_errors,
+                                     overwrite=args.overwrite, results=args.out,
+                                     progress=False if args.no_progress else None)
+        except InvalidParameterError as exc:
+            return _fail("sweep", exc)
     if not args.quiet:
         print(format_table(report.records))
     print(f"\n{report.cells} cells: {report.ran} run, {report.skipped} already done, {report.errors} raised errors "
@@ -180,9 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("config", help="TOML config file")
     sweep.add_argument("--workers", type=_positive_int, default=1,
                        help="N > 1: a local Dask cluster of N processes, 1 thread each (default: 1, serial)")
-    sweep.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler, e.g. tcp://host:8786")
+    sweep.add_argument("--scheduler", metavar="ADDRESS",
+                       help="use a running Dask scheduler, e.g. tcp://host:8786 (an error if none answers in 5 s)")
     sweep.add_argument("--resume", action="store_true",
-                       help="continue the results file: repair a truncated last line, skip finished cells")
+                       help="continue the results file: repair a truncated last line, skip finished cells, "
+                            "rerun cells whose lines lack fields")
     sweep.add_argument("--retry-errors", action="store_true",
                        help="resume, and run again the cells recorded with an error (their old lines are removed)")
     sweep.add_argument("--overwrite", action="store_true", help="replace an existing results file")

@@ -166,3 +166,222 @@ def test_sweep_configs_load_only_the_plugins_they_name(fake_plugins, tmp_path):
             load_config({"results": str(tmp_path / "r.jsonl"), "tau": 0.1,
                          "grid": [{"learner": "parity-brute-force", "d": [4]}]})
     assert [ep.loads for ep in eps.values()] == [0, 0, 0]
+
+
+# ---------------------------------------------------------------------- resume checks every line
+def _tiny(results, **extra):
+    return {"name": "tiny", "seed": 4, "seeds": 2, "tau": 0.1, "results": str(results), "learner": "parity-brute-force",
+            "d": [4, 5], "strategy": ["exact"], **extra}
+
+
+def _lines(path):
+    import json
+
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+def _rewrite_line(path, n, change):
+    import json
+
+    lines = path.read_text().splitlines()
+    rec = json.loads(lines[n - 1])
+    change(rec)
+    lines[n - 1] = json.dumps(rec, sort_keys=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _same_cells(a, b):
+    from sqsim import experiments
+
+    strip = [{c["cell"]: experiments.strip_timing(c) for c in recs} for recs in (a, b)]
+    assert len(strip[0]) == len(a) and len(strip[1]) == len(b), "a cell written twice"
+    assert strip[0] == strip[1]
+
+
+def test_resume_reruns_a_line_with_missing_fields(tmp_path):
+    from sqsim import experiments
+    from sqsim.experiments._runner import ResultsWarning
+
+    path = tmp_path / "tiny.jsonl"
+    clean = experiments.run(_tiny(path), progress=False)
+    assert clean.ran == 4
+    _rewrite_line(path, 2, lambda r: [r.pop(k) for k in ("success", "queries")])
+    with pytest.warns(ResultsWarning, match=r"line 2 \(cell [0-9a-f]+\) lacks the fields \['queries', 'success'\]"):
+        again = experiments.run(_tiny(path), resume=True, progress=False)
+    assert again.ran == 1 and again.skipped == 3
+    _same_cells(_lines(path), clean.records)  # each cell once, as the uninterrupted run wrote it
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_cli_resume_reruns_a_line_with_missing_fields(tmp_path, capsys):
+    from sqsim import cli, experiments
+
+    path = tmp_path / "tiny.jsonl"
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(f'seed = 4\nseeds = 2\ntau = 0.1\nresults = "{path}"\nlearner = "parity-brute-force"\n'
+                   f'd = [4, 5]\nstrategy = ["exact"]\n')
+    assert cli.main(["sweep", str(cfg), "--no-progress", "--quiet"]) == 0
+    before = _lines(path)
+    _rewrite_line(path, 3, lambda r: r.pop("ledger_fingerprint"))
+    capsys.readouterr()
+    assert cli.main(["sweep", str(cfg), "--resume", "--no-progress", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "sqsim sweep: warning:" in err and "line 3" in err and "ledger_fingerprint" in err, err
+    _same_cells(_lines(path), before)
+    assert experiments.run(str(cfg), resume=True, progress=False).ran == 0
+
+
+@pytest.mark.parametrize("field, value", [("queries", 3.5), ("queries", "twelve"), ("success", "yes"),
+                                          ("d", 7)])
+def test_resume_refuses_a_field_of_the_wrong_type(tmp_path, field, value):
+    from sqsim import experiments
+
+    path = tmp_path / "tiny.jsonl"
+    experiments.run(_tiny(path), progress=False)
+    _rewrite_line(path, 3, lambda r: r.__setitem__(field, value))
+    text = path.read_text()
+    with pytest.raises(InvalidParameterError) as info:
+        experiments.run(_tiny(path), resume=True, progress=False)
+    msg = str(info.value)
+    assert msg.startswith("The 'results' parameter of sqsim.experiments.run must ")
+    for needle in (repr(str(path)), "line 3", f"{field} = {value!r}"):
+        assert needle in msg, (needle, msg)
+    assert path.read_text() == text  # nothing touched
+
+
+def test_cli_resume_names_the_line_of_a_non_integer_queries_field(tmp_path, capsys):
+    from sqsim import cli, experiments
+
+    path = tmp_path / "tiny.jsonl"
+    experiments.run(_tiny(path), progress=False)
+    _rewrite_line(path, 1, lambda r: r.__setitem__("queries", "twelve"))
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(f'seed = 4\nseeds = 2\ntau = 0.1\nresults = "{path}"\nlearner = "parity-brute-force"\n'
+                   f'd = [4, 5]\nstrategy = ["exact"]\n')
+    capsys.readouterr()
+    assert cli.main(["sweep", str(cfg), "--resume", "--no-progress", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sqsim sweep: error: The 'results' parameter"), err
+    assert "line 1" in err and "queries = 'twelve'" in err and "Traceback" not in err, err
+
+
+# ---------------------------------------------------------------------- dead schedulers
+def _dead_address():
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"
+
+
+def test_a_dead_scheduler_fails_fast_and_leaves_no_file(tmp_path, capsys):
+    from sqsim import cli, experiments
+
+    address = _dead_address()
+    path = tmp_path / "sub" / "tiny.jsonl"
+    t0 = time.perf_counter()
+    with pytest.raises(InvalidParameterError) as info:
+        experiments.run(_tiny(path), scheduler=address, progress=False)
+    assert time.perf_counter() - t0 < 15
+    msg = str(info.value)
+    assert msg.startswith("The 'scheduler' parameter of sqsim.experiments.run must be the address of a running "
+                          f"Dask scheduler. Got {address!r}, where none answered within 5 s"), msg
+    assert not path.exists() and not path.parent.exists()
+
+    cfg = tmp_path / "tiny.toml"
+    out = tmp_path / "cli.jsonl"
+    cfg.write_text(f'seed = 4\ntau = 0.1\nresults = "{out}"\nlearner = "parity-brute-force"\nd = [4]\n')
+    capsys.readouterr()
+    assert cli.main(["sweep", str(cfg), "--scheduler", address, "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("sqsim sweep: error: The 'scheduler' parameter") and address in err, err
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------- isolation = "process"
+def test_isolation_is_validated_and_not_part_of_the_cell_identity(tmp_path):
+    from sqsim.experiments import load_config
+
+    with pytest.raises(InvalidParameterError, match=r"The 'isolation' parameter of the sweep config must be a str "
+                                                    r"among \{'none', 'process'\}. Got 'thread' instead."):
+        load_config(_tiny(tmp_path / "a.jsonl", isolation="thread"))
+    plain = load_config(_tiny(tmp_path / "a.jsonl"))
+    iso = load_config(_tiny(tmp_path / "a.jsonl", isolation="process"))
+    assert plain.isolation == "none" and iso.isolation == "process"
+    assert [c["isolation"] for c in plain.cells] == ["none"] * 4 and [c["isolation"] for c in iso.cells] == ["process"] * 4
+    strip = [[{k: v for k, v in c.items() if k != "isolation"} for c in e.cells] for e in (plain, iso)]
+    assert strip[0] == strip[1]  # same cell ids, same seeds
+
+
+def test_run_cell_passes_the_isolation_to_learn(tmp_path):
+    import learners
+    from learners._base import _REGISTRY, register
+    from sqsim import experiments
+    from sqsim._learning import Learner
+
+    calls = []
+
+    @register("loose-ends-isolation-probe")
+    class Probe(Learner):
+        def __init__(self, *, seed=None):
+            self.seed = seed
+
+        def learn(self, oracle, **kw):
+            calls.append(kw)
+            return learners.make("parity-brute-force", seed=self.seed).learn(oracle)
+
+    try:
+        cfg = {**_tiny(tmp_path / "none.jsonl"), "learner": "loose-ends-isolation-probe"}
+        plain = experiments.run(cfg, progress=False)
+        assert calls == [{}] * 4  # "none": learn(oracle), exactly as before the keyword existed
+        calls.clear()
+        iso = experiments.run({**cfg, "isolation": "process", "results": str(tmp_path / "iso.jsonl")}, progress=False)
+        assert calls == [{"isolation": "process"}] * 4
+    finally:
+        _REGISTRY.pop("loose-ends-isolation-probe", None)
+    assert [r["isolation"] for r in iso.records] == ["process"] * 4
+    drop = ("isolation", "timing")
+    assert ([{k: v for k, v in r.items() if k not in drop} for r in plain.records]
+            == [{k: v for k, v in r.items() if k not in drop} for r in iso.records])
+
+
+def _start_spawn_child(_=None):
+    """Inside a task: start a spawn child (what isolation="process" does) and report how it went."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        p = ctx.Process(target=time.sleep, args=(0,))
+        p.start()
+    except AssertionError as exc:  # "daemonic processes are not allowed to have children"
+        return multiprocessing.current_process().daemon, str(exc)
+    p.join(30)
+    return multiprocessing.current_process().daemon, p.exitcode
+
+
+def test_local_clusters_for_process_isolation_have_non_daemonic_workers():
+    from dask.distributed import Client
+
+    from sqsim.experiments._runner import _local_cluster
+
+    with _local_cluster(2, "process") as cluster, Client(cluster) as client:
+        out = client.gather(client.map(_start_spawn_child, range(2), pure=False))
+    assert out == [(False, 0), (False, 0)]
+    with _local_cluster(1, "none") as cluster, Client(cluster) as client:  # the default: daemonic, no children
+        assert client.submit(_start_spawn_child, pure=False).result() == (
+            True, "daemonic processes are not allowed to have children")
+
+
+def test_process_isolation_refuses_a_cluster_of_daemonic_workers(tmp_path):
+    from dask.distributed import LocalCluster
+
+    from sqsim import experiments
+
+    path = tmp_path / "tiny.jsonl"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with pytest.raises(InvalidParameterError, match=r"The 'isolation' parameter of the sweep config must be "
+                                                        r"'none' on a cluster whose workers are daemonic.*"
+                                                        r"DASK_DISTRIBUTED__WORKER__DAEMON=False.*--no-nanny"):
+            experiments.run(_tiny(path, isolation="process"), scheduler=cluster.scheduler_address, progress=False)
+    assert not path.exists()

@@ -7,6 +7,7 @@ dimension d, tolerance tau, answer strategy and seed index::
     seed = 0                     # the root seed: one numpy SeedSequence for the whole sweep
     seeds = 5                    # seed indices per grid point
     results = "parity-queries.jsonl"
+    isolation = "none"           # or "process": each learner runs in its own spawned process
 
     [[grid]]                     # any number of grids; top-level grid keys are their defaults
     learner = ["parity-brute-force", {name = "low-degree", k = 2}]
@@ -21,6 +22,10 @@ bit on one worker or many, and adding grid points leaves the other cells unchang
 learner seeds depend only on (the Boolean class, d, seed index): every learner and strategy at the
 same grid point faces the same target with the same learner seed (a paired design); the oracle
 seed depends on the whole cell.
+
+``isolation`` (``"none"``, the default, or ``"process"``) is passed to every cell's
+``Learner.learn``; it is recorded in each cell but is not part of its identity, so a sweep gives
+the same cell ids, seeds and results with either setting.
 """
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ EXAMPLES = "examples"
 SUPPORTED_KINDS = ("sq", "vstat", "example")
 
 GRID_KEYS = ("learner", "family", "d", "tau", "strategy", "seeds", "budget")
-TOP_KEYS = ("name", "description", "seed", "results", "progress", "grid") + GRID_KEYS
+TOP_KEYS = ("name", "description", "seed", "results", "progress", "isolation", "grid") + GRID_KEYS
+#: how each cell's learner runs (Learner.learn's ``isolation``); not part of a cell's identity
+ISOLATION = ("none", "process")
 CALLER = "the sweep config"
 
 
@@ -224,6 +231,7 @@ class Experiment:
     cells: list = field(default_factory=list)
     description: str = ""
     config: dict = field(default_factory=dict)
+    isolation: str = "none"
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -273,6 +281,7 @@ def _build(data: dict, default_name: str, results) -> Experiment:
     check_param("description", data.get("description", ""), _Str(), CALLER)
     root = check_param("seed", data.get("seed", 0), Interval(int, 0, None), CALLER)
     check_param("progress", data.get("progress"), [Options((True, False)), NoneOk], CALLER)
+    isolation = check_param("isolation", data.get("isolation", "none"), Options(ISOLATION), CALLER)
     out = results if results is not None else data.get("results", f"{name}.jsonl")
     check_param("results", out, [_NonEmptyStr(), _PathLike()], CALLER)
     if Path(out).is_dir():
@@ -305,10 +314,11 @@ def _build(data: dict, default_name: str, results) -> Experiment:
                     f"The {key!r} parameter of {where} must be given. Got nothing instead."
                 )
         for c in _grid_cells(g, where, int(root), str(name)):
+            c["isolation"] = isolation  # how the cell runs, not what it is: neither its id nor its seeds
             cells.setdefault(c["cell"], c)
     progress = data.get("progress")
     return Experiment(str(name), int(root), Path(out), progress, list(cells.values()),
-                      data.get("description", ""), dict(data))
+                      data.get("description", ""), dict(data), isolation)
 
 
 class _NonEmptyStr:

@@ -3,8 +3,10 @@
 Each cell is a JSON-safe dict (its identity, its derived seeds, its oracle plan); :func:`run_cell`
 turns it into one results line. Lines are written by the calling process only, each with one
 ``write`` followed by ``flush`` and ``fsync``, so a sweep killed at any moment (SIGKILL included)
-keeps every finished cell; ``resume=True`` drops a truncated last line and runs only the cells
-whose id is not in the file yet, so no cell is ever written twice.
+keeps every finished cell; ``resume=True`` drops a truncated last line, checks every line against
+the results schema (a line missing fields is run again, with a :class:`ResultsWarning`; a field of
+the wrong type is an error naming the file, the line and the field) and runs only the cells whose
+id has no complete line yet; lines are removed by an atomic rewrite, so no cell is ever written twice.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 import socket
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,10 +31,23 @@ from .._validation import Interval, NoneOk, check_param, show
 from ._config import SCHEMA_VERSION, Experiment, learner_class, load_config, plan_for
 from ._families import make_family
 
-__all__ = ["TIMING_KEY", "SweepReport", "read_results", "run", "run_cell", "strip_timing"]
+__all__ = ["SCHEDULER_TIMEOUT", "TIMING_KEY", "ResultsWarning", "SweepReport", "read_results", "run", "run_cell",
+           "strip_timing"]
 
 #: the one key of a results line that holds wall-clock measurements (never compared)
 TIMING_KEY = "timing"
+#: seconds to wait for a Dask scheduler given by address before giving up
+SCHEDULER_TIMEOUT = 5.0
+#: what makes a cell, as the config derives it; a results line must repeat these values exactly
+IDENTITY_FIELDS = ("learner", "params", "family", "family_params", "d", "tau", "strategy", "seed_index", "budget",
+                   "seeds", "oracle")
+#: what every finished line holds besides its identity (lifted cells also LIFTED_FIELDS)
+OUTCOME_FIELDS = ("schema", "experiment", "target", "queries", "success", "ledger_fingerprint", "details", "error")
+LIFTED_FIELDS = ("boolean_tau", "boolean_queries", "boolean_ledger_fingerprint")
+
+
+class ResultsWarning(UserWarning):
+    """A results line could not be trusted as a finished cell (e.g. fields missing) and is run again."""
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
@@ -129,7 +145,10 @@ def run_cell(spec: dict) -> dict:
     try:
         learner, oracle, boolean, target = build(spec)
         rec["target"] = target.summary
-        res = learner.learn(oracle)
+        if spec.get("isolation", "none") == "none":
+            res = learner.learn(oracle)
+        else:
+            res = learner.learn(oracle, isolation=spec["isolation"])
         success, details = bool(res.success), res.details
         queries = int(res.queries)
     except Exception as exc:  # noqa: BLE001 - recorded in the line, the sweep goes on
@@ -168,6 +187,11 @@ def strip_timing(rec: dict) -> dict:
 def _scan(path: Path, repair: bool) -> list[dict]:
     """Parse a results file; a truncated last line (no newline, e.g. a kill mid-write) is dropped
     (and cut from the file when ``repair``); any other bad line raises."""
+    return [rec for _, rec in _scan_lines(path, repair)]
+
+
+def _scan_lines(path: Path, repair: bool) -> list[tuple[int, dict]]:
+    """(line number, record) of every line of a results file, as :func:`_scan`."""
     data = path.read_bytes()
     end = data.rfind(b"\n") + 1  # everything after the last newline is an unfinished write
     records = []
@@ -181,18 +205,61 @@ def _scan(path: Path, repair: bool) -> list[dict]:
                 f"The 'results' parameter of sqsim.experiments must be a JSON-lines results file. Got {str(path)!r} "
                 f"with an unreadable line {n} ({exc}) instead."
             ) from exc
-        if not isinstance(rec, dict) or "cell" not in rec:
+        if not isinstance(rec, dict) or not isinstance(rec.get("cell"), str):
             raise InvalidParameterError(
                 f"The 'results' parameter of sqsim.experiments must be a sqsim results file (one cell per line). "
                 f"Got {str(path)!r} whose line {n} is {show(rec)} instead."
             )
-        records.append(rec)
+        records.append((n, rec))
     if repair and end < len(data):
         with open(path, "r+b") as fh:
             fh.truncate(end)
             fh.flush()
             os.fsync(fh.fileno())
     return records
+
+
+def _is_count(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+#: field -> (what it must be, test); checked on every line that has the field
+_FIELD_TYPES = {
+    "schema": (f"the int {SCHEMA_VERSION}", lambda v, r: type(v) is int and v == SCHEMA_VERSION),
+    "experiment": ("a str", lambda v, r: isinstance(v, str)),
+    "queries": ("an int >= 0 (null only on a line with an error)",
+                lambda v, r: _is_count(v) or (v is None and r.get("error") is not None)),
+    "boolean_queries": ("an int >= 0 (null only on a line with an error)",
+                        lambda v, r: _is_count(v) or (v is None and r.get("error") is not None)),
+    "success": ("a bool", lambda v, r: isinstance(v, bool)),
+    "error": ("a str or null", lambda v, r: v is None or isinstance(v, str)),
+    "details": ("an object", lambda v, r: isinstance(v, dict)),
+    "target": ("an object or null", lambda v, r: v is None or isinstance(v, dict)),
+    "ledger_fingerprint": ("a str or null", lambda v, r: v is None or isinstance(v, str)),
+    "boolean_ledger_fingerprint": ("a str or null", lambda v, r: v is None or isinstance(v, str)),
+    "boolean_tau": ("a number", lambda v, r: isinstance(v, (int, float)) and not isinstance(v, bool)),
+}
+
+
+def _check_record(path: Path, n: int, rec: dict, spec: dict) -> list[str]:
+    """The fields missing from line ``n`` (a complete line gives []); a field of the wrong type, or an
+    identity field that differs from the config's cell, raises :class:`InvalidParameterError`."""
+    required = IDENTITY_FIELDS + OUTCOME_FIELDS + (LIFTED_FIELDS if spec.get("oracle") == "lifted" else ())
+    for key, (what, ok) in _FIELD_TYPES.items():
+        if key in rec and not ok(rec[key], rec):
+            raise InvalidParameterError(
+                f"The 'results' parameter of sqsim.experiments.run must be a results file whose {key!r} fields are "
+                f"{what}. Got {str(path)!r} whose line {n} (cell {rec['cell']}) has {key} = {show(rec[key])} "
+                f"instead."
+            )
+    for key in IDENTITY_FIELDS:
+        if key in rec and rec[key] != spec[key]:
+            raise InvalidParameterError(
+                f"The 'results' parameter of sqsim.experiments.run must repeat each cell's identity. Got "
+                f"{str(path)!r} whose line {n} (cell {rec['cell']}) has {key} = {show(rec[key])}, where the config's "
+                f"cell has {show(spec[key])}, instead."
+            )
+    return [k for k in required if k not in rec]
 
 
 def read_results(path) -> list[dict]:
@@ -285,9 +352,16 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
         1 runs the cells serially in this process; N > 1 starts a local Dask cluster of N worker
         processes with one thread each.
     scheduler : str, optional
-        Address of a running Dask scheduler (``tcp://host:8786``) to use instead.
+        Address of a running Dask scheduler (``tcp://host:8786``) to use instead. If no scheduler
+        answers within ``SCHEDULER_TIMEOUT`` (5 s), :class:`~sqsim.InvalidParameterError` names the
+        address, before the results file is created or touched.
     resume : bool, default False
         Continue an existing results file: a truncated last line is cut, finished cells are skipped.
+        Every line is checked first: a line of a cell of this sweep that lacks fields of the results
+        schema is not a finished cell: it is run again (with a :class:`ResultsWarning`) and its old
+        line removed by an atomic rewrite; a field of the wrong type (say a non-integer ``queries``)
+        or an identity field that differs from the config is an :class:`~sqsim.InvalidParameterError`
+        naming the file, the line and the field.
     overwrite : bool, default False
         Replace an existing results file (without ``resume`` or ``overwrite`` a non-empty file is refused).
     retry_errors : bool, default False
@@ -307,6 +381,17 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
     SweepReport
         ``path``, ``cells``, ``ran``, ``skipped``, ``errors``, ``seconds`` and ``records`` (every
         cell of the grid read back, in grid order).
+
+    Notes
+    -----
+    With ``isolation = "process"`` in the config every learner runs in a spawned child process of
+    the process running its cell. Dask's nanny starts worker processes as daemons, and daemonic
+    processes may not have children, so the local cluster of ``workers > 1`` is started with
+    non-daemonic workers (``dask.config.set({"distributed.worker.daemon": False})`` around its
+    creation). On an existing cluster (``scheduler``) start the workers either with
+    ``DASK_DISTRIBUTED__WORKER__DAEMON=False dask worker ADDRESS`` or without a nanny,
+    ``dask worker --no-nanny ADDRESS``; a sweep with ``isolation = "process"`` checks the workers
+    first and refuses daemonic ones with an error that says so.
     """
     exp = load_config(config, results=results)
     check_param("workers", workers, Interval(int, 1, None), "sqsim.experiments.run")
@@ -319,69 +404,97 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
                                     "resume=True (it retries the failed cells of an existing file). Got "
                                     "retry_errors=True, resume=False instead.")
     path = Path(exp.results)
-    wanted = {c["cell"] for c in exp.cells}
+    existed = path.exists()
+    wanted = {c["cell"]: c for c in exp.cells}
     done: dict[str, dict] = {}
-    if path.exists() and path.stat().st_size > 0:
+    drop = []  # cells whose lines are removed before they run again
+    if existed and path.stat().st_size > 0:
         if resume:
-            for rec in _scan(path, repair=False):
-                if rec["cell"] not in wanted:
+            seen = set()
+            for n, rec in _scan_lines(path, repair=False):
+                cid = rec["cell"]
+                if cid not in wanted:
+                    seeds = rec.get("seeds") if isinstance(rec.get("seeds"), dict) else {}
                     raise InvalidParameterError(
                         f"The 'resume' parameter of sqsim.experiments.run must continue the same sweep. Got a results "
-                        f"file {str(path)!r} holding cell {rec['cell']} ({rec.get('learner')}, d={rec.get('d')}, root "
-                        f"seed {rec.get('seeds', {}).get('root')}) that this config does not define instead."
+                        f"file {str(path)!r} holding cell {cid} ({rec.get('learner')}, d={rec.get('d')}, root "
+                        f"seed {seeds.get('root')}) that this config does not define instead."
                     )
-                if rec["cell"] in done:
+                if cid in seen:
                     raise InvalidParameterError(f"The 'results' parameter of sqsim.experiments.run must hold each cell "
-                                                f"once. Got {str(path)!r} with cell {rec['cell']} twice instead.")
-                done[rec["cell"]] = rec
+                                                f"once. Got {str(path)!r} with cell {cid} twice instead.")
+                seen.add(cid)
+                missing = _check_record(path, n, rec, wanted[cid])
+                if missing:
+                    warnings.warn(f"{path}: line {n} (cell {cid}) lacks the fields {missing} of a finished cell; "
+                                  f"the cell runs again and its line is replaced", ResultsWarning, stacklevel=2)
+                    drop.append(cid)
+                    continue
+                done[cid] = rec
+            if retry_errors:
+                failed = [c for c, r in done.items() if r.get("error") is not None]
+                for c in failed:
+                    del done[c]
+                drop += failed
         elif not overwrite:
             raise InvalidParameterError(
                 f"The 'results' parameter of sqsim.experiments.run must be a new or empty file (pass resume=True to "
                 f"continue it or overwrite=True to replace it). Got {str(path)!r}, which holds results, instead."
             )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(path)
+    todo = [c for c in exp.cells if c["cell"] not in done]
+    # connect first: a dead scheduler fails within SCHEDULER_TIMEOUT, before the file is created or touched
+    pool = _connect(workers, scheduler, exp.isolation) if todo and (workers > 1 or scheduler is not None) else None
     t0 = time.perf_counter()
     ran = errors = 0
     new: dict[str, dict] = {}
     try:
-        if resume:
-            _scan(path, repair=True)  # under the lock: cut a truncated last line
-            failed = [c for c, r in done.items() if r.get("error") is not None] if retry_errors else []
-            if failed:
-                for c in failed:
-                    del done[c]
-                writer = _rewrite(path, writer, [done[c] for c in done])
-        elif overwrite:
-            writer.fh.truncate(0)
-        todo = [c for c in exp.cells if c["cell"] not in done]
-        bar = _progress(exp, progress, len(exp.cells), len(done))
-        asked = sum(int(r.get("queries") or 0) for r in done.values())
-
-        def record(rec):
-            nonlocal ran, errors, asked
-            writer.write(rec)
-            new[rec["cell"]] = rec
-            ran += 1
-            errors += rec.get("error") is not None
-            asked += int(rec.get("queries") or 0)
-            if bar is not None:
-                bar.set_postfix(queries=asked, refresh=False)
-                bar.update(1)
-            if on_record is not None:
-                on_record(rec)
-
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = _Writer(path)
         try:
-            if todo and (workers > 1 or scheduler is not None):
-                _run_dask(todo, workers, scheduler, record)
-            else:
-                for spec in todo:
-                    record(run_cell(spec))
+            if resume:
+                _scan(path, repair=True)  # under the lock: cut a truncated last line
+                if drop:
+                    writer = _rewrite(path, writer, list(done.values()))
+            elif overwrite:
+                writer.fh.truncate(0)
+            bar = _progress(exp, progress, len(exp.cells), len(done))
+            asked = sum(int(r.get("queries") or 0) for r in done.values())
+
+            def record(rec):
+                nonlocal ran, errors, asked
+                writer.write(rec)
+                new[rec["cell"]] = rec
+                ran += 1
+                errors += rec.get("error") is not None
+                asked += int(rec.get("queries") or 0)
+                if bar is not None:
+                    bar.set_postfix(queries=asked, refresh=False)
+                    bar.update(1)
+                if on_record is not None:
+                    on_record(rec)
+
+            try:
+                if pool is not None:
+                    _run_dask(todo, pool[0], record)
+                else:
+                    for spec in todo:
+                        record(run_cell(spec))
+            finally:
+                if bar is not None:
+                    bar.close()
         finally:
-            if bar is not None:
-                bar.close()
+            writer.close()
+    except BaseException:
+        if not existed and not new:  # nothing written: leave no empty results file behind
+            try:
+                if path.stat().st_size == 0:
+                    path.unlink()
+            except OSError:
+                pass
+        raise
     finally:
-        writer.close()
+        if pool is not None:
+            _disconnect(*pool)
     allrecs = {**done, **new}
     return SweepReport(path, len(exp.cells), ran, len(done), errors, time.perf_counter() - t0,
                        [allrecs[c["cell"]] for c in exp.cells if c["cell"] in allrecs])
@@ -400,24 +513,75 @@ def _rewrite(path: Path, writer: _Writer, records: list) -> _Writer:
     return _Writer(path)
 
 
-def _run_dask(todo, workers, scheduler, record) -> None:
-    from dask.distributed import Client, LocalCluster, as_completed
+def _local_cluster(workers: int, isolation: str = "none"):
+    """A LocalCluster of ``workers`` one-thread processes; non-daemonic workers for ``isolation="process"``
+    (a daemonic process may not start the learner's child process)."""
+    import dask
+    from dask.distributed import LocalCluster
+
+    settings = {"distributed.worker.daemon": False} if isolation == "process" else {}
+    with dask.config.set(settings):  # read by the nannies as they start their workers, inside the constructor
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                            silence_logs=logging.ERROR, env=_worker_env())
+
+
+def _daemonic() -> bool:
+    """Run on a worker: whether it is a daemonic process (then it cannot start child processes)."""
+    import multiprocessing
+
+    return bool(multiprocessing.current_process().daemon)
+
+
+def _connect(workers: int, scheduler, isolation: str):
+    """(client, local cluster or None); a scheduler address that does not answer is a clear error."""
+    from dask.distributed import Client
 
     cluster = None
     if scheduler is None:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR, env=_worker_env())
-        client = Client(cluster)
-    else:
-        client = Client(scheduler)
-    try:
-        futures = client.map(run_cell, todo, key=[f"sqsim-cell-{c['cell']}" for c in todo], pure=False)
-        for fut in as_completed(futures):
-            record(fut.result())
-    finally:
-        client.close()
-        if cluster is not None:
+        cluster = _local_cluster(workers, isolation)
+        try:
+            client = Client(cluster)
+        except BaseException:
             cluster.close()
+            raise
+    else:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:
+            raise InvalidParameterError(
+                f"The 'scheduler' parameter of sqsim.experiments.run must be the address of a running Dask "
+                f"scheduler. Got {scheduler!r}, where none answered within {SCHEDULER_TIMEOUT:g} s "
+                f"({type(exc).__name__}: {_ADDRESS.sub('', str(exc))[:200]}), instead."
+            ) from exc
+    if isolation == "process":
+        try:
+            daemonic = sorted(w for w, d in client.run(_daemonic).items() if d)
+        except BaseException:
+            _disconnect(client, cluster)
+            raise
+        if daemonic:
+            _disconnect(client, cluster)
+            raise InvalidParameterError(
+                f"The 'isolation' parameter of the sweep config must be 'none' on a cluster whose workers are daemonic "
+                f"processes (they cannot start a learner's process). Got 'process' with scheduler {scheduler!r}, "
+                f"whose workers {daemonic} are daemonic, instead (start the workers with "
+                f"DASK_DISTRIBUTED__WORKER__DAEMON=False dask worker ADDRESS, or dask worker --no-nanny ADDRESS)."
+            )
+    return client, cluster
+
+
+def _disconnect(client, cluster) -> None:
+    client.close()
+    if cluster is not None:
+        cluster.close()
+
+
+def _run_dask(todo, client, record) -> None:
+    from dask.distributed import as_completed
+
+    futures = client.map(run_cell, todo, key=[f"sqsim-cell-{c['cell']}" for c in todo], pure=False)
+    for fut in as_completed(futures):
+        record(fut.result())
 
 
 class _Bool:
