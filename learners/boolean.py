@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -160,6 +161,24 @@ class GF2Elimination(Learner):
         return Parity(d, _support(basis.solve(), d)), details
 
 
+def exact_cheat_phi(X, y, weights):
+    """(1 - 2y) sum_i weights_i 1[x = e_i]: the exact-answer cheat's query (module level: importable)."""
+    X = np.asarray(X)
+    unit = X.sum(axis=1) == 1
+    idx = np.argmax(X, axis=1)
+    return (1.0 - 2.0 * np.asarray(y, dtype=np.float64)) * np.where(unit, np.asarray(weights)[idx], 0.0)
+
+
+def mixture_phi(X, y, codes):
+    """(1 - 2y) (1/|A|) sum_{T in A} (-1)^{T.x}: version-space-search's mixture query (importable)."""
+    X = np.asarray(X, dtype=np.int64)
+    c = X @ (np.int64(1) << np.arange(X.shape[1], dtype=np.int64))
+    g = np.zeros(c.shape[0])
+    for t in np.asarray(codes, dtype=np.int64):
+        g += 1.0 - 2.0 * parity_np(c & t)
+    return (1.0 - 2.0 * np.asarray(y, dtype=np.float64)) * g / len(codes)
+
+
 @register("exact-cheat")
 class ExactCheat(Learner):
     """One query whose exact answer spells the support in binary (MATH.md section 1, exact-answer cheat).
@@ -178,14 +197,8 @@ class ExactCheat(Learner):
                 f"The 'oracle' parameter of ExactCheat.learn must be over an enumerable cube with d <= 50 (exact "
                 f"answers in double precision; larger cubes get Monte Carlo truths). Got {oracle.domain!r} instead.")
         weights = np.array([2.0 ** -(i + 1) for i in range(d)])
-
-        def phi(X, y):
-            X = np.asarray(X)
-            unit = X.sum(axis=1) == 1
-            idx = np.argmax(X, axis=1)
-            return (1.0 - 2.0 * np.asarray(y, dtype=np.float64)) * np.where(unit, weights[idx], 0.0)
-
-        a = oracle.ask(Query(phi, name="exact-cheat", kind="csq"))
+        # an importable function with its parameters, so the query can cross a process boundary
+        a = oracle.ask(Query(functools.partial(exact_cheat_phi, weights=weights), name="exact-cheat", kind="csq"))
         # a 2^d = (1 - 2^-d) - 2 B with B = sum_i 2^-i b_i, b_i = 1[i - 1 in S]
         B = ((1.0 - 2.0**-d) - a * 2.0**d) / 2.0
         word = int(round(B * 2.0**d))
@@ -254,15 +267,7 @@ class VersionSpaceSearch(Learner):
                     if best is None or worst < best[0]:
                         best = (worst, A)
             A = np.sort(best[1])
-            Acodes = codes[A]
-
-            def phi(X, y, Acodes=Acodes):
-                c = np.asarray(X, dtype=np.int64) @ weights
-                g = np.zeros(c.shape[0])
-                for t in Acodes:
-                    g += 1.0 - 2.0 * parity_np(c & t)
-                return (1.0 - 2.0 * np.asarray(y, dtype=np.float64)) * g / len(Acodes)
-
+            phi = functools.partial(mixture_phi, codes=np.asarray(codes[A], dtype=np.int64))
             a = oracle.ask(Query(phi, name=f"mixture[{len(A)}]", kind="csq"))
             truth = np.where(np.isin(idx, A), 1.0 / len(A), 0.0)
             keep = np.abs(truth - a) <= tau * (1 + 1e-9) + 1e-12

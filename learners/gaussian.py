@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import functools
 import math
 from itertools import combinations_with_replacement
 
@@ -161,9 +162,7 @@ class HermiteMoments(Learner):
         alphas = _multi_indices(d, self.k)
         queries = []
         for a in alphas:
-            def phi(Z, y, a=a):
-                return (np.clip(np.asarray(y, dtype=np.float64) / s, -1, 1)
-                        * np.clip(_hermite_feature(np.asarray(Z, dtype=np.float64), a), -c, c) / c)
+            phi = functools.partial(hermite_phi, alpha=np.asarray(a, dtype=np.int64), clip=c, label_scale=s)
             queries.append(Query(phi, name=f"hermite{list(a)}", kind="csq"))
         answers = np.array([oracle.ask(q) for q in queries])
         coef = answers * c
@@ -172,6 +171,13 @@ class HermiteMoments(Learner):
         return HermitePolynomial(alphas, coef, s), {"k": self.k, "queries_expected": math.comb(d + self.k, self.k),
                                                     "clip_level": c, "label_scale": s, "noise_floor": floor * s,
                                                     "nonzero": int(np.count_nonzero(coef))}
+
+
+def hermite_phi(Z, y, alpha, clip, label_scale):
+    """clip(y / s, -1, 1) clip(He_alpha(z), -c, c) / c: hermite-moments' query (module level: importable)."""
+    alpha = tuple(int(v) for v in np.asarray(alpha).reshape(-1))
+    return (np.clip(np.asarray(y, dtype=np.float64) / label_scale, -1, 1)
+            * np.clip(_hermite_feature(np.asarray(Z, dtype=np.float64), alpha), -clip, clip) / clip)
 
 
 @register("vw-cheat")
@@ -190,6 +196,8 @@ class VWCheat(Learner):
     """
 
     domains = ("boolean", "zq", "gaussian")
+    #: its queries hold the class members (arbitrary callables), which cannot cross a process boundary
+    isolation_capable = False
 
     def __init__(self, *, family):
         if hasattr(family, "member") and hasattr(family, "__len__"):
@@ -241,6 +249,9 @@ class RegisteredReduction(Learner):
     seed : int, numpy Generator or None
         The weak predictor's draws.
     """
+
+    #: the Boolean images of the inner learner's queries are adapter objects, not importable functions
+    isolation_capable = False
 
     domains = ("boolean", "zq")
 

@@ -6,11 +6,10 @@ oracle to a learner, and count the queries it needs as a function of the dimensi
 
 from ._domains import *
 from ._errors import *
-from ._example import *
-from .gradients import ApproxGradientOracle, CosineModel, LinearModel, OneHiddenReLU
 from ._learning import *
 from ._ledger import *
-from ._oracles import *
+from .oracles import ApproxGradientOracle, ExampleOracle, LedgerView, OracleHandle, SQOracle, VSTATOracle
+from .gradients import CosineModel, LinearModel, OneHiddenReLU
 from ._queries import *
 from ._strategies import *
 from ._version_space import *
@@ -25,6 +24,7 @@ __all__ = [
     "NullAdversary", "SampledStrategy", "VersionSpaceStrategy",
     "Ledger", "QueryRecord", "Learner", "LearnResult",
     "SQSimError", "InvalidParameterError", "QueryRangeError", "QueryBudgetExceeded",
-    "DomainTooLargeError", "StrategyContractError", "OracleStateError",
+    "DomainTooLargeError", "StrategyContractError", "OracleStateError", "QueryContractError", "SealError",
+    "IsolationError", "TargetError", "OracleHandle", "LedgerView",
     "bounds", "concepts",
 ]

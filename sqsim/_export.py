@@ -11,6 +11,6 @@ def export(obj):
     names = module.__dict__.setdefault("__all__", [])
     if obj.__name__ not in names:
         names.append(obj.__name__)
-    if obj.__module__.startswith("sqsim._"):
+    if obj.__module__.startswith("sqsim.") and obj.__module__.rsplit(".", 1)[-1].startswith("_"):
         obj.__module__ = "sqsim"
     return obj

@@ -12,8 +12,8 @@ folded into 0.0). The sum is order-independent, so
 chunked Python passes, the fused Numba pass and the closed form of characters (one
 compute-only kernel pass, or one integer Walsh-Hadamard transform for a whole batch) all give
 the same H for the same values: renaming or re-wrapping a query does not buy fresh noise.
-Elsewhere the key hashes the name, the qualified name, the bytecode and the values on 256
-probe points. Keys only decide which answers repeat: the oracle re-checks a repeated answer
+Elsewhere the key hashes the values on the fixed probe set (256 points, target-independent probe
+labels), never the name or the code. Keys only decide which answers repeat: the oracle re-checks a repeated answer
 against the new query's band, so even a key collision never yields an answer outside it.
 """
 
@@ -65,11 +65,11 @@ def code_fingerprint(fn) -> str:
     return hashlib.blake2b(code.co_code + repr(code.co_consts).encode(), digest_size=8).hexdigest()
 
 
-def probe_key(context: str, name: str, qualname: str, values: np.ndarray, code: str = "") -> str:
+def probe_key(context: str, values: np.ndarray) -> str:
+    """The key of a query on a Monte Carlo domain: a hash of its values on the fixed probe set only."""
     b = hashlib.blake2b(digest_size=16)
-    for part in (context, name, qualname, code):
-        b.update(part.encode())
-        b.update(b"\0")
+    b.update(context.encode())
+    b.update(b"\0")
     b.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
     return b.hexdigest()
 

@@ -47,6 +47,12 @@ class AnswerContext:
         ``sample_mean(n, rng)`` returns the empirical mean of the query on n fresh examples.
     sample_size : callable
         ``sample_size(delta)``: examples needed for the band at failure probability delta.
+    query : Query
+        The query being answered.
+    smooth_uniform : callable
+        ``smooth_uniform()`` returns a U(0, 1) variable that is a fixed, smooth (Lipschitz) function of
+        the query's centred and normalised probe-value vector and the oracle seed: affine maps and tiny
+        perturbations of a query give (nearly) the same value.
     """
 
     truth: float
@@ -61,6 +67,7 @@ class AnswerContext:
     sample_mean: Callable
     sample_size: Callable
     query: object = None
+    smooth_uniform: Callable | None = None
 
 
 @export
@@ -103,16 +110,23 @@ class ExactStrategy(AnswerStrategy):
 
 @export
 class NoisyStrategy(AnswerStrategy):
-    """Truth plus noise uniform in the band, a deterministic function of (seed, query key).
+    """Truth plus noise uniform in the band, a fixed *smooth* function of the query (DESIGN.md section 3).
 
-    Benign: different queries get independent noise, and repeating (or renaming) a query
-    returns the same answer, so noise cannot be averaged away.
+    The noise is lo + u (hi - lo) with u = Phi(<g, w>): w is the query's centred, normalised vector of
+    values on the oracle's fixed probe set and g a Gaussian vector fixed by the oracle seed, so u is
+    uniform for each query, repeating or renaming a query returns the same answer, and affine maps
+    (a phi + b, a > 0) or relative changes up to 1e-6 of a query get the same or nearly the same noise.
+
+    "noisy" remains a *benign* oracle: no stateless oracle resists every averaging scheme (a learner
+    can mix a query with far-apart terms of known mean, which moves w by a lot, and average those).
+    Lower bounds use "adversarial" or "version-space".
     """
 
     name = "noisy"
 
     def answer(self, ctx):
-        return float(ctx.rng("noisy").uniform(ctx.lo, ctx.hi))
+        u = ctx.smooth_uniform() if ctx.smooth_uniform is not None else float(ctx.rng("noisy").random())
+        return float(min(max(ctx.lo + u * (ctx.hi - ctx.lo), ctx.lo), ctx.hi))
 
 
 @export

@@ -20,14 +20,13 @@ import time
 
 import numpy as np
 
-from . import _keys
 from ._domains import Gaussian
 from ._errors import InvalidParameterError
 from ._kernels import adapter as kadapter
 from ._kernels import pick
 from ._learning import Learner
 from ._ledger import Ledger
-from ._oracles import PROBE_POINTS, SQOracle, grade_real
+from .oracles._lifted import LiftedOracle
 from ._errors import QueryRangeError
 from ._queries import NumbaQuery, Query
 from ._random import derived_rng
@@ -37,237 +36,6 @@ from .lift import CompressedLift
 from .lift._n3 import phi_table
 
 __all__ = ["LiftedOracle", "weak_predictor", "WeakPredictor", "reduce", "Reduction"]
-
-#: rows of inner draws evaluated at once (bounded memory)
-ROWS = 2**17
-
-
-class _BooleanImage(Query):
-    """phi_B of (A1): the Boolean query a Gaussian query becomes."""
-
-    def __init__(self, adapter: LiftedOracle, query: Query, seed: np.uint64, K: int):
-        super().__init__(self._evaluate, f"lift[{query.name}]", kind=query.kind)
-        self._adapter, self._query, self._seed, self._K = adapter, query, seed, K
-        self._memo = (None, None, None)
-        self._label_memo = None
-
-    @property
-    def qualname(self):
-        return "sqsim.adapter.BooleanImage"
-
-    def _draws(self, codes):
-        if self._memo[0] is not None and np.array_equal(self._memo[0], codes):
-            return self._memo[1], self._memo[2]
-        Z, mult = self._adapter._draws(codes, self._K, self._seed)
-        self._memo = (codes.copy(), Z, mult)
-        return Z, mult
-
-    def _evaluate(self, X, y):
-        a = self._adapter
-        codes = a.boolean.domain.encode(X)
-        y = np.asarray(y, dtype=np.float64)
-        labels = getattr(a.boolean, "_lvals", None)
-        if (not isinstance(self._query, NumbaQuery) and labels is not None and 1 < len(labels) <= 16
-                and y.size and np.all(y == y[0]) and y[0] in labels):
-            return self._evaluate_all_labels(codes, float(y[0]), labels)
-        # phi_B is a function of (x, y): evaluate each distinct pair once (the sampled strategy and
-        # Monte Carlo Boolean truths repeat points)
-        order = np.lexsort((y, codes))  # exact on int64 codes (no float round trip)
-        cs, ys = codes[order], y[order]
-        new = np.ones(cs.shape[0], dtype=bool)
-        new[1:] = (cs[1:] != cs[:-1]) | (ys[1:] != ys[:-1])
-        if new.all():
-            return self._evaluate_pairs(codes, y)
-        group = np.cumsum(new) - 1
-        vals = self._evaluate_pairs(cs[new], ys[new])
-        out = np.empty(codes.shape[0])
-        out[order] = vals[group]
-        return out
-
-    def _evaluate_all_labels(self, codes, y0, labels):
-        """phi_B(x, v) for every label value v on one pass of inner draws; the other labels are kept for
-        the oracle's next calls (it enumerates the same points once per label value, MATH.md M1)."""
-        memo = self._label_memo
-        if memo is not None and y0 in memo[1] and np.array_equal(memo[0], codes):
-            return memo[1].pop(y0)
-        K, step = self._K, max(1, ROWS // self._K)
-        vals = {float(v): np.empty(codes.shape[0]) for v in labels}
-        for s in range(0, codes.shape[0], step):
-            cs = codes[s : s + step]
-            Z, mult = self._draws(cs)
-            for v, out in vals.items():
-                ytil = np.full(cs.shape[0] * K, v) * mult  # the label map of Eq. (7)
-                out[s : s + step] = self._query.values(Z, ytil, False).reshape(-1, K).mean(axis=1)
-        mine = vals.pop(y0)
-        self._label_memo = (codes.copy(), vals)
-        return mine
-
-    def _evaluate_pairs(self, codes, y):
-        if isinstance(self._query, NumbaQuery):  # fused: draws consumed in place by the compiled query
-            return self._adapter._fused(self._query, codes, y, self._K, self._seed)
-        out = np.empty(codes.shape[0])
-        K = self._K
-        step = max(1, ROWS // K)
-        for s in range(0, codes.shape[0], step):
-            cs = codes[s : s + step]
-            Z, mult = self._draws(cs)
-            ytil = np.repeat(y[s : s + step], K) * mult  # the label map of Eq. (7)
-            vals = self._query.values(Z, ytil, False)  # checked: [-1, 1], finite, right shape
-            out[s : s + step] = vals.reshape(-1, K).mean(axis=1)
-        return out
-
-
-class LiftedOracle:
-    """A Gaussian SQ oracle for f^Delta that only talks to a Boolean SQ oracle for f (Theorem 3.2).
-
-    Parameters
-    ----------
-    boolean_oracle : SQOracle
-        STAT(tau_bool) for the Boolean concept f (any strategy, adversarial included).
-    lift : CompressedLift
-        Same d and q as the Boolean domain.
-    inner_samples : int, optional
-        Inner draws K per Boolean point; default the smallest K with eps_inner <= tau / 4.
-    inner_failure_probability : float, default 1e-6
-        delta_inner of the Hoeffding bound on the inner Monte Carlo.
-
-    Attributes
-    ----------
-    tolerance : float
-        2 tau_bool.
-    domain : Gaussian
-    ledger : Ledger
-        One record per Gaussian query, with the Boolean record it became (``extra["boolean_index"]``),
-        tau_bool, eps_inner and the bad-event term; the Boolean oracle's own ledger counts the Boolean
-        queries, one to one, so nothing is counted twice.
-    """
-
-    oracle_kind = "sq"
-
-    def __init__(self, boolean_oracle, lift, inner_samples=None, *, inner_failure_probability=1e-6, seed=None):
-        if not isinstance(boolean_oracle, SQOracle):
-            raise InvalidParameterError(f"The 'boolean_oracle' parameter of LiftedOracle must be an SQOracle. "
-                                        f"Got {show(boolean_oracle)} instead.")
-        if not isinstance(lift, CompressedLift):
-            raise InvalidParameterError(f"The 'lift' parameter of LiftedOracle must be a CompressedLift. "
-                                        f"Got {show(lift)} instead.")
-        dom = boolean_oracle.domain
-        if dom.d != lift.d or getattr(dom, "base", None) != lift.q:
-            raise InvalidParameterError(
-                f"The 'lift' parameter of LiftedOracle must match the Boolean domain {dom!r}. Got {lift!r} instead."
-            )
-        check_param("inner_samples", inner_samples, [Interval(int, 1, None), NoneOk], "LiftedOracle")
-        check_param("inner_failure_probability", inner_failure_probability,
-                    Interval(float, 0, 1, closed="neither"), "LiftedOracle")
-        self.boolean = boolean_oracle
-        self.lift = lift
-        self.tolerance = 2.0 * boolean_oracle.tolerance
-        self.domain = Gaussian(lift.d)
-        self.ledger = Ledger()
-        self.inner_failure_probability = float(inner_failure_probability)
-        self._points = dom.size if boolean_oracle.exact else boolean_oracle._truth_n()
-        tau = self.tolerance
-        if inner_samples is None:
-            inner_samples = max(1, math.ceil(hoeffding_samples(tau / 4, self.inner_failure_probability) / self._points))
-        self.K = int(inner_samples)
-        self.eps_inner = hoeffding_error(self._points * self.K, self.inner_failure_probability)
-        self.bad_event = lift.bad_event_probability()
-        total = boolean_oracle.tolerance + self.eps_inner + 2 * self.bad_event
-        if total > tau:
-            raise InvalidParameterError(
-                f"The 'inner_samples' parameter of LiftedOracle must let the error budget fit the tolerance "
-                f"{tau:.4g}: tau_bool {boolean_oracle.tolerance:.4g} + eps_inner {self.eps_inner:.4g} + "
-                f"2 P[E] {2 * self.bad_event:.4g} = {total:.4g}. Got {inner_samples!r} instead."
-            )
-        self._entropy = derived_rng(boolean_oracle.seed_entropy, "adapter").integers(0, 2**63)
-        probe_rng = derived_rng(self._entropy, "probe")
-        self._probe_Z = probe_rng.standard_normal((PROBE_POINTS, lift.d))
-        bits = probe_rng.integers(0, 2, PROBE_POINTS).astype(np.float64)
-        self._probe_y = lift.label(bits, self._probe_Z)
-        i, c = lift.intervals, lift.constants
-        self._kernel_args = (i.boundaries, i.L, i.l, i.r, i.U, phi_table(c), float(c.kmax), float(c.kappa))
-
-    def _draws(self, codes, K, seed):
-        codes = np.ascontiguousarray(codes, dtype=np.int64)
-        kern = pick(kadapter.cell_draws, codes.shape[0] * K * self.lift.d)
-        return kern(codes, self.lift.d, self.lift.q, K, seed, *self._kernel_args)
-
-    def _fused(self, query, codes, y, K, seed):
-        codes = np.ascontiguousarray(codes, dtype=np.int64)
-        query._set_params(False)
-        d = self.lift.d
-        reads = np.ones(d, dtype=np.uint8)
-        if query.reads is not None:
-            if any(j >= d for j in query.reads):
-                raise InvalidParameterError(f"The 'reads' parameter of NumbaQuery must index the d = {d} coordinates. "
-                                            f"Got {query.reads!r} instead.")
-            reads[:] = 0
-            reads[list(query.reads)] = 1
-        p_in_s = float(math.erf(self.lift.intervals.U[0] / math.sqrt(2))) if self.lift.q == 2 else 0.0
-        kern = pick(kadapter.fused_image, codes.shape[0] * K * d)
-        vals, bad, badval = kern(query.fn, query.params, codes, np.ascontiguousarray(y, dtype=np.float64),
-                                 d, self.lift.q, K, seed, reads, p_in_s, *self._kernel_args)
-        if bad >= 0:
-            raise QueryRangeError(f"Query {query.name!r} must return values in [-1, 1]. Got {float(badval)!r} on "
-                                  f"an inner draw of Boolean point code {int(codes[bad])} instead.")
-        return vals
-
-    def _image(self, query: Query) -> _BooleanImage:
-        if not isinstance(query, Query):
-            raise InvalidParameterError(f"The 'query' parameter of LiftedOracle.ask must be a sqsim Query. "
-                                        f"Got {show(query)} instead.")
-        pv = query.values(self._probe_Z, self._probe_y, False)
-        key = _keys.probe_key(f"lifted|{self.lift!r}", query.name, query.qualname, pv,
-                              _keys.code_fingerprint(query.fn))
-        seed = np.uint64(derived_rng(self._entropy, key, "inner").integers(0, 2**63))
-        return _BooleanImage(self, query, seed, self.K)
-
-    def ask(self, query: Query) -> float:
-        """One Gaussian query = one Boolean query; the answer is within tolerance of E_z[phi(z, f^Delta(z))]."""
-        return float(self.ask_batch([query])[0])
-
-    def ask_batch(self, queries) -> np.ndarray:
-        """Many Gaussian queries, forwarded as one Boolean batch (atomic on both ledgers)."""
-        if isinstance(queries, Query):
-            raise InvalidParameterError(f"The 'queries' parameter of LiftedOracle.ask_batch must be a sequence of "
-                                        f"queries. Got {show(queries)} instead (use ask for one query).")
-        queries = list(queries)
-        t0 = time.perf_counter()
-        images = [self._image(q) for q in queries]
-        start = len(self.boolean.ledger)
-        answers = self.boolean.ask_batch(images)
-        seconds = (time.perf_counter() - t0) / max(1, len(queries))
-        for n, (q, a) in enumerate(zip(queries, answers)):
-            brec = self.boolean.ledger[start + n]
-            self.ledger.append(
-                name=q.name, kind=q.kind, tolerance=self.tolerance, answer=float(a), truth=None,
-                truth_error=self.eps_inner, failure_probability=min(1.0, brec.failure_probability +
-                                                                   self.inner_failure_probability),
-                strategy=f"lifted:{brec.strategy}", in_band=brec.in_band, seconds=seconds, key=brec.key,
-                extra={"boolean_index": brec.index, "tau_bool": self.boolean.tolerance, "eps_inner": self.eps_inner,
-                       "bad_event": self.bad_event, "inner_samples": self.K, "forwarded": 1},
-            )
-        return answers
-
-    def _grade(self, hypothesis, *, n=100_000) -> dict:
-        """Grading hook (not a query): the Boolean oracle's target composed with the lift (DESIGN.md 3).
-
-        Success iff a (1 - 1e-3) upper bound on E[(clip(h) - f^Delta)^2] over n fresh Gaussian points is
-        at most 0.25 E[(f^Delta)^2], so the zero hypothesis never succeeds on a lifted target.
-        """
-        if hypothesis is None:
-            return {"success": False, "reason": "no hypothesis"}
-        Z = derived_rng(self._entropy, "grade").standard_normal((n, self.lift.d))
-        X, phi = self.lift.features(Z)
-        f = self.boolean._grading_target()
-        y = np.asarray(f(X), dtype=np.float64) * phi  # f^Delta(z) = f(thres_q(z)) phi_D(sum_j N2(z_j))
-        h = np.asarray(hypothesis(Z), dtype=np.float64).reshape(-1)
-        lo, hi = self.lift.constants.phi_range()  # f in [0, 1], so f^Delta lies in [min(lo, 0), max(hi, 0)]
-        return grade_real(h, y, (min(lo, 0.0), max(hi, 0.0)))
-
-    def __repr__(self):
-        return f"LiftedOracle({self.boolean!r}, {self.lift!r}, tolerance={self.tolerance}, K={self.K})"
-
 
 class WeakPredictor:
     """The Boolean predictor B~ of the proof of Theorem 2.3 (Eq. (8); MATH.md 4).
@@ -371,6 +139,8 @@ class Reduction(Learner):
 
     name = "reduction"
     domains = ("boolean", "zq")
+    #: the Boolean images of the inner learner's queries are adapter objects, not importable functions
+    isolation_capable = False
 
     def __init__(self, gaussian_learner, lift, *, seed=None):
         if not hasattr(gaussian_learner, "_learn"):
@@ -381,10 +151,16 @@ class Reduction(Learner):
         self.gaussian_learner, self.lift, self.seed = gaussian_learner, lift, seed
 
     def _learn(self, oracle):
+        from .oracles._handle import OracleHandle
+
         start = len(oracle.ledger)
         gauss = LiftedOracle(oracle, self.lift)
         self.gaussian_learner.check_oracle(gauss)
-        hypothesis, details = self.gaussian_learner._learn(gauss)
+        inner = OracleHandle(gauss)
+        try:
+            hypothesis, details = self.gaussian_learner._learn(inner)
+        finally:
+            inner.close()
         details = dict(details)
         details.update(gaussian_queries=len(gauss.ledger), boolean_queries=len(oracle.ledger) - start,
                        gaussian_hypothesis=hypothesis, lifted_ledger=gauss.ledger)

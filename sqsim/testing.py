@@ -16,6 +16,26 @@ Each yielded check raises ``AssertionError`` naming the violated contract:
   target itself fails);
 - ``params-untouched``: ``learn`` leaves the learner's public parameters alone;
 - ``kind-mismatch``: an oracle of a kind the learner does not declare is refused before any query.
+
+One check per class of bypass of the SQ contract (each fails a learner that *tries* it, even if the
+learner catches the refusal and carries on; see ``sqsim.oracles._violations``):
+
+- ``private-state``: reading private state through the handle or its ledger view (``_target``,
+  label tables, ``__dict__``-style reads of names a handle does not offer);
+- ``internals``: calling what a learner is not offered (``reveal``, ``strategy``, grading, nested
+  ``learn`` on a handle, calls of another oracle kind, using the handle after the run);
+- ``mutation``: setting or deleting attributes of the handle or the view (strategy, ledger, ...);
+- ``copying``: copying, deep-copying or pickling the handle or the view;
+- ``ledger-truths``: reading truths, errors, band flags, keys, strategies or timings from the view;
+- ``pointwise``: a query whose values on a row depend on the rest of the batch;
+- ``no-averaging``: an affine copy or a tiny perturbation of an earlier query (noise averaging);
+- ``interpreter-level``: frames (``sys._getframe``, ``inspect``), ``gc`` walks, traceback/generator
+  frame reads, ``ctypes`` and trace hooks from learner code (audit hooks, PEP 578);
+- ``isolation-consistent``: ``learn(oracle, isolation="process")`` gives the same ledger fingerprint,
+  success and count as the in-process run (every bypass that process isolation closes shows up here:
+  queries that store their batch, writes into the oracle's tables, ``__globals__``/``__closure__``
+  walks). Learners that declare ``isolation_capable = False`` (their queries cannot cross a process
+  boundary) fail this check with that reason instead of silently passing.
 """
 
 from __future__ import annotations
@@ -54,11 +74,16 @@ class _Guard:
         f = sys._getframe(depth + 1)
         while f is not None:
             me = f.f_locals.get("self")
-            if me is not None and any(me is o for o in self.owners):
+            if me is not None and (any(me is o for o in self.owners) or _is_grader(me)):
                 return
             f = f.f_back
         raise AssertionError(f"the target's {what} by an oracle the learner was not given: a learner may touch "
                              f"the target only through its oracle")
+
+
+def _is_grader(obj) -> bool:
+    """The framework's graders (they run after the learner returned, on the oracle's own target)."""
+    return type(obj).__module__.startswith("sqsim.oracles.") and type(obj).__name__.endswith("Grader")
 
 
 def guarded(target, guard: _Guard | None = None):
@@ -122,6 +147,91 @@ def _default_oracle_factory(learner):
         f"The 'make_oracle' parameter of check_learner must be given for {type(learner).__name__} (kinds "
         f"{list(kinds)}, domains {list(domains)}): no default problem. Got None instead."
     )
+
+
+# ---------------------------------------------------------------------- interpreter-level routes
+_AUDIT: list[list[str]] = []
+_AUDIT_INSTALLED = False
+#: modules whose own use of frames, gc or ctypes is not the learner's (logging finds its caller, numba's
+#: compiler calls llvmlite through ctypes, ...)
+_TRUSTED = ("sqsim", "logging", "warnings", "numba", "llvmlite", "numpy", "scipy", "dask", "distributed", "tqdm",
+            "importlib", "typing", "multiprocessing", "concurrent", "threading", "pytest", "_pytest", "pluggy",
+            "hypothesis", "collections", "contextlib", "functools", "unittest", "traceback", "linecache",
+            "tokenize", "pdb", "bdb", "cProfile", "profile", "coverage", "doctest", "copy", "pickle", "abc",
+            "dataclasses", "enum", "re", "weakref", "tempfile", "os", "subprocess", "selectors", "socket",
+            "asyncio", "tornado", "cloudpickle", "msgpack", "zict", "psutil", "toolz", "fsspec")
+_FRAME_ATTRS = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back", "f_locals", "f_globals", "gi_code",
+                "__code__"}
+_SKIP = ("inspect",)
+
+
+def _caller_module() -> str:
+    f = sys._getframe(2)
+    while f is not None:
+        name = f.f_globals.get("__name__", "")
+        if name != __name__ and not name.startswith(_SKIP):
+            return name
+        f = f.f_back
+    return ""
+
+
+def _audit_hook(event, args):
+    if not _AUDIT or getattr(_audit_hook, "busy", False):
+        return
+    interesting = (event in ("sys._getframe", "sys._current_frames", "gc.get_objects", "gc.get_referrers",
+                             "gc.get_referents", "sys.settrace", "sys.setprofile", "sys._getframemodulename")
+                   or event.startswith("ctypes.")
+                   or (event == "object.__getattr__" and len(args) > 1 and args[1] in _FRAME_ATTRS))
+    if not interesting:
+        return
+    _audit_hook.busy = True
+    try:
+        mod = _caller_module()
+    finally:
+        _audit_hook.busy = False
+    if mod and mod.split(".")[0] not in _TRUSTED:
+        for rec in _AUDIT:
+            rec.append(f"{event} from {mod!r}")
+
+
+def _recording_audit():
+    """Context manager collecting interpreter-level events raised by non-library code."""
+    global _AUDIT_INSTALLED
+    from contextlib import contextmanager
+
+    if not _AUDIT_INSTALLED:
+        sys.addaudithook(_audit_hook)  # audit hooks cannot be removed: inactive unless a check records
+        _AUDIT_INSTALLED = True
+
+    @contextmanager
+    def cm():
+        rec: list[str] = []
+        _AUDIT.append(rec)
+        try:
+            yield rec
+        finally:
+            _AUDIT.remove(rec)
+
+    return cm()
+
+
+_CATEGORIES = {
+    "private-state": ("has no attribute '_",),
+    "internals": ("OracleHandle has no attribute", "LedgerView has no attribute", "oracle has no",
+                  "run has ended", "takes an oracle, not a handle"),
+    "mutation": ("cannot be set", "cannot be deleted", "is read-only"),
+    "copying": ("cannot be copied or pickled",),
+    "ledger-truths": ("ledger record has no",),
+    "pointwise": ("must be a fixed function of one",),
+    "no-averaging": ("averaging:",),
+}
+
+
+def _category(message: str) -> str | None:
+    for name in ("ledger-truths", "private-state", "copying", "mutation", "pointwise", "no-averaging", "internals"):
+        if any(p in message for p in _CATEGORIES[name]):
+            return name
+    return None
 
 
 def _public(learner) -> dict:
@@ -195,9 +305,53 @@ def check_learner(learner, make_oracle=None):
             raise AssertionError("an oracle of an undeclared kind was accepted")
         assert other.ledger.total == 0
 
+    state: dict = {}
+
+    def recorded_run():
+        """One guarded run with every violation and interpreter-level event recorded (shared by the checks)."""
+        if "run" not in state:
+            from .oracles._violations import recording
+
+            with recording() as seen, _recording_audit() as audit:
+                try:
+                    _clone(learner).learn(make(5, None, plain))
+                    error = None
+                except Exception as exc:  # a learner that provoked a refusal may well fail: that is recorded
+                    error = f"{type(exc).__name__}: {exc}"
+            state["run"] = (list(seen), list(audit), error)
+        return state["run"]
+
+    def category_check(name):
+        def check():
+            seen, _, error = recorded_run()
+            hits = [m for m in seen if _category(m) == name]
+            assert not hits, f"{name}: the learner tried a bypass of the SQ contract: {hits[0]}" + (
+                f" ({len(hits)} attempts)" if len(hits) > 1 else "")
+        return check
+
+    def interpreter_level():
+        _, audit, _ = recorded_run()
+        assert not audit, f"interpreter-level: the learner used {audit[0]} ({len(audit)} events)"
+
+    def isolation_consistent():
+        if not getattr(learner, "isolation_capable", True):
+            raise AssertionError(f"isolation-consistent: {type(learner).__name__} declares isolation_capable = False "
+                                 f"(its queries cannot cross a process boundary)")
+        a, b = make(6, None, plain), make(6, None, plain)
+        ra = _clone(learner).learn(a)
+        rb = _clone(learner).learn(b, isolation="process")
+        assert (ra.success, ra.queries) == (rb.success, rb.queries), (
+            f"isolation-consistent: in-process (success {ra.success}, {ra.queries} queries) differs from "
+            f"isolation='process' (success {rb.success}, {rb.queries} queries)")
+        assert a.ledger.fingerprint() == b.ledger.fingerprint(), "isolation-consistent: the ledgers differ"
+
     yield "result", result
     yield "deterministic", deterministic
     yield "budget", budget
     yield "oracle-only", oracle_only
     yield "params-untouched", params_untouched
     yield "kind-mismatch", kind_mismatch
+    for name in ("private-state", "internals", "mutation", "copying", "ledger-truths", "pointwise", "no-averaging"):
+        yield name, category_check(name)
+    yield "interpreter-level", interpreter_level
+    yield "isolation-consistent", isolation_consistent

@@ -420,8 +420,13 @@ def _contract_cases():
 
     for name in learners.available():
         params, factory = cases.get(name, ({}, None))
-        for check_name, check in check_learner(learners.make(name, **params), factory):
-            yield pytest.param(check, id=f"{name}-{check_name}")
+        learner = learners.make(name, **params)
+        for check_name, check in check_learner(learner, factory):
+            marks = ()
+            if check_name == "isolation-consistent" and not getattr(learner, "isolation_capable", True):
+                # declared, not skipped: the check fails for these learners and says why
+                marks = pytest.mark.xfail(strict=True, reason=f"{name} declares isolation_capable = False")
+            yield pytest.param(check, id=f"{name}-{check_name}", marks=marks)
 
 
 @pytest.mark.parametrize("check", list(_contract_cases()))
@@ -440,8 +445,8 @@ def test_contract_checks_can_fail():
             return Parity(oracle.domain.d, [0]), {}
 
     checks = dict(check_learner(Peeker()))
-    with pytest.raises(AssertionError, match="only through its oracle"):
-        checks["oracle-only"]()
+    with pytest.raises(AssertionError, match="private-state: .*_target"):
+        checks["private-state"]()
 
     class Mutator(Learner):
         def __init__(self, *, steps=1):
@@ -483,9 +488,9 @@ def test_contract_checks_catch_indirect_peeking():
             d = oracle.domain.d
             return learners.make("low-degree", k=d).learn(mine).hypothesis, {}
 
-    for cls, match in ((ReadsSupport, "attribute 'support'"), (OwnOracle, "oracle the learner was not given")):
-        with pytest.raises(AssertionError, match=match):
-            dict(check_learner(cls()))["oracle-only"]()
+    for cls in (ReadsSupport, OwnOracle):  # the handle has no path to the target: both are refused and flagged
+        with pytest.raises(AssertionError, match="private-state: .*'_target'"):
+            dict(check_learner(cls()))["private-state"]()
 
 
 # ---------------------------------------------------------------- review findings

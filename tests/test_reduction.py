@@ -1,5 +1,6 @@
 """Theorem 3.2 end to end: a Gaussian learner through the adapter, and the reduction B(A)."""
 
+from sqsim.oracles._grading import grade
 import numpy as np
 import pytest
 
@@ -27,7 +28,7 @@ def test_lifted_brute_force_through_the_adapter(setting):
     rank = int(np.flatnonzero(order == f.code)[0]) + 1
     assert res.success and res.queries == rank == len(boolean.ledger)  # the Boolean count, one to one
     assert res.details["grade"]["loss_upper_bound"] <= 0.25 * res.details["grade"]["target_energy"]
-    zero = gauss._grade(lambda Z: np.zeros(len(Z)))
+    zero = grade(gauss, lambda Z: np.zeros(len(Z)))
     assert not zero["success"]  # the zero hypothesis never succeeds on a lifted target
 
 
@@ -73,7 +74,7 @@ def test_reduction_is_graded_by_its_advantage(setting):
     res = reduce(learners.make("lifted-parity-brute-force", lift=lift, seed=2), lift, seed=0).learn(boolean)
     assert res.success and res.details["grade"]["advantage"] > 0  # a weak learner, graded as one
     bad = SQOracle(BooleanCube(d), f, tau_b, seed=1)
-    assert not bad._grade(weak_predictor(lambda Z: np.zeros(len(Z)), lift))["success"]
+    assert not grade(bad, weak_predictor(lambda Z: np.zeros(len(Z)), lift))["success"]
 
 
 def test_lifted_grading_through_a_version_space_oracle(setting):
@@ -82,7 +83,7 @@ def test_lifted_grading_through_a_version_space_oracle(setting):
     d, lift, _ = setting
     vs = SQOracle(BooleanCube(d), Parities(d), 0.01, answers="version-space", seed=0)
     g = LiftedOracle(vs, lift)
-    rep = g._grade(lambda Z: np.zeros(len(Z)))
+    rep = grade(g, lambda Z: np.zeros(len(Z)))
     assert "loss_upper_bound" in rep and not rep["success"]
 
 

@@ -1,0 +1,382 @@
+"""The oracle template (the AALpy pattern): one place validates, evaluates, answers, checks and records.
+
+``ask``/``ask_batch``: check every query and the budget, let the truth engine (chosen once at
+construction: enumerated, version space or Monte Carlo) evaluate each query, let the strategy choose an
+answer inside the band, verify the choice, and commit records through the answer cache. Nothing else
+writes to the ledger; a failure at any step leaves the ledger as it was.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from scipy import special
+
+from .._domains import BooleanCube, Domain, FiniteDomain
+from .._errors import InvalidParameterError, OracleStateError, StrategyContractError
+from .._ledger import Ledger
+from .._queries import Character, CharacterBatch, Query
+from .._random import derived_rng, root_entropy
+from .._strategies import ANSWER_STRATEGIES, AnswerContext, AnswerStrategy, NullAdversary, SampledStrategy, hoeffding_samples
+from .._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param, show
+from .._version_space import VersionSpaceStrategy
+from ..concepts._families import FiniteFamily
+from . import _violations
+from ._cache import AnswerCache
+from ._enumerated import EnumeratedEngine
+from ._montecarlo import MonteCarloEngine
+from ._seal import Sealed
+from ._target import HiddenTarget
+from ._vspace import VersionSpaceEngine
+
+ANSWER_STRATEGIES.setdefault("version-space", VersionSpaceStrategy)
+
+TRUTH_MODES = ("auto", "exact", "monte-carlo")
+#: the largest number of examples a Monte Carlo truth or the sampled strategy may draw per query
+DEFAULT_MAX_SAMPLES = 10**9
+
+
+class BaseOracle(Sealed):
+    """Shared template of the STAT and VSTAT oracles (subclasses define the band)."""
+
+    _caller = "SQOracle"
+    binary_queries = False
+    oracle_kind = "sq"
+
+    # ------------------------------------------------------------------ construction
+    def _setup(self, domain, target, answers, seed, budget, truth, truth_samples, failure_probability,
+               max_label_values, max_samples):
+        c = self._caller
+        check_param("domain", domain, InstanceOf(Domain, "a sqsim domain (BooleanCube, ZqCube or Gaussian)"), c)
+        check_param("answers", answers, [Options(tuple(sorted(set(ANSWER_STRATEGIES)))),
+                                         InstanceOf(AnswerStrategy, "an AnswerStrategy instance")], c)
+        version_space = answers == "version-space" or isinstance(answers, VersionSpaceStrategy)
+        if version_space:
+            if self.binary_queries:
+                raise InvalidParameterError(
+                    f"The 'answers' parameter of {c} must not be 'version-space' (STAT oracles only). Got {show(answers)} instead."
+                )
+            check_param("target", target, InstanceOf(FiniteFamily, "a finite concept family (e.g. Parities(d)) "
+                                                                   "with answers='version-space'"), c)
+            if target.domain != domain:
+                raise InvalidParameterError(
+                    f"The 'target' parameter of {c} must be a family over {domain!r}. Got one over {target.domain!r} instead."
+                )
+        else:
+            check_param("target", target, Callable, c)
+        check_param("budget", budget, [Interval(int, 0, None), NoneOk], c)
+        check_param("truth", truth, Options(TRUTH_MODES), c)
+        check_param("truth_samples", truth_samples, [Interval(int, 1, None), NoneOk], c)
+        check_param("failure_probability", failure_probability, Interval(float, 0, 1, closed="neither"), c)
+        check_param("max_label_values", max_label_values, Interval(int, 1, 2**15), c)
+        check_param("max_samples", max_samples, Interval(int, 1, None), c)
+        td = getattr(target, "d", None)
+        if isinstance(td, (int, np.integer)) and int(td) != domain.d:
+            raise InvalidParameterError(
+                f"The 'target' parameter of {c} must act on the domain's dimension d={domain.d}. "
+                f"Got a target with d={td} instead."
+            )
+        if truth == "exact" and isinstance(domain, FiniteDomain):
+            domain.check_enumerable("exact truths (truth='exact')")
+        if truth == "exact" and not domain.finite:
+            raise InvalidParameterError(
+                f"The 'truth' parameter of {c} must be 'auto' or 'monte-carlo' on {domain!r} "
+                f"(no exact expectations under a continuous distribution). Got 'exact' instead."
+            )
+        self.domain = domain
+        self.strategy = ANSWER_STRATEGIES[answers]() if isinstance(answers, str) else answers
+        self.failure_probability = float(failure_probability)
+        self.max_label_values = int(max_label_values)
+        self.max_samples = int(max_samples)
+        self._entropy = root_entropy(seed, c)
+        self.ledger = Ledger(budget)
+        self._cache = AnswerCache()
+        self._truth_samples = truth_samples
+        self._target = None if version_space else HiddenTarget(target, c)
+        if version_space:
+            self._engine = VersionSpaceEngine(domain, target, tolerance=self.tolerance, entropy=self._entropy)
+        elif domain.finite and truth != "monte-carlo" and domain.enumerable:
+            self._engine = EnumeratedEngine(domain, self._target, max_label_values=self.max_label_values,
+                                            binary=self.binary_queries, entropy=self._entropy)
+        else:
+            self._check_samples(self._truth_n(), "Monte Carlo truths")
+            self._engine = MonteCarloEngine(domain, self._target, binary=self.binary_queries, entropy=self._entropy,
+                                            n=self._truth_n(), failure_probability=self.failure_probability,
+                                            value_range=self._value_range())
+        self._noise_features: dict[int, np.ndarray] = {}
+        table = getattr(self._engine, "table", None)
+        if (isinstance(self.strategy, NullAdversary) and not version_space and self.exact
+                and table.values is None):
+            raise InvalidParameterError(
+                f"The 'max_label_values' parameter of {c} must be at least the number of distinct labels of the "
+                f"target ({table.distinct}) for the 'adversarial' strategy (the null distribution is "
+                f"the label marginal). Got {self.max_label_values} instead."
+            )
+        if isinstance(self.strategy, SampledStrategy):
+            self._check_samples(self.sample_size(self.strategy.delta), "the 'sampled' strategy")
+        from ._grading import grader_for
+
+        self._grader = grader_for(self)
+
+    def _check_samples(self, n: int, what: str) -> None:
+        if n > self.max_samples:
+            name, value = ("tolerance", self.tolerance) if self.tolerance is not None else ("t", self.t)
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {self._caller} must let {what} use at most max_samples={self.max_samples} "
+                f"examples per query (it needs {n:.3g}; loosen {name} or raise max_samples). Got {value!r} instead."
+            )
+
+    def _value_range(self) -> float:
+        return 1.0 if self.binary_queries else 2.0
+
+    def _truth_n(self) -> int:
+        if self._truth_samples is not None:
+            return int(self._truth_samples)
+        return hoeffding_samples(self._truth_target_error(), self.failure_probability, self._value_range())
+
+    # ------------------------------------------------------------------ public accessors
+    @property
+    def exact(self) -> bool:
+        """True when truths are exact (enumerated), False for Monte Carlo truths."""
+        return self._engine.exact
+
+    @property
+    def boolean_labels(self) -> bool:
+        """Whether the target's labels lie in {0, 1} (public: the label space of the class)."""
+        return self._engine.boolean_labels
+
+    @property
+    def truth_points(self) -> int:
+        """How many points a truth averages over: the domain size (exact) or the Monte Carlo sample size."""
+        return self._engine.truth_points if not isinstance(self._engine, VersionSpaceEngine) else self.domain.size
+
+    @property
+    def seed_entropy(self) -> int:
+        """The root entropy every stream of this oracle derives from (never shown to learners)."""
+        return self._entropy
+
+    def child_entropy(self, purpose: str) -> int:
+        """A one-way derived seed for a wrapper's own streams (the adapter's inner draws): reveals nothing of
+        the oracle's noise or samples."""
+        return int(derived_rng(self._entropy, "child", str(purpose)).integers(0, 2**63))
+
+    @property
+    def survivors(self) -> int:
+        """Number of family members consistent with every answer so far (version-space strategy)."""
+        return int(self._require_version_space("survivors").alive.sum())
+
+    def _require_version_space(self, what):
+        if not isinstance(self._engine, VersionSpaceEngine):
+            raise OracleStateError(f"{what} belongs to the version-space strategy; this oracle answers with "
+                                   f"{self.strategy!r}.")
+        return self._engine
+
+    def reveal(self, avoid=None):
+        """Draw the target from the survivors (with the oracle's seed) and re-check every answer.
+
+        Parameters
+        ----------
+        avoid : callable, optional
+            A hypothesis: the target is drawn among survivors that differ from it somewhere on
+            the domain whenever one exists (so a learner that stopped early is graded honestly).
+
+        Every recorded answer is re-evaluated exactly against the drawn target (an independent
+        code path from the one that chose the answers); a violation raises
+        :class:`StrategyContractError`. The first call fixes the target; later calls return it,
+        and asking further queries raises. Learners never reach this method: grading calls it with the
+        learner's hypothesis as ``avoid``.
+        """
+        return self._require_version_space("reveal()").reveal(avoid)
+
+    # ------------------------------------------------------------------ answering
+    def _check_query(self, query, caller="ask"):
+        if not isinstance(query, Query):
+            raise InvalidParameterError(
+                f"The 'query' parameter of {self._caller}.{caller} must be a sqsim Query. Got {show(query)} instead."
+            )
+        qq = getattr(query, "q", None)
+        if qq is not None and qq != getattr(self.domain, "base", None):
+            raise InvalidParameterError(
+                f"The 'query' parameter of {self._caller}.{caller} must fit the domain {self.domain!r}. "
+                f"Got {query!r} with q={qq} instead."
+            )
+        qd = getattr(query, "d", None)
+        if qd is not None:
+            if (isinstance(query, Character) and not isinstance(self.domain, BooleanCube)) or qd != self.domain.d:
+                raise InvalidParameterError(
+                    f"The 'query' parameter of {self._caller}.{caller} must fit the domain {self.domain!r}. "
+                    f"Got {query!r} on d={query.d} instead."
+                )
+
+    def _smooth_uniform(self, ev) -> float:
+        """The noisy strategy's U(0, 1) variable: Phi(<g, w>), w the centred, normalised probe-value vector.
+
+        g ~ N(0, I) is fixed by the oracle seed, so <g, w> ~ N(0, 1) and the noise is uniform in the band for
+        each query, while an affine map a phi + b (a > 0) of a query has the same w and so the same noise;
+        a relative change of 1e-6 moves u by at most about |g| 1e-6 / sqrt(2 pi) (DESIGN.md section 3).
+        """
+        v = np.asarray(ev.noise_vector(), dtype=np.float64)
+        c = v - v.mean()
+        norm = float(np.linalg.norm(c))
+        if not norm > 1e-12 * max(1.0, float(np.linalg.norm(v))):
+            return float(derived_rng(self._entropy, "noise", "constant").random())
+        if v.shape[0] not in self._noise_features:
+            self._noise_features[v.shape[0]] = derived_rng(self._entropy, "noise", v.shape[0]).standard_normal(v.shape[0])
+        return float(special.ndtr(self._noise_features[v.shape[0]] @ (c / norm)))
+
+    def _answer(self, query: Query, ev) -> dict:
+        from ._evaluation import record
+
+        lo, hi, nominal = self._band(ev)
+        extra = dict(ev.extra)
+
+        def null():
+            v = ev.null() if callable(ev.null) else ev.null
+            if v is None:
+                raise InvalidParameterError(
+                    f"The 'max_label_values' parameter of {self._caller} must be at least the target's number of "
+                    f"distinct labels for the {self.strategy.name!r} strategy (it needs the null distribution). "
+                    f"Got {self.max_label_values} instead."
+                )
+            extra["null"] = float(v)
+            if callable(ev.null):  # Monte Carlo null on independent pairs (z, f(z')): same Hoeffding bound
+                extra["null_error"] = ev.truth_error
+            return float(v)
+
+        ctx = AnswerContext(
+            truth=ev.truth, truth_error=ev.truth_error, lo=lo, hi=hi, tolerance=nominal, grid=self._grid(),
+            key=ev.key, rng=lambda purpose: derived_rng(self._entropy, ev.key, "strategy", purpose),
+            null=null, sample_mean=lambda n, rng: self._sampler().mean(query, n, rng),
+            sample_size=self.sample_size, query=query, smooth_uniform=lambda: self._smooth_uniform(ev),
+        )
+        a = self.strategy.answer(ctx)
+        try:
+            a = float(a)
+        except (TypeError, ValueError):
+            raise StrategyContractError(
+                f"Strategy {self.strategy!r} returned {a!r} for query {query.name!r}; answers must be floats."
+            ) from None
+        in_band = bool(lo <= a <= hi)
+        declared = getattr(self.strategy, "failure_probability", None)
+        if not in_band and declared is None:
+            raise StrategyContractError(
+                f"Strategy {self.strategy!r} answered {a!r} to query {query.name!r}, outside the promised band "
+                f"[{lo!r}, {hi!r}] (truth {ev.truth!r}, tolerance {nominal!r}); the answer was not given."
+            )
+        return record(name=query.name, kind=query.kind, tolerance=nominal, answer=a, truth=ev.truth,
+                      truth_error=ev.truth_error, failure_probability=min(1.0, ev.failure_probability + (declared or 0.0)),
+                      strategy=getattr(self.strategy, "name", type(self.strategy).__name__), in_band=in_band,
+                      key=ev.key, extra=extra)
+
+    def _sampler(self):
+        from ._sampling import Sampler
+
+        eng = self._engine
+        if isinstance(eng, MonteCarloEngine):
+            return eng.sampler
+        if "_samples" not in self.__dict__:
+            object.__setattr__(self, "_samples", Sampler(self.domain, self._target, eng.boolean_labels,
+                                                         self.binary_queries, self._entropy))
+        return self.__dict__["_samples"]
+
+    def _valid_for(self, a: float, ev, alive) -> bool:
+        if ev.member_truths is not None:
+            return self._engine.valid_for(a, ev, alive)
+        lo, hi, _ = self._band(ev)
+        return lo <= a <= hi
+
+    def ask(self, query: Query) -> float:
+        """Answer one query: a float within the oracle's band of E[phi(x, f(x))].
+
+        Repeating a query (same key) returns the same answer and is recorded again with
+        ``cached=True``. Raises :class:`QueryBudgetExceeded` before answering when the budget
+        is spent, :class:`QueryRangeError` for a bad query and :class:`QueryContractError` for a query
+        that is not pointwise; none of them changes the ledger.
+        """
+        self._check_query(query)
+        return float(self._run([query])[0])
+
+    def ask_batch(self, queries) -> np.ndarray:
+        """Answer many queries; equivalent to asking them in order (same answers, same records).
+
+        ``queries`` is a sequence of queries and :class:`CharacterBatch` objects, or one
+        CharacterBatch (answered by one Walsh-Hadamard transform, one record per member). The
+        whole batch's budget is checked first; the batch is atomic: if any query is bad, nothing
+        is recorded. A batch's time is shared equally by its records (``seconds``).
+        """
+        if isinstance(queries, Query) or not hasattr(queries, "__iter__"):
+            raise InvalidParameterError(
+                f"The 'queries' parameter of {self._caller}.ask_batch must be a sequence of queries or a "
+                f"CharacterBatch. Got {show(queries)} instead (use ask for one query)."
+            )
+        items = [queries] if isinstance(queries, CharacterBatch) else list(queries)
+        return self._run(items)
+
+    def _run(self, items) -> np.ndarray:
+        flat = [m for it in items for m in (it.members if isinstance(it, CharacterBatch) else [it])]
+        for m in flat:
+            self._check_query(m, "ask_batch")
+        self.ledger.check_budget(len(flat))
+        t0 = time.perf_counter()
+        eng = self._engine
+        vs = eng if isinstance(eng, VersionSpaceEngine) else None
+        evals = []
+        for it in items:
+            if isinstance(it, CharacterBatch):
+                evals.extend(eng.evaluate_batch(it) if vs is None and not self.binary_queries
+                             else [eng.evaluate(m) for m in it.members])
+            else:
+                evals.append(eng.evaluate(it))
+        # answer in order without committing, so a failing strategy leaves the ledger intact
+        staged: list[dict] = []
+        seen: dict[str, dict] = {}
+        alive = None if vs is None else vs.alive
+        for q, ev in zip(flat, evals):
+            key, prior, collided = self._cache.resolve(ev, seen, lambda a: self._valid_for(a, ev, alive))
+            ev.key = key
+            extra = {"key_collision": True} if collided else {}
+            if prior is not None:
+                if alive is not None:  # a repeated answer eliminates nobody
+                    extra.update(survivors=int(alive.sum()), eliminated=0)
+                staged.append(dict(name=q.name, kind=q.kind, key=key, extra=extra))
+                continue
+            if _violations.active() and ev.noise_vector is not None:
+                _violations.note_query(self, q.name, key, ev.noise_vector)
+            if vs is not None:
+                rec, alive = vs.answer(q, ev, alive)
+            else:
+                rec = self._answer(q, ev)
+            rec["extra"].update(extra)
+            rec["_digest"] = ev.digest()
+            seen[key] = rec
+            staged.append(rec)
+        seconds = (time.perf_counter() - t0) / max(1, len(flat))
+        answers = []
+        for q, rec in zip(flat, staged):
+            if vs is not None and rec["key"] not in self._cache:
+                vs.asked.append((q, rec["answer"]))
+            rec = self._cache.commit(rec)
+            rec["seconds"] = seconds
+            self.ledger.append(**rec)
+            answers.append(rec["answer"])
+        if vs is not None:
+            vs.vs.alive = alive
+        return np.array(answers, dtype=np.float64)
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _band(self, ev):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _grid(self) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample_size(self, delta: float) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _truth_target_error(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self):
+        return (f"{type(self).__name__}({self.domain!r}, {self._band_repr()}, answers={self.strategy!r}, "
+                f"queries={len(self.ledger)})")

@@ -1,0 +1,311 @@
+"""The Theorem 3.2 adapter's oracle (CGKM22; MATH.md section 4): Gaussian SQ queries about a lifted target,
+answered with one Boolean SQ query each at tolerance tau/2.
+
+For a Gaussian query phi(z, y) the adapter asks the Boolean oracle the query (A1)
+
+    phi_B(x, y) = (1/K) sum_k phi(z_k(x), y phi_D(sum_j N2(z_kj))),   z_k(x) ~ N(0, I_d) | thres_q(z) = x,
+
+with inner draws fixed by (the adapter's seed, the Gaussian query's key, x), so phi_B is a fixed
+bounded function that the Boolean oracle answers with its own strategy (adversarial included).
+The adapter never evaluates the Boolean target: it only asks queries. Error budget (A3):
+|answer - E_z[phi(z, f^Delta(z))]| <= tau_bool + eps_inner + 2 P[E] with tau_bool = tau / 2,
+eps_inner <= tau / 4 (Hoeffding over the N K inner draws at failure probability delta_inner) and
+P[E] = 0 for sqsim's N3; all three are recorded per query.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .. import _keys
+from .._domains import Gaussian
+from .._errors import InvalidParameterError, QueryRangeError
+from .._export import export
+from .._kernels import adapter as kadapter
+from .._kernels import pick
+from .._ledger import Ledger
+from .._queries import NumbaQuery, Query
+from .._random import derived_rng
+from .._strategies import hoeffding_error, hoeffding_samples
+from .._validation import Interval, NoneOk, check_param, show
+from ..lift import CompressedLift
+from ..lift._n3 import phi_table
+from . import _violations
+from ._evaluation import record
+from ._grading import grade_real
+from ._probes import PROBE_POINTS
+from ._seal import Sealed
+
+__all__ = ["LiftedOracle"]
+
+#: rows of inner draws evaluated at once (bounded memory)
+ROWS = 2**17
+
+
+class _BooleanImage(Query):
+    """phi_B of (A1): the Boolean query a Gaussian query becomes."""
+
+    def __init__(self, adapter: LiftedOracle, query: Query, seed: np.uint64, K: int):
+        super().__init__(self._evaluate, f"lift[{query.name}]", kind=query.kind)
+        self._adapter, self._query, self._seed, self._K = adapter, query, seed, K
+        self._memo = (None, None, None)
+        self._label_memo = None
+
+    @property
+    def qualname(self):
+        return "sqsim.adapter.BooleanImage"
+
+    def _draws(self, codes):
+        if self._memo[0] is not None and np.array_equal(self._memo[0], codes):
+            return self._memo[1], self._memo[2]
+        Z, mult = self._adapter._draws(codes, self._K, self._seed)
+        self._memo = (codes.copy(), Z, mult)
+        return Z, mult
+
+    def _evaluate(self, X, y):
+        a = self._adapter
+        codes = a.boolean.domain.encode(X)
+        y = np.asarray(y, dtype=np.float64)
+        labels = a.label_values
+        if (not isinstance(self._query, NumbaQuery) and labels is not None and 1 < len(labels) <= 16
+                and y.size and np.all(y == y[0]) and y[0] in labels):
+            return self._evaluate_all_labels(codes, float(y[0]), labels)
+        # phi_B is a function of (x, y): evaluate each distinct pair once (the sampled strategy and
+        # Monte Carlo Boolean truths repeat points)
+        order = np.lexsort((y, codes))  # exact on int64 codes (no float round trip)
+        cs, ys = codes[order], y[order]
+        new = np.ones(cs.shape[0], dtype=bool)
+        new[1:] = (cs[1:] != cs[:-1]) | (ys[1:] != ys[:-1])
+        if new.all():
+            return self._evaluate_pairs(codes, y)
+        group = np.cumsum(new) - 1
+        vals = self._evaluate_pairs(cs[new], ys[new])
+        out = np.empty(codes.shape[0])
+        out[order] = vals[group]
+        return out
+
+    def _evaluate_all_labels(self, codes, y0, labels):
+        """phi_B(x, v) for every label value v on one pass of inner draws; the other labels are kept for
+        the oracle's next calls (it enumerates the same points once per label value, MATH.md M1)."""
+        memo = self._label_memo
+        if memo is not None and y0 in memo[1] and np.array_equal(memo[0], codes):
+            return memo[1].pop(y0)
+        K, step = self._K, max(1, ROWS // self._K)
+        vals = {float(v): np.empty(codes.shape[0]) for v in labels}
+        for s in range(0, codes.shape[0], step):
+            cs = codes[s : s + step]
+            Z, mult = self._draws(cs)
+            for v, out in vals.items():
+                ytil = np.full(cs.shape[0] * K, v) * mult  # the label map of Eq. (7)
+                out[s : s + step] = self._query.values(Z, ytil, False).reshape(-1, K).mean(axis=1)
+        mine = vals.pop(y0)
+        self._label_memo = (codes.copy(), vals)
+        return mine
+
+    def _evaluate_pairs(self, codes, y):
+        if isinstance(self._query, NumbaQuery):  # fused: draws consumed in place by the compiled query
+            return self._adapter._fused(self._query, codes, y, self._K, self._seed)
+        out = np.empty(codes.shape[0])
+        K = self._K
+        step = max(1, ROWS // K)
+        for s in range(0, codes.shape[0], step):
+            cs = codes[s : s + step]
+            Z, mult = self._draws(cs)
+            ytil = np.repeat(y[s : s + step], K) * mult  # the label map of Eq. (7)
+            vals = self._query.values(Z, ytil, False)  # checked: [-1, 1], finite, right shape
+            out[s : s + step] = vals.reshape(-1, K).mean(axis=1)
+        return out
+
+
+@export
+class LiftedOracle(Sealed):
+    """A Gaussian SQ oracle for f^Delta that only talks to a Boolean SQ oracle for f (Theorem 3.2).
+
+    Parameters
+    ----------
+    boolean_oracle : SQOracle or an SQ oracle handle
+        STAT(tau_bool) for the Boolean concept f (any strategy, adversarial included). A learner may wrap
+        its own handle (the Theorem 3.2 reduction does): the adapter uses only public accessors
+        (``tolerance``, ``domain``, ``truth_points``, ``boolean_labels``, ``child_entropy``,
+        ``ask_batch``, ``ledger``), and such an adapter has no grader.
+    lift : CompressedLift
+        Same d and q as the Boolean domain.
+    inner_samples : int, optional
+        Inner draws K per Boolean point; default the smallest K with eps_inner <= tau / 4.
+    inner_failure_probability : float, default 1e-6
+        delta_inner of the Hoeffding bound on the inner Monte Carlo.
+
+    Attributes
+    ----------
+    tolerance : float
+        2 tau_bool.
+    domain : Gaussian
+    ledger : Ledger
+        One record per Gaussian query, with the Boolean record it became (``extra["boolean_index"]``),
+        tau_bool, eps_inner and the bad-event term; the Boolean oracle's own ledger counts the Boolean
+        queries, one to one, so nothing is counted twice.
+    """
+
+    oracle_kind = "sq"
+
+    def __init__(self, boolean_oracle, lift, inner_samples=None, *, inner_failure_probability=1e-6, seed=None):
+        from ._handle import OracleHandle
+        from ._stat import SQOracle
+
+        if not (isinstance(boolean_oracle, SQOracle) or (isinstance(boolean_oracle, OracleHandle)
+                                                         and boolean_oracle.kind == "sq")):
+            raise InvalidParameterError(f"The 'boolean_oracle' parameter of LiftedOracle must be an SQOracle (or an "
+                                        f"SQ oracle's handle). Got {show(boolean_oracle)} instead.")
+        if not isinstance(lift, CompressedLift):
+            raise InvalidParameterError(f"The 'lift' parameter of LiftedOracle must be a CompressedLift. "
+                                        f"Got {show(lift)} instead.")
+        dom = boolean_oracle.domain
+        if dom.d != lift.d or getattr(dom, "base", None) != lift.q:
+            raise InvalidParameterError(
+                f"The 'lift' parameter of LiftedOracle must match the Boolean domain {dom!r}. Got {lift!r} instead."
+            )
+        check_param("inner_samples", inner_samples, [Interval(int, 1, None), NoneOk], "LiftedOracle")
+        check_param("inner_failure_probability", inner_failure_probability,
+                    Interval(float, 0, 1, closed="neither"), "LiftedOracle")
+        self.boolean = boolean_oracle
+        self.lift = lift
+        self.tolerance = 2.0 * boolean_oracle.tolerance
+        self.domain = Gaussian(lift.d)
+        self.ledger = Ledger()
+        self.inner_failure_probability = float(inner_failure_probability)
+        self._points = int(boolean_oracle.truth_points)
+        #: the label values phi_B is evaluated at on one pass of inner draws (public: the label space)
+        self.label_values = np.array([0.0, 1.0]) if boolean_oracle.boolean_labels else None
+        tau = self.tolerance
+        if inner_samples is None:
+            inner_samples = max(1, math.ceil(hoeffding_samples(tau / 4, self.inner_failure_probability) / self._points))
+        self.K = int(inner_samples)
+        self.eps_inner = hoeffding_error(self._points * self.K, self.inner_failure_probability)
+        self.bad_event = lift.bad_event_probability()
+        total = boolean_oracle.tolerance + self.eps_inner + 2 * self.bad_event
+        if total > tau:
+            raise InvalidParameterError(
+                f"The 'inner_samples' parameter of LiftedOracle must let the error budget fit the tolerance "
+                f"{tau:.4g}: tau_bool {boolean_oracle.tolerance:.4g} + eps_inner {self.eps_inner:.4g} + "
+                f"2 P[E] {2 * self.bad_event:.4g} = {total:.4g}. Got {inner_samples!r} instead."
+            )
+        self._entropy = boolean_oracle.child_entropy("adapter")
+        probe_rng = derived_rng(self._entropy, "probe")
+        self._probe_Z = probe_rng.standard_normal((PROBE_POINTS, lift.d))
+        # the fixed probe label set: the lifted labels of x-labels 0 and 1 at every probe point
+        self._probe_Zs = np.concatenate([self._probe_Z, self._probe_Z])
+        self._probe_y = np.concatenate([lift.label(np.zeros(PROBE_POINTS), self._probe_Z),
+                                        lift.label(np.ones(PROBE_POINTS), self._probe_Z)])
+        i, c = lift.intervals, lift.constants
+        self._kernel_args = (i.boundaries, i.L, i.l, i.r, i.U, phi_table(c), float(c.kmax), float(c.kappa))
+        self._grader = _LiftedGrader(self) if isinstance(boolean_oracle, SQOracle) else None
+        self._seal()
+
+    def child_entropy(self, purpose: str) -> int:
+        return int(derived_rng(self._entropy, "child", str(purpose)).integers(0, 2**63))
+
+    @property
+    def truth_points(self):
+        return None
+
+    @property
+    def boolean_labels(self):
+        return False
+
+    def _draws(self, codes, K, seed):
+        codes = np.ascontiguousarray(codes, dtype=np.int64)
+        kern = pick(kadapter.cell_draws, codes.shape[0] * K * self.lift.d)
+        return kern(codes, self.lift.d, self.lift.q, K, seed, *self._kernel_args)
+
+    def _fused(self, query, codes, y, K, seed):
+        codes = np.ascontiguousarray(codes, dtype=np.int64)
+        query._set_params(False)
+        d = self.lift.d
+        reads = np.ones(d, dtype=np.uint8)
+        if query.reads is not None:
+            if any(j >= d for j in query.reads):
+                raise InvalidParameterError(f"The 'reads' parameter of NumbaQuery must index the d = {d} coordinates. "
+                                            f"Got {query.reads!r} instead.")
+            reads[:] = 0
+            reads[list(query.reads)] = 1
+        p_in_s = float(math.erf(self.lift.intervals.U[0] / math.sqrt(2))) if self.lift.q == 2 else 0.0
+        kern = pick(kadapter.fused_image, codes.shape[0] * K * d)
+        vals, bad, badval = kern(query.fn, query.params, codes, np.ascontiguousarray(y, dtype=np.float64),
+                                 d, self.lift.q, K, seed, reads, p_in_s, *self._kernel_args)
+        if bad >= 0:
+            raise QueryRangeError(f"Query {query.name!r} must return values in [-1, 1]. Got {float(badval)!r} on "
+                                  f"an inner draw of Boolean point code {int(codes[bad])} instead.")
+        return vals
+
+    def _image(self, query: Query) -> _BooleanImage:
+        if not isinstance(query, Query):
+            raise InvalidParameterError(f"The 'query' parameter of LiftedOracle.ask must be a sqsim Query. "
+                                        f"Got {show(query)} instead.")
+        pv = query.values(self._probe_Zs, self._probe_y, False)
+        key = _keys.probe_key(f"lifted|{self.lift!r}", pv)
+        _violations.note_query(self, query.name, key, lambda: pv)
+        seed = np.uint64(derived_rng(self._entropy, key, "inner").integers(0, 2**63))
+        image = _BooleanImage(self, query, seed, self.K)
+        image.key = key
+        return image
+
+    def ask(self, query: Query) -> float:
+        """One Gaussian query = one Boolean query; the answer is within tolerance of E_z[phi(z, f^Delta(z))]."""
+        return float(self.ask_batch([query])[0])
+
+    def ask_batch(self, queries) -> np.ndarray:
+        """Many Gaussian queries, forwarded as one Boolean batch (atomic on both ledgers)."""
+        if isinstance(queries, Query):
+            raise InvalidParameterError(f"The 'queries' parameter of LiftedOracle.ask_batch must be a sequence of "
+                                        f"queries. Got {show(queries)} instead (use ask for one query).")
+        queries = list(queries)
+        t0 = time.perf_counter()
+        images = [self._image(q) for q in queries]
+        start = len(self.boolean.ledger)
+        answers = self.boolean.ask_batch(images)
+        seconds = (time.perf_counter() - t0) / max(1, len(queries))
+        for n, (q, a) in enumerate(zip(queries, answers)):
+            brec = self.boolean.ledger[start + n]
+            full = self._grader is not None  # a real oracle's record; a handle's view shows answers only
+            fp = brec.failure_probability if full else 0.0
+            self.ledger.append(**record(
+                name=q.name, kind=q.kind, tolerance=self.tolerance, answer=float(a), truth=None,
+                truth_error=self.eps_inner, failure_probability=min(1.0, fp + self.inner_failure_probability),
+                strategy=f"lifted:{brec.strategy if full else 'handle'}", in_band=brec.in_band if full else True,
+                key=brec.key if full else images[n].key,
+                extra={"boolean_index": brec.index, "tau_bool": self.boolean.tolerance, "eps_inner": self.eps_inner,
+                       "bad_event": self.bad_event, "inner_samples": self.K, "forwarded": 1}), seconds=seconds)
+        return answers
+
+    def __repr__(self):
+        return f"LiftedOracle({self.boolean!r}, {self.lift!r}, tolerance={self.tolerance}, K={self.K})"
+
+
+
+
+class _LiftedGrader:
+    """Grading (not a query): the Boolean oracle's target composed with the lift (DESIGN.md 3).
+
+    Success iff a (1 - 1e-3) upper bound on E[(clip(h) - f^Delta)^2] over n fresh Gaussian points is at
+    most 0.25 E[(f^Delta)^2], so the zero hypothesis never succeeds on a lifted target.
+    """
+
+    def __init__(self, oracle):
+        self._boolean_grader, self._lift, self._entropy = oracle.boolean._grader, oracle.lift, oracle._entropy
+
+    def target(self, avoid=None):
+        return self._boolean_grader.target(avoid)
+
+    def grade(self, hypothesis, n: int = 100_000) -> dict:
+        if hypothesis is None:
+            return {"success": False, "reason": "no hypothesis"}
+        Z = derived_rng(self._entropy, "grade").standard_normal((n, self._lift.d))
+        X, phi = self._lift.features(Z)
+        f = self._boolean_grader.target()
+        y = np.asarray(f(X), dtype=np.float64) * phi  # f^Delta(z) = f(thres_q(z)) phi_D(sum_j N2(z_j))
+        h = np.asarray(hypothesis(Z), dtype=np.float64).reshape(-1)
+        lo, hi = self._lift.constants.phi_range()  # f in [0, 1], so f^Delta lies in [min(lo, 0), max(hi, 0)]
+        return grade_real(h, y, (min(lo, 0.0), max(hi, 0.0)))

@@ -1,0 +1,45 @@
+"""The fixed probe set: 256 points from SeedSequence(oracle seed, "probe") and a label set that does not
+depend on the target (docs: DESIGN.md section 3, "Query identity").
+
+Monte Carlo keys hash a query's values on every (probe point, probe label) pair, and the smooth noise
+of the "noisy" strategy is a function of the same vector. Because the probe labels are fixed (0 and 1
+for Boolean targets, five values spread over the declared label range otherwise), comparing two keys
+tells a learner nothing about the target's labels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._random import derived_rng
+
+PROBE_POINTS = 256
+
+
+class ProbeSet:
+    """Probe points X (PROBE_POINTS x d) and probe labels; ``values(query)`` evaluates every pair."""
+
+    def __init__(self, domain, entropy: int, boolean_labels: bool, label_range=None):
+        rng = derived_rng(entropy, "probe")
+        self.X = domain._sample(PROBE_POINTS, rng)
+        if boolean_labels:
+            self.labels = np.array([0.0, 1.0])
+        else:
+            lo, hi = (-1.0, 1.0) if label_range is None else (float(label_range[0]), float(label_range[1]))
+            self.labels = np.linspace(lo, hi, 5)
+        self.boolean_labels = bool(boolean_labels)
+        self._Xs = np.concatenate([self.X] * len(self.labels))
+        self._ys = np.repeat(self.labels, PROBE_POINTS)
+
+    def values(self, query, binary: bool = False) -> np.ndarray:
+        """phi(x_p, l) for every probe label l and probe point x_p (label-major order)."""
+        return query.values(self._Xs, self._ys, self.boolean_labels, binary=binary)
+
+    def character_values(self, code: int) -> np.ndarray:
+        """The same vector for the character correlation (1 - 2l) chi_S(x), from its structure."""
+        from .._kernels.bits import parity_np
+
+        weights = np.int64(1) << np.arange(self.X.shape[1], dtype=np.int64)
+        codes = (self.X.astype(np.int64) * weights).sum(axis=1)
+        chi = 1.0 - 2.0 * parity_np(codes & np.int64(code))
+        return np.concatenate([(1.0 - 2.0 * v) * chi for v in self.labels])
