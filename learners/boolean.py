@@ -253,7 +253,6 @@ class VersionSpaceSearch(Learner):
         alive = np.ones(len(codes), dtype=bool)
         m_max = max(1, math.ceil(1.0 / (2.0 * tau)) - 1)  # 1/m > 2 tau: "in A" and "not in A" separate
         history = []
-        weights = 1 << np.arange(d, dtype=np.int64)
         while alive.sum() > 1:
             idx = np.flatnonzero(alive)
             best = None

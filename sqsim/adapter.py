@@ -15,23 +15,16 @@ P[E] = 0 for sqsim's N3; all three are recorded per query.
 
 from __future__ import annotations
 
-import math
-import time
 
 import numpy as np
 
-from ._domains import Gaussian
 from ._errors import InvalidParameterError
 from ._kernels import adapter as kadapter
 from ._kernels import pick
 from ._learning import Learner
-from ._ledger import Ledger
-from .oracles._lifted import LiftedOracle
-from ._errors import QueryRangeError
-from ._queries import NumbaQuery, Query
+from .oracles._lifted import LiftedOracle  # noqa: F401  (public here: sqsim.adapter.LiftedOracle)
 from ._random import derived_rng
-from ._strategies import hoeffding_error, hoeffding_samples
-from ._validation import Interval, NoneOk, check_param, show
+from ._validation import show
 from .lift import CompressedLift
 from .lift._n3 import phi_table
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 from .._errors import InvalidParameterError
-from .._export import export
-from .._ledger import Ledger
-from .._validation import Interval, NoneOk, check_param, show
+from .._validation import Interval, check_param, show
 from ._intervals import Intervals
 
 
@@ -173,4 +170,4 @@ class DVLiftedConcept:
         return f"DVLiftedConcept({self.concept!r}, M={self.M:.4g})"
 
 
-from ..oracles._label_query import LabelQueryOracle  # noqa: E402  (the oracle moved)
+from ..oracles._label_query import LabelQueryOracle  # noqa: E402, F401  (the oracle moved)

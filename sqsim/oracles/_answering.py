@@ -1,0 +1,100 @@
+"""Choosing and checking one answer: the strategy's context, the smooth noise, the band check.
+
+Strategies only choose; this module builds what they may see (:class:`~sqsim.AnswerContext`), calls them,
+and verifies the choice against the band before anything is recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+from .._domains import BooleanCube
+from .._errors import InvalidParameterError, StrategyContractError
+from .._queries import Character, Query
+from .._random import derived_rng
+from .._strategies import AnswerContext
+from .._validation import show
+from ._evaluation import record
+
+
+def check_query(self, query, caller="ask"):
+    if not isinstance(query, Query):
+        raise InvalidParameterError(
+            f"The 'query' parameter of {self._caller}.{caller} must be a sqsim Query. Got {show(query)} instead."
+        )
+    qq = getattr(query, "q", None)
+    if qq is not None and qq != getattr(self.domain, "base", None):
+        raise InvalidParameterError(
+            f"The 'query' parameter of {self._caller}.{caller} must fit the domain {self.domain!r}. "
+            f"Got {query!r} with q={qq} instead."
+        )
+    qd = getattr(query, "d", None)
+    if qd is not None:
+        if (isinstance(query, Character) and not isinstance(self.domain, BooleanCube)) or qd != self.domain.d:
+            raise InvalidParameterError(
+                f"The 'query' parameter of {self._caller}.{caller} must fit the domain {self.domain!r}. "
+                f"Got {query!r} on d={query.d} instead."
+            )
+
+
+
+def smooth_uniform(self, ev) -> float:
+    """The noisy strategy's U(0, 1) variable: Phi(<g, w>), w the centred, normalised probe-value vector.
+
+    g ~ N(0, I) is fixed by the oracle seed, so <g, w> ~ N(0, 1) and the noise is uniform in the band for
+    each query, while an affine map a phi + b (a > 0) of a query has the same w and so the same noise;
+    a relative change of 1e-6 moves u by at most about |g| 1e-6 / sqrt(2 pi) (DESIGN.md section 3).
+    """
+    v = np.asarray(ev.noise_vector(), dtype=np.float64)
+    c = v - v.mean()
+    norm = float(np.linalg.norm(c))
+    if not norm > 1e-12 * max(1.0, float(np.linalg.norm(v))):
+        return float(derived_rng(self._entropy, "noise", "constant").random())
+    if v.shape[0] not in self._noise_features:
+        self._noise_features[v.shape[0]] = derived_rng(self._entropy, "noise", v.shape[0]).standard_normal(v.shape[0])
+    return float(special.ndtr(self._noise_features[v.shape[0]] @ (c / norm)))
+
+
+
+def answer_with_strategy(self, query: Query, ev) -> dict:
+    lo, hi, nominal = self._band(ev)
+    extra = dict(ev.extra)
+
+    def null():
+        v = ev.null() if callable(ev.null) else ev.null
+        if v is None:
+            raise InvalidParameterError(
+                f"The 'max_label_values' parameter of {self._caller} must be at least the target's number of "
+                f"distinct labels for the {self.strategy.name!r} strategy (it needs the null distribution). "
+                f"Got {self.max_label_values} instead."
+            )
+        extra["null"] = float(v)
+        if callable(ev.null):  # Monte Carlo null on independent pairs (z, f(z')): same Hoeffding bound
+            extra["null_error"] = ev.truth_error
+        return float(v)
+
+    ctx = AnswerContext(
+        truth=ev.truth, truth_error=ev.truth_error, lo=lo, hi=hi, tolerance=nominal, grid=self._grid(),
+        key=ev.key, rng=lambda purpose: derived_rng(self._entropy, ev.key, "strategy", purpose),
+        null=null, sample_mean=lambda n, rng: self._sampler().mean(query, n, rng),
+        sample_size=self.sample_size, query=query, smooth_uniform=lambda: smooth_uniform(self, ev),
+    )
+    a = self.strategy.answer(ctx)
+    try:
+        a = float(a)
+    except (TypeError, ValueError):
+        raise StrategyContractError(
+            f"Strategy {self.strategy!r} returned {a!r} for query {query.name!r}; answers must be floats."
+        ) from None
+    in_band = bool(lo <= a <= hi)
+    declared = getattr(self.strategy, "failure_probability", None)
+    if not in_band and declared is None:
+        raise StrategyContractError(
+            f"Strategy {self.strategy!r} answered {a!r} to query {query.name!r}, outside the promised band "
+            f"[{lo!r}, {hi!r}] (truth {ev.truth!r}, tolerance {nominal!r}); the answer was not given."
+        )
+    return record(name=query.name, kind=query.kind, tolerance=nominal, answer=a, truth=ev.truth,
+                  truth_error=ev.truth_error, failure_probability=min(1.0, ev.failure_probability + (declared or 0.0)),
+                  strategy=getattr(self.strategy, "name", type(self.strategy).__name__), in_band=in_band,
+                  key=ev.key, extra=extra)
