@@ -104,7 +104,7 @@ def get_class(name: str, *, caller: str = "learners.get_class") -> type:
     ep = eps[0]
     try:
         cls = ep.load()
-    except Exception as exc:  # noqa: BLE001 - any import-time failure of third-party code
+    except Exception as exc:
         raise InvalidParameterError(
             f"The 'name' parameter of {caller} must name a learner that can be imported. Got {name!r}, whose "
             f"plug-in {_origin(ep)} failed to load ({type(exc).__name__}: {exc}) instead."

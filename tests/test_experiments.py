@@ -410,3 +410,14 @@ def test_resume_can_retry_cells_that_raised(tmp_path):
         assert _by_cell(lines) == _by_cell(clean.records)  # each cell once, as an uninterrupted run
     finally:
         _REGISTRY.pop("flaky-test-learner", None)
+
+
+def test_resume_accepts_every_line_a_sweep_wrote(small_sweep):
+    """The schema check on resume passes every kind of line (SQ, example oracle with tau null, lifted)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = experiments.run(_small_config(small_sweep.path), resume=True, progress=False)
+    assert again.ran == 0 and again.skipped == small_sweep.cells
+    assert {r["oracle"] for r in again.records} >= {"sq", "example", "lifted"}

@@ -379,9 +379,9 @@ def test_process_isolation_refuses_a_cluster_of_daemonic_workers(tmp_path):
     from sqsim import experiments
 
     path = tmp_path / "tiny.jsonl"
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        with pytest.raises(InvalidParameterError, match=r"The 'isolation' parameter of the sweep config must be "
-                                                        r"'none' on a cluster whose workers are daemonic.*"
-                                                        r"DASK_DISTRIBUTED__WORKER__DAEMON=False.*--no-nanny"):
-            experiments.run(_tiny(path, isolation="process"), scheduler=cluster.scheduler_address, progress=False)
+    refused = pytest.raises(InvalidParameterError, match=r"The 'isolation' parameter of the sweep config must be "
+                                                         r"'none' on a cluster whose workers are daemonic.*"
+                                                         r"DASK_DISTRIBUTED__WORKER__DAEMON=False.*--no-nanny")
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, refused:
+        experiments.run(_tiny(path, isolation="process"), scheduler=cluster.scheduler_address, progress=False)
     assert not path.exists()
