@@ -187,3 +187,88 @@ def forge_reply(X, y):
     payload = b"E" + ("leak " + "".join(str(int(v)) for v in y[:16])).encode()
     os.write(0, struct.pack("!i", len(payload)) + payload)
     return np.zeros(X.shape[0])
+
+
+def sleepy(X, y):
+    import time
+
+    time.sleep(5)
+    return np.zeros(X.shape[0])
+
+
+def partial_fn(w, idx, shift, X, y, *, flip=False, tag="a", extra=None, pair=(1, 2.5), items=(0.5,), c=None):
+    """For functools.partial(partial_fn, w, idx, shift, ...): checks the rebuilt argument types, then mixes them in."""
+    if not (w.dtype == np.float64 and idx.dtype == np.int64 and type(pair) is tuple and type(items) is list):
+        raise TypeError("arguments rebuilt with the wrong types")
+    v = np.tanh(X[:, idx] @ w + shift + 0.1 * sum(pair) + 0.01 * len(tag) + 0.01 * sum(items) - 0.3 * y)
+    if extra is not None:
+        v = v * 0.5
+    if c is not None:
+        v = v * float(c)
+    return -v / 2 if flip else v / 2
+
+
+def partial_g(k, X, *, scale):
+    return np.cos(X[:, k] * scale)
+
+
+# ----------------------------------------------------------------------------- untrusted hypotheses
+GC_CALLS = 0  # incremented by GcWalker.__call__ in whichever process runs it
+SETSTATE_CALLS = 0
+
+
+class GcWalker:
+    """A hypothesis that walks every object of its process for the oracle or the target; zeros if none."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def __setstate__(self, state):
+        global SETSTATE_CALLS
+        SETSTATE_CALLS += 1
+        self.__dict__.update(state)
+
+    def __call__(self, X):
+        global GC_CALLS
+        from sqsim import SQOracle
+        from sqsim.concepts import Parity
+
+        GC_CALLS += 1
+        targets = [o for o in gc.get_objects() if isinstance(o, (SQOracle, Parity))]
+        if targets:
+            return np.asarray(targets[0](X), dtype=np.float64) if isinstance(targets[0], Parity) else np.ones(len(X))
+        return np.zeros(X.shape[0])
+
+
+class GcLearner(Learner):
+    def _learn(self, oracle):
+        return GcWalker(), {"w": np.arange(2), "own": OwnHypothesis(2), "nested": [OwnHypothesis(0), 1.5],
+                            "fn": lambda x: x}
+
+
+class RaisingHypothesis:
+    def __call__(self, X):
+        return 1 / 0
+
+
+class SleepyHypothesis:
+    def __call__(self, X):
+        import time
+
+        time.sleep(5)
+        return np.zeros(X.shape[0])
+
+
+class SleepyQueryLearner(Learner):
+    def _learn(self, oracle):
+        from sqsim import Query
+
+        return None, {"value": oracle.ask(Query(sleepy))}
+
+
+class SleepyLearner(Learner):
+    def _learn(self, oracle):
+        import time
+
+        time.sleep(60)
+        return None, {}

@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import pickle
 import time
 
 import numpy as np
 import pytest
 
 import learners
-from sqsim import (BooleanCube, Character, CharacterBatch, CorrelationalQuery, InvalidParameterError, NumbaQuery,
-                   Query, QueryContractError, QueryRangeError, SQOracle, ZqCharacter)
+from sqsim import (
+    BooleanCube,
+    Character,
+    CharacterBatch,
+    CorrelationalQuery,
+    InvalidParameterError,
+    NumbaQuery,
+    Query,
+    QueryContractError,
+    QueryRangeError,
+    SQOracle,
+    ZqCharacter,
+)
 from sqsim._errors import IsolationError
 from sqsim.concepts import Parity
-from sqsim.oracles._isolation import (LedgerView, RemoteQuery, deserialize_query, run_isolated,
-                                      serialize_query)
+from sqsim.oracles import _sandbox
+from sqsim.oracles._isolation import (
+    IsolatedHypothesis,
+    LedgerView,
+    RemoteQuery,
+    _pickle_globals,
+    _receive,
+    deserialize_query,
+    run_isolated,
+    serialize_query,
+)
 
 from . import isolation_helpers as H
 
@@ -212,19 +234,83 @@ def test_hostile_learner_finds_nothing():
     assert len(o.ledger) == 0  # and it asked nothing: no success to grade
 
 
-def test_own_class_hypothesis_comes_back():
+def test_own_class_hypothesis_is_evaluated_in_a_sandbox():
     hypothesis, details = run_isolated(H.OwnClassLearner(), FakeHandle(oracle()))
-    assert isinstance(hypothesis, H.OwnHypothesis) and hypothesis.j == 1
-    assert np.array_equal(details["w"], np.arange(3)) and details["s"] == {1, 2}
+    assert type(hypothesis) is IsolatedHypothesis and "tests.isolation_helpers.OwnHypothesis" in repr(hypothesis)
+    assert hypothesis.modules == ("tests.isolation_helpers",)
+    out = hypothesis(X6)
+    assert out.dtype == np.float64 and out.shape == (64,) and np.array_equal(out, X6[:, 1])
+    assert np.array_equal(details["w"], np.arange(3)) and details["s"] == {1, 2}  # trusted details: unpickled
 
 
-@pytest.mark.parametrize("learner, text", [
-    (H.LambdaLearner(), "could not be pickled"), (H.FractionLearner(), "fractions.Fraction"),
+def test_untrusted_hypothesis_never_runs_in_the_oracle_process():
+    o = oracle()
+    hypothesis, details = run_isolated(H.GcLearner(), FakeHandle(o))
+    assert type(hypothesis) is IsolatedHypothesis and "GcWalker" in repr(hypothesis)
+    assert np.array_equal(hypothesis(X6[:, :5]), np.zeros(64))  # its evaluator holds no oracle and no Parity
+    assert H.GC_CALLS == 0 and H.SETSTATE_CALLS == 0  # neither unpickled nor called here
+    assert np.array_equal(details["w"], np.arange(2)) and details["nested"][1] == 1.5
+    assert all(isinstance(v, str) and "OwnHypothesis" in v for v in (details["own"], details["nested"][0]))
+    assert isinstance(details["fn"], str) and "lambda" in details["fn"]  # unpicklable: its repr
+
+
+def test_untrusted_hypothesis_graded_through_learn():
+    o = oracle()
+    result = H.GcLearner().learn(o, isolation="process")
+    assert type(result.hypothesis) is IsolatedHypothesis and result.success is False
+    assert H.GC_CALLS == 0 and H.SETSTATE_CALLS == 0
+
+
+def test_isolated_hypothesis_per_call_cost_and_fresh_state():
+    hypothesis = _roundtrip(H.GcWalker())  # what run_isolated does with the learner process's pickles
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        hypothesis(X6)
+        times.append(time.perf_counter() - t0)
+    print(f"\nIsolatedHypothesis call (fresh evaluator each, 64 points): {1e3 * min(times):.1f} ms (min of 3; "
+          f"median {1e3 * sorted(times)[1]:.1f} ms)")
+    with pytest.raises(IsolationError, match="can only be called on a numeric batch"):
+        hypothesis(np.array([[object()]]))
+
+
+@pytest.mark.parametrize("hypothesis, text", [
+    (H.RaisingHypothesis(), "RaisingHypothesis raised ZeroDivisionError"),
+    (__import__("fractions").Fraction(1, 3), "Fraction raised TypeError"),  # not callable
+    (H.OwnHypothesis(9), "raised IndexError"),
 ])
-def test_foreign_hypotheses_are_refused(learner, text):
+def test_failing_isolated_hypotheses(hypothesis, text):
+    h = _roundtrip(hypothesis)
+    assert type(h) is IsolatedHypothesis
+    with pytest.raises(IsolationError, match=text):
+        h(X6)
+
+
+def test_trusted_hypotheses_come_back_unpickled():
+    for hypothesis in (Parity(5, [1, 3]), np.arange(4.0), None, {"a": (1, 2.5)}, [1, "x"]):
+        h = _roundtrip(hypothesis)
+        assert type(h) is type(hypothesis) and repr(h) == repr(hypothesis)
+    assert type(_roundtrip([Parity(5, [1]), H.OwnHypothesis(1)])) is IsolatedHypothesis  # one untrusted part
+
+
+def _roundtrip(obj):
+    """The hypothesis run_isolated returns for what a learner process sends (without spawning one)."""
+    return _receive((pickle.dumps(obj), f"{type(obj).__module__}.{type(obj).__qualname__}", pickle.dumps({})))[0]
+
+
+def test_pickle_globals_are_read_statically():
+    for protocol in (0, 2, 4, 5):
+        found = _pickle_globals(pickle.dumps([H.OwnHypothesis(1), np.arange(2), {1}], protocol=protocol))
+        assert ("tests.isolation_helpers", "OwnHypothesis") in found and None not in found
+        assert any(m.startswith("numpy") for m, _ in found)
+    assert _pickle_globals(pickle.dumps((1, "a", b"b"))) == []
+    assert None in _pickle_globals(b"\x80\x05garbage")
+
+
+def test_foreign_hypotheses_are_refused():
     with pytest.raises(IsolationError) as err:
-        run_isolated(learner, FakeHandle(oracle()))
-    assert text in str(err.value) and "must be built from sqsim/learners/numpy objects" in str(err.value)
+        run_isolated(H.LambdaLearner(), FakeHandle(oracle()))
+    assert "could not be pickled" in str(err.value) and "the hypothesis must be picklable" in str(err.value)
 
 
 def test_learner_errors_come_back():
@@ -288,3 +374,71 @@ def test_evaluator_cannot_choose_the_error_text():
         with pytest.raises(QueryRangeError) as err:
             remote.values(X6, Y6)
     assert "leak" not in str(err.value) and "malformed reply" in str(err.value)
+
+
+# ----------------------------------------------------------------------------- functools.partial queries
+W = np.array([0.3, -0.2, 0.45])
+IDX = np.array([0, 2, 5])
+
+
+@pytest.mark.parametrize("query", [
+    Query(functools.partial(H.partial_fn, W, IDX, 0.1, flip=True, tag="xyz", pair=(2, -1.5), items=[0.25, 1])),
+    Query(functools.partial(H.partial_fn, W, IDX, -0.2, items=[0.5], extra=None, c=np.float32(0.75)), name="p"),
+    Query(functools.partial(H.partial_fn, W, IDX, 0.0, items=[], extra="on"), kind="csq"),
+    CorrelationalQuery(functools.partial(H.partial_g, 3, scale=0.37), labels="real"),
+])
+def test_partial_queries_equal_in_process_values(query):
+    spec = serialize_query(query)
+    assert json.loads(json.dumps(spec)) == spec and spec["module"] == "tests.isolation_helpers"
+    assert "partial" in spec
+    with deserialize_query(spec) as remote:
+        for X, y in ((X6, Y6), (X6[:9].astype(np.float64) * 0.7, Y6[:9] * 0.3)):
+            a, b = remote.values(X, y, True), query.values(X, y, True)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def test_partial_arguments_round_trip_with_dtype_and_shape():
+    for arg in (np.arange(6, dtype=np.int64).reshape(2, 3), np.zeros((0, 2)), np.array([True, False]),
+                np.float32(0.5), np.array(3.25), [1, (2.5, None, "s")], np.arange(3, dtype=np.uint8)):
+        back = _sandbox.decode_arg(json.loads(json.dumps(_sandbox.encode_arg(arg))))
+        assert type(back) is type(arg) and np.array_equal(np.asarray(back, dtype=object), np.asarray(arg, dtype=object))
+        if isinstance(arg, (np.ndarray, np.generic)):
+            assert back.dtype == arg.dtype and back.shape == arg.shape
+
+
+@pytest.mark.parametrize("make, text", [
+    (lambda: Query(functools.partial(H.partial_fn, {"w": 1})), "partial is a dict"),
+    (lambda: Query(functools.partial(H.partial_fn, np.array(["a"]))), "partial is a ndarray"),
+    (lambda: Query(functools.partial(lambda X, y, a: y, 1)), "is not importable by name"),
+])
+def test_partial_queries_that_cannot_cross(make, text):
+    with pytest.raises(QueryContractError, match=text):
+        serialize_query(make())
+
+
+# ----------------------------------------------------------------------------- timeouts
+def test_evaluator_timeout_kills_and_names_the_query(monkeypatch):
+    monkeypatch.setattr(_sandbox, "EVALUATOR_TIMEOUT", 1)
+    remote = deserialize_query(serialize_query(Query(H.sleepy)))
+    t0 = time.perf_counter()
+    with pytest.raises(IsolationError, match="Query 'sleepy' did not answer within 1 s") as err:
+        remote.values(X6, Y6)
+    assert time.perf_counter() - t0 < 4 and "killed" in str(err.value)
+    assert remote._evaluator is None
+    h = _roundtrip(H.SleepyHypothesis())
+    with pytest.raises(IsolationError, match="SleepyHypothesis did not answer within 1 s"):
+        h(X6)
+    o = oracle()
+    with pytest.raises(IsolationError, match="Query 'sleepy' did not answer within 1 s"):  # through the oracle
+        run_isolated(H.SleepyQueryLearner(), FakeHandle(o))
+    assert len(o.ledger) == 0
+
+
+def test_learner_timeout_kills_and_names_the_learner():
+    t0 = time.perf_counter()
+    with pytest.raises(IsolationError, match="The learner SleepyLearner did not return within 3 s"):
+        run_isolated(H.SleepyLearner(), FakeHandle(oracle()), timeout=3)
+    assert time.perf_counter() - t0 < 8
+    for bad in (0, -1, "5", True):
+        with pytest.raises(InvalidParameterError, match="'timeout' parameter of run_isolated"):
+            run_isolated(H.TrivialLearner(), FakeHandle(oracle()), timeout=bad)

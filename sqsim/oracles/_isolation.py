@@ -6,27 +6,37 @@
 * The **learner process** is started with ``spawn`` (a fresh interpreter, never a fork holding the
   target). It runs ``learner._learn(RemoteHandle)``; each request is data (query specs, numbers,
   arrays) that the oracle process unpickles with a restricted unpickler and serves with the handle.
-* One **evaluator process per query** (:class:`RemoteQuery`) is forked from a ``forkserver`` (a fresh
-  interpreter with numpy and sqsim preloaded; the oracle's main script is not re-imported). It
-  imports the query's function before any data arrives, then sandboxes itself: ``RLIMIT_FSIZE = 0``,
-  every descriptor closed but the channel (moved to fd 0) and ``RLIMIT_NOFILE = 1`` (no file, socket
-  or pipe can be opened), non-dumpable, and as root a chroot into an empty directory deleted
-  beforehand (nothing can be created in it) and uid/gid 65534 (no capabilities). It only receives
-  (X, y, boolean_labels) and sends values as raw bytes (never unpickled).
+  ``run_isolated(..., timeout=T)`` kills a learner process that has not returned after T seconds
+  (checked while waiting for its requests; a request being served finishes first, and each
+  evaluator request is itself bounded by ``_sandbox.EVALUATOR_TIMEOUT``); no limit by default.
+* **Evaluator processes** (:mod:`sqsim.oracles._sandbox`): one per query (:class:`RemoteQuery`) and
+  one per call of an untrusted hypothesis (:class:`IsolatedHypothesis`), forked from a forkserver
+  and sandboxed before any data arrives; 60 s per request by default, then killed.
 
 Structured queries (Character, ZqCharacter, CharacterBatch) cross as parameters and are rebuilt
 as the real, trusted objects; Query, CorrelationalQuery and NumbaQuery cross as their function's
-import path; anything else is refused with :class:`QueryContractError`. The learner's hypothesis
-and details come back through a restricted unpickler: only classes of builtins (set, frozenset,
-complex, slice, range, bytearray, bytes), collections, numpy, sqsim, learners and the learner's own
-module, plus numpy's array reconstructors; no other callable. **The hypothesis must be built from
-sqsim/learners/numpy objects** (or classes of the learner's module); anything else, and anything
-that cannot be pickled (a lambda), raises :class:`IsolationError`.
+import path, and for Query and CorrelationalQuery also ``functools.partial(fn, *args, **kwargs)``
+of an importable fn, the arguments as data (``_sandbox.ARG_RULE``; arrays as nested lists with
+their dtype and shape, rebuilt in the evaluator). Anything else is refused with
+:class:`QueryContractError`.
+
+**Hypothesis and details.** The learner process pickles them separately. A pickle that names only
+trusted globals (builtins ``set frozenset complex slice range bytearray bytes list dict tuple int
+float str bool``, classes of collections, numpy, sqsim and learners, and numpy's array
+reconstructors; all already imported here) is unpickled by the restricted unpickler and returned
+as is (a sqsim Parity is graded structurally). A hypothesis naming anything else (say a class of
+the learner's own module) is **never unpickled here**: it comes back as an
+:class:`IsolatedHypothesis` holding the bytes, evaluated in a fresh sandboxed evaluator per call
+(which imports the modules the pickle names, by name, before sandboxing: they must be importable,
+not the main script). In details, the learner process replaces every value that is not trusted
+(or cannot be pickled) by its ``repr`` string; details that still name an untrusted global are
+refused. An unpicklable hypothesis (a lambda) raises :class:`IsolationError`.
 
 Channels that remain, and why:
 
 * **Timing and resource usage.** The learner sees how long each answer takes and can watch CPU,
-  memory or disk load; an evaluator can make its run time or load depend on the labels it sees.
+  memory or disk load; an evaluator can make its run time or load depend on the labels it sees
+  (up to timing out, which the learner sees as :class:`IsolationError`).
 * **Failures.** Whether a query failed, and a coarse kind (the builtin exception type, out of
   range, wrong shape) reach the learner as :class:`QueryRangeError`: a few bits per query. Exception
   messages and the oracle's details (offending value, point, label) are withheld for such queries.
@@ -36,335 +46,51 @@ Channels that remain, and why:
   learners defined there work): build oracles under ``if __name__ == "__main__":``.
 * **The learner process is not sandboxed.** Its network sockets are not closed, it can open new
   ones, write files and start processes; only evaluators are write- and descriptor-limited. As
-  root with CAP_SYS_PTRACE it could still read the non-dumpable oracle process.
+  root with CAP_SYS_PTRACE it could still read the non-dumpable oracle process. Evaluators run the
+  import of the learner's modules before sandboxing (they hold no target and no labels yet).
 * **Evaluators when not root** (no chroot, no uid switch) can create empty directories, rename or
   delete files they may write, and signal same-user processes: names and signals are channels.
-* **Hypothesis code.** Classes of the learner's own module are trusted: their ``__setstate__`` runs
-  when the hypothesis is unpickled and their ``__call__`` when it is graded, in the oracle process.
+* **Trusted code.** sqsim, learners and numpy classes in the hypothesis are unpickled and called in
+  the oracle process: a hypothesis built from them runs their code only.
 """
 
 from __future__ import annotations
 
 import builtins
-import ctypes
-import importlib
 import io
 import multiprocessing as mp
-import os
 import pickle
-import resource
-import signal
+import pickletools
 import sys
-import tempfile
-import threading
+import time
 import traceback
 import types
-from multiprocessing import spawn as mp_spawn
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 
 import numpy as np
 
 from .. import _errors
-from .._errors import InvalidParameterError, IsolationError, QueryContractError, QueryRangeError, SealError, SQSimError
-from .._queries import LABEL_MODES, Character, CharacterBatch, CorrelationalQuery, NumbaQuery, Query, ZqCharacter
+from .._errors import InvalidParameterError, IsolationError, QueryRangeError, SealError, SQSimError
+from .._queries import CharacterBatch, Query
+from ._sandbox import IsolatedHypothesis, RemoteQuery, _nondumpable, deserialize_query, serialize_query
 
-__all__ = ["serialize_query", "deserialize_query", "RemoteQuery", "RemoteHandle", "LedgerView", "run_isolated"]
+__all__ = [
+    "IsolatedHypothesis",
+    "LedgerView",
+    "RemoteHandle",
+    "RemoteQuery",
+    "deserialize_query",
+    "run_isolated",
+    "serialize_query",
+]
 
-_PLAIN = {"Query": Query, "CorrelationalQuery": CorrelationalQuery, "NumbaQuery": NumbaQuery}
-_HOWTO = ("define fn at module level in an importable module, e.g. mypkg/queries.py, and pass parameters "
-          "through NumbaQuery params=...")
-HYPOTHESIS_RULE = ("under isolation='process' the hypothesis and details must be built from sqsim/learners/numpy "
-                   "objects (or classes of the learner's own module) and plain Python data")
-
-
-def _nondumpable() -> None:
-    """prctl(PR_SET_DUMPABLE, 0) on Linux: same-user processes can no longer read this one's memory."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
-        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
-            pass
+HYPOTHESIS_RULE = ("under isolation='process' the hypothesis must be picklable (a class of an importable module, "
+                   "not a lambda or the main script) and details are built from sqsim/learners/numpy objects and "
+                   "plain Python data")
 
 
 def _sqsim_error_name(exc) -> str:
     return next(c.__name__ for c in type(exc).__mro__ if getattr(_errors, c.__name__, None) is c)
-
-
-# ----------------------------------------------------------------------------- query specs
-def _import_path(fn):
-    """(module, qualname) if importing ``fn`` by its own names gives it back, else None."""
-    base = getattr(fn, "py_func", fn)
-    module, qual = getattr(base, "__module__", None), getattr(base, "__qualname__", None)
-    if not (isinstance(module, str) and isinstance(qual, str)) or module in ("__main__", "__mp_main__") \
-            or "<locals>" in qual or "<lambda>" in qual:
-        return None
-    try:
-        obj = importlib.import_module(module)
-        for part in qual.split("."):
-            obj = getattr(obj, part)
-    except Exception:
-        return None
-    same = obj is fn or (hasattr(fn, "py_func") and getattr(obj, "py_func", None) is fn.py_func)
-    return (module, qual) if same else None
-
-
-def serialize_query(query) -> dict:
-    """The query (or CharacterBatch) as JSON-safe data; :class:`QueryContractError` if it cannot cross."""
-    t = type(query)
-    if t is CharacterBatch:
-        return {"type": "CharacterBatch", "d": query.d, "supports": [list(m.support) for m in query.members],
-                "max_size": query.max_size}
-    if t is Character:
-        return {"type": "Character", "d": query.d, "support": list(query.support), "name": str(query.name)}
-    if t is ZqCharacter:
-        return {"type": "ZqCharacter", "d": query.d, "q": query.q, "s": [int(v) for v in query.s],
-                "name": str(query.name), "labels": query.labels}
-    if not isinstance(query, Query):
-        raise InvalidParameterError(f"The 'query' parameter of ask must be a sqsim Query. Got {query!r} instead.")
-    path = _import_path(query.fn) if t in _PLAIN.values() else None
-    if path is None:
-        why = (f"its function {query.qualname!r} is not importable by name" if t in _PLAIN.values()
-               else f"{t.__module__}.{t.__qualname__} is not a sqsim query class")
-        raise QueryContractError(f"Query {query.name!r} cannot cross the process boundary under isolation='process': "
-                                 f"{why}. To make it importable, {_HOWTO} (with Query, CorrelationalQuery or "
-                                 f"NumbaQuery, not a subclass).")
-    spec = {"type": t.__name__, "module": path[0], "qualname": path[1], "name": str(query.name),
-            "kind": query.kind, "reads": None}
-    if t is CorrelationalQuery:
-        spec["labels"] = query.labels
-    if t is NumbaQuery:
-        spec["params"] = [float(v) for v in query.params]
-        spec["reads"] = None if query.reads is None else [int(j) for j in query.reads]
-    return spec
-
-
-def deserialize_query(spec):
-    """In the oracle process: structured specs become the real objects, the others a :class:`RemoteQuery`."""
-    try:
-        t = spec["type"]
-        if t == "Character":
-            return Character(spec["d"], spec["support"], spec["name"])
-        if t == "ZqCharacter":
-            return ZqCharacter(spec["d"], spec["q"], spec["s"], spec["name"], labels=spec["labels"])
-        if t == "CharacterBatch":
-            batch = CharacterBatch(spec["d"], supports=spec["supports"])
-            batch.max_size = spec.get("max_size")
-            return batch
-        if t in _PLAIN:
-            return RemoteQuery(spec)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise IsolationError(f"A query spec from the learner process is malformed ({exc!r}): {spec!r:.200}") from None
-    raise IsolationError(f"A query spec from the learner process has an unknown type: {spec!r:.200}")
-
-
-# ----------------------------------------------------------------------------- evaluator process
-_FORKSERVER = None
-_LOCAL = threading.local()
-
-
-def _forkserver():
-    """The forkserver context; children started under ``_LOCAL.no_main`` skip the parent's main script."""
-    global _FORKSERVER
-    if _FORKSERVER is None:
-        orig = mp_spawn.get_preparation_data
-
-        def preparation_data(name):
-            data = orig(name)
-            if getattr(_LOCAL, "no_main", False):
-                data.pop("init_main_from_path", None)
-                data.pop("init_main_from_name", None)
-            return data
-
-        mp_spawn.get_preparation_data = preparation_data
-        _FORKSERVER = mp.get_context("forkserver")
-        _FORKSERVER.set_forkserver_preload(["numpy", "sqsim"])
-    return _FORKSERVER
-
-
-def _prepare(spec, x_kind) -> Query:
-    """Import the function and build the in-evaluator twin: the real sqsim class (same values bit for bit)."""
-    fn = importlib.import_module(spec["module"])
-    for part in spec["qualname"].split("."):
-        fn = getattr(fn, part)
-    if spec["type"] == "CorrelationalQuery":
-        return CorrelationalQuery(fn, spec["name"], labels=spec["labels"])
-    if spec["type"] == "Query":
-        return Query(fn, spec["name"], kind=spec["kind"])
-    query = NumbaQuery(fn, spec["name"], params=spec["params"], kind=spec["kind"], reads=spec["reads"])
-    from numba import typeof, types  # compile now: in the sandbox numba can neither read nor import
-
-    from .._queries import _numba_rows
-    xt = types.float64 if x_kind == "f" else types.int64
-    _numba_rows.compile((typeof(fn), xt[:, ::1], types.float64[::1], types.float64[::1]))
-    return query
-
-
-def _sandbox(conn) -> Connection:
-    """No writes, no new descriptors, no memory reads; as root an empty, undeletable root and uid 65534."""
-    tmp = tempfile.gettempdir()  # before RLIMIT_FSIZE: gettempdir writes a probe file
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write fails with EFBIG instead of killing
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    dup = os.dup(conn.fileno())
-    conn.close()
-    os.dup2(dup, 0)
-    fds = [int(f) for f in os.listdir("/proc/self/fd")] if os.path.isdir("/proc/self/fd") else range(1, 4096)
-    for fd in fds:
-        if fd != 0:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    _nondumpable()
-    if os.geteuid() == 0:
-        root = tempfile.mkdtemp(prefix="sqsim-eval-", dir=tmp)
-        os.chdir(root)
-        os.rmdir(root)  # a deleted directory: nothing can be created in it, not even by root
-        os.chroot(".")
-        os.chdir("/")
-        os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1, 1))
-    return Connection(0)
-
-
-_FAILURES = {"prepare": "could not be prepared in its evaluator (importing or compiling its function failed)",
-             "sandbox": "could not be evaluated: the evaluator sandbox failed",
-             "dtype": "could not be evaluated: its kernel was compiled for points of another dtype",
-             "g": "returned g of the wrong shape", "real": "must return real numbers", "died": "could not be evaluated: its evaluator process died"}
-
-
-def _failure_words(code: str, X) -> str:
-    """Fixed words for a failure code: an evaluator that saw labels cannot choose the message's text."""
-    exc = getattr(builtins, code[6:], None) if code.startswith("raise:") else None
-    if isinstance(exc, type) and issubclass(exc, BaseException):
-        return f"raised {exc.__name__} (called on X of shape {X.shape}); its message is withheld under isolation='process'"
-    return _FAILURES.get(code, "could not be evaluated: its evaluator sent a malformed reply")
-
-
-def _evaluator_main(conn, spec, x_kind):
-    failure = query = None
-    try:
-        query = _prepare(spec, x_kind)
-    except BaseException:
-        failure = "prepare"
-    try:
-        conn = _sandbox(conn)
-    except BaseException:  # never evaluate outside the sandbox
-        failure = failure or "sandbox"
-    while True:
-        try:
-            X, y, boolean_labels = conn.recv()
-        except BaseException:
-            os._exit(0)
-        if failure is None and isinstance(query, NumbaQuery) and (X.dtype.kind == "f") != (x_kind == "f"):
-            failure = "dtype"
-        try:
-            if failure is not None:
-                raise RuntimeError(failure)
-            vals = np.asarray(query._raw(X, y, boolean_labels))
-            if vals.dtype.kind not in "biufc":
-                raise TypeError("real")
-            conn.send_bytes(f"V{vals.dtype.str}|{','.join(map(str, vals.shape))}|".encode()
-                            + np.ascontiguousarray(vals).tobytes())
-        except BaseException as exc:
-            code = failure or ("g" if isinstance(exc, QueryRangeError) else "real" if exc.args == ("real",)
-                               else f"raise:{type(exc).__name__}" if type(exc).__module__ == "builtins" else "")
-            conn.send_bytes(b"E" + code.encode())
-
-
-class _Evaluator:
-    """One evaluator process for one query: started on demand, killed by :meth:`close`."""
-
-    def __init__(self, spec, x_kind):
-        ctx = _forkserver()
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_evaluator_main, args=(child, spec, x_kind), daemon=True)
-        _LOCAL.no_main = True
-        try:
-            self.proc.start()
-        finally:
-            _LOCAL.no_main = False
-            child.close()
-
-    def evaluate(self, X, y, boolean_labels):
-        """(values, None) or (None, the failure in words)."""
-        try:
-            self.conn.send((X, y, bool(boolean_labels)))
-            reply = self.conn.recv_bytes()
-        except (EOFError, OSError):
-            return None, _FAILURES["died"]
-        if reply[:1] != b"V":
-            return None, _failure_words(reply[1:].decode(errors="replace"), X)
-        try:
-            dt, shape, data = reply[1:].split(b"|", 2)
-            dtype, shape = np.dtype(dt.decode()), tuple(int(s) for s in shape.decode().split(",") if s)
-            if dtype.kind not in "biufc" or dtype.hasobject:
-                raise ValueError(dtype)
-            return np.frombuffer(data, dtype=dtype).reshape(shape).copy(), None
-        except (ValueError, TypeError):
-            return None, _failure_words("", X)
-
-    def close(self):
-        self.conn.close()
-        if self.proc.is_alive():
-            self.proc.kill()
-        self.proc.join(5)
-
-
-class RemoteQuery(Query):
-    """A learner's query in the oracle process, evaluated in its own sandboxed evaluator process.
-
-    The evaluator starts at the first evaluation, serves only this object's further evaluations
-    (the chunks of one query) and is killed by :meth:`close` (idempotent; also a context manager).
-    """
-
-    structured = False
-
-    def __init__(self, spec):
-        if not all(isinstance(spec.get(k), str) for k in ("module", "qualname", "name")) \
-                or spec.get("kind") not in ("sq", "csq") \
-                or (spec["type"] == "CorrelationalQuery" and spec.get("labels") not in LABEL_MODES):
-            raise IsolationError(f"A query spec from the learner process is malformed: {spec!r:.200}")
-        super().__init__(_never_called, spec["name"], kind=spec["kind"])
-        self.spec, self.labels, self._evaluator = dict(spec), spec.get("labels"), None
-        self.reads = None if spec.get("reads") is None else tuple(int(j) for j in spec["reads"])
-        self.params = np.asarray(spec.get("params", ()), dtype=np.float64)
-
-    @property
-    def qualname(self) -> str:
-        return self.spec["qualname"]
-
-    def _raw(self, X, y, boolean_labels):
-        if self._evaluator is None:
-            self._evaluator = _Evaluator(self.spec, np.asarray(X).dtype.kind)
-        vals, failure = self._evaluator.evaluate(X, y, boolean_labels)
-        if failure is None:
-            return vals
-        exc = QueryRangeError(f"Query {self.name!r} {failure}.")
-        exc.sqsim_withheld = True  # fixed words: safe to pass on to the learner
-        raise exc
-
-    def close(self):
-        ev, self._evaluator = self._evaluator, None
-        if ev is not None:
-            ev.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
-
-
-def _never_called(X, y):  # pragma: no cover - a RemoteQuery is evaluated through _raw
-    raise IsolationError("A RemoteQuery is evaluated in its evaluator process, not called.")
 
 
 # ----------------------------------------------------------------------------- learner process
@@ -442,15 +168,37 @@ for _name in _STATIC:
     setattr(RemoteHandle, _name, property(lambda self, _n=_name: self._static.get(_n)))
 
 
+def _class_name(obj) -> str:
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _plain(obj, depth=0):
+    """Details with every value that is not trusted (or cannot be pickled) replaced by its repr string."""
+    t = type(obj)
+    if depth < 20 and t is dict:
+        return {_plain(k, depth + 1): _plain(v, depth + 1) for k, v in obj.items()}
+    if depth < 20 and t in (list, tuple, set, frozenset):
+        return t(_plain(v, depth + 1) for v in obj)
+    try:
+        if all(g is not None and _trusted_global(*g, _RESULT_ROOTS) for g in _pickle_globals(pickle.dumps(obj))):
+            return obj
+    except Exception:
+        pass
+    try:
+        return repr(obj)[:1000]
+    except Exception:
+        return f"<{_class_name(obj)} object>"
+
+
 def _child_main(conn, learner_bytes, static):
     _nondumpable()
     try:
         hypothesis, details = pickle.loads(learner_bytes)._learn(RemoteHandle(conn, static))
         try:
-            msg = ("done", pickle.dumps((hypothesis, details)))
+            msg = ("done", (pickle.dumps(hypothesis), _class_name(hypothesis), pickle.dumps(_plain(details))))
         except Exception as exc:
-            msg = ("fail", ("IsolationError", f"The hypothesis or details could not be pickled "
-                                              f"({type(exc).__name__}: {exc}); {HYPOTHESIS_RULE}.", ""))
+            why = f"The hypothesis {_class_name(hypothesis)} could not be pickled ({type(exc).__name__}: {exc})"
+            msg = ("fail", ("IsolationError", f"{why}; {HYPOTHESIS_RULE}.", ""))
     except SQSimError as exc:
         msg = ("fail", (_sqsim_error_name(exc), str(exc), traceback.format_exc()))
     except BaseException as exc:
@@ -459,35 +207,96 @@ def _child_main(conn, learner_bytes, static):
     conn.close()
 
 
-# ----------------------------------------------------------------------------- oracle process
-_SAFE_BUILTINS = frozenset({"set", "frozenset", "complex", "slice", "range", "bytearray", "bytes"})
+# ----------------------------------------------------------------------------- trust
+_SAFE_BUILTINS = frozenset({"set", "frozenset", "complex", "slice", "range", "bytearray", "bytes", "list", "dict",
+                            "tuple", "int", "float", "str", "bool"})
 _NUMPY_CTORS = frozenset({"_reconstruct", "scalar", "_frombuffer", "__generator_ctor", "__bit_generator_ctor",
                           "__randomstate_ctor"})
 _BLOCKED = ("numpy.lib.npyio", "numpy.lib._npyio", "numpy.lib._datasource", "numpy.lib.format", "numpy.distutils",
             "numpy.f2py", "numpy.testing", "numpy.ctypeslib")
+_RESULT_ROOTS = ("numpy", "sqsim", "learners")
+
+
+def _lookup(module, name):
+    """``module.name`` of an already imported module, through __dict__ only (no module __getattr__ runs)."""
+    obj = sys.modules.get(module)
+    for part in name.split("."):
+        obj = vars(obj).get(part) if hasattr(obj, "__dict__") else None
+    return obj
+
+
+def _trusted_global(module, name, roots) -> bool:
+    """A global the oracle process may unpickle: a class (or numpy reconstructor) of a trusted, imported module."""
+    if not (isinstance(module, str) and isinstance(name, str)) or module not in sys.modules \
+            or module.startswith(_BLOCKED):
+        return False
+    if module == "builtins":
+        return name in _SAFE_BUILTINS
+    if module != "collections" and module.split(".")[0] not in roots:
+        return False
+    obj = _lookup(module, name)
+    return (isinstance(obj, type) and not issubclass(obj, np.memmap)
+            or module.startswith("numpy") and name in _NUMPY_CTORS and callable(obj))
+
+
+_STRINGS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"})
+_MARK = pickletools.markobject
+
+
+def _pickle_globals(data) -> list:
+    """Every global a pickle names, as (module, name), read statically (nothing is unpickled).
+
+    A stack machine over the opcodes tracking only strings; a global it cannot read (an extension
+    code, a name not built from literal strings, a malformed pickle) is listed as None.
+    """
+    stack, memo, found, unknown = [], {}, [], object()
+    try:
+        for op, arg, _ in pickletools.genops(data):
+            name = op.name
+            if name in ("GLOBAL", "INST"):
+                found.append(tuple(arg.split(" ", 1)))
+            elif name == "STACK_GLOBAL":
+                found.append((stack[-2], stack[-1]) if all(isinstance(v, str) for v in stack[-2:]) else None)
+            elif name.startswith("EXT"):
+                found.append(None)
+            if name == "MEMOIZE":
+                memo[len(memo)] = stack[-1]
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                memo[arg] = stack[-1]
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                stack.append(memo[arg])
+            elif name == "DUP":
+                stack.append(stack[-1])
+            else:
+                before = op.stack_before
+                if _MARK in before:
+                    cut = len(stack) - 1 - stack[::-1].index(_MARK) - before.index(_MARK)
+                else:
+                    cut = len(stack) - len(before)
+                if cut < 0:
+                    raise IndexError(name)
+                del stack[cut:]
+                stack += [_MARK if k is _MARK else arg if name in _STRINGS else unknown for k in op.stack_after]
+    except Exception:
+        found.append(None)
+    return found
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles only classes of allowed, already imported modules, and numpy's array reconstructors."""
+    """Unpickles only the globals :func:`_trusted_global` accepts."""
 
-    def __init__(self, data, modules):
+    def __init__(self, data, roots):
         super().__init__(io.BytesIO(data))
-        self._modules = tuple(modules)
+        self._roots = tuple(roots)
 
     def find_class(self, module, name):
-        allowed = module in sys.modules and not module.startswith(_BLOCKED) and (
-            (module == "builtins" and name in _SAFE_BUILTINS) or module == "collections"
-            or module in self._modules or module.split(".")[0] in self._modules)
-        obj = sys.modules[module] if allowed else None
-        for part in name.split(".") if allowed else ():
-            obj = getattr(obj, part, None)
-        if allowed and (isinstance(obj, type) and not issubclass(obj, np.memmap)
-                        or module.startswith("numpy") and name in _NUMPY_CTORS and callable(obj)):
-            return obj
+        if _trusted_global(module, name, self._roots):
+            return _lookup(module, name)
         raise IsolationError(f"The learner process sent {module}.{name}, which the oracle process refuses to "
                              f"unpickle: {HYPOTHESIS_RULE}.")
 
 
+# ----------------------------------------------------------------------------- oracle process
 def _loads(data, modules=("numpy",)):
     try:
         return _RestrictedUnpickler(data, modules).load()
@@ -562,9 +371,15 @@ class _HandleServer:
             for q in remote:
                 q.close()
 
-    def serve(self, conn, proc):
-        """Answer requests until the learner process reports; returns its final (status, payload)."""
+    def serve(self, conn, proc, deadline=None):
+        """Answer requests until the learner process reports; returns its final (status, payload).
+
+        Returns ("timeout", None) once ``deadline`` (time.monotonic) passes without a report.
+        """
         while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and (left <= 0 or not wait([conn, proc.sentinel], left)):
+                return "timeout", None
             wait([conn, proc.sentinel])
             try:
                 if not conn.poll():
@@ -583,16 +398,41 @@ class _HandleServer:
             conn.send_bytes(self.reply(op, args))
 
 
+def _receive(payload):
+    """(hypothesis, details) from the learner process's pickles: trusted ones unpickled, else an IsolatedHypothesis."""
+    if not (isinstance(payload, tuple) and len(payload) == 3 and isinstance(payload[0], bytes)
+            and isinstance(payload[1], str) and isinstance(payload[2], bytes)):
+        raise IsolationError(f"The learner process sent a malformed result: {payload!r:.200}")
+    data, class_name, details = payload
+    found = _pickle_globals(data)
+    if all(g is not None and _trusted_global(*g, _RESULT_ROOTS) for g in found):
+        hypothesis = _loads(data, _RESULT_ROOTS)
+    else:
+        modules = sorted({g[0] for g in found if g is not None and g[0] != "builtins"})
+        if any(not all(p.isidentifier() for p in m.split(".")) for m in modules) or {"__main__", "__mp_main__"} & set(modules):
+            raise IsolationError(f"The hypothesis {class_name:.200} names a module that cannot be imported by name "
+                                 f"({', '.join(modules)[:200]}): {HYPOTHESIS_RULE}.")
+        hypothesis = IsolatedHypothesis(data, modules, class_name[:200])
+    return hypothesis, _loads(details, _RESULT_ROOTS)
+
+
 _DUMPABLE_OFF = []
 
 
-def run_isolated(learner, handle):
+def run_isolated(learner, handle, *, timeout=None):
     """Run ``learner._learn`` in a spawned learner process that reaches ``handle`` only through a channel.
 
-    Returns ``(hypothesis, details)``. Errors escaping ``_learn`` come back as the same sqsim error
-    class, anything else as :class:`IsolationError` with the learner process's traceback; a learner
-    process that dies (killed, segfault) gives :class:`IsolationError` with its exit code.
+    Returns ``(hypothesis, details)``: the hypothesis unpickled if it is built from trusted classes,
+    else an :class:`IsolatedHypothesis` (see the module docstring). Errors escaping ``_learn`` come
+    back as the same sqsim error class, anything else as :class:`IsolationError` with the learner
+    process's traceback; a learner process that dies (killed, segfault) gives :class:`IsolationError`
+    with its exit code, and one that has not returned after ``timeout`` seconds (None: no limit) is
+    killed and gives :class:`IsolationError` naming the learner.
     """
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        raise InvalidParameterError(f"The 'timeout' parameter of run_isolated must be a positive number of seconds "
+                                    f"or None. Got {timeout!r} instead.")
     if not _DUMPABLE_OFF:
         _nondumpable()
         _DUMPABLE_OFF.append(True)
@@ -608,22 +448,24 @@ def run_isolated(learner, handle):
     conn, child = ctx.Pipe()
     static = {name: getattr(handle, name, None) for name in _STATIC}
     proc = ctx.Process(target=_child_main, args=(child, buf.getvalue(), static), daemon=True)
+    deadline = None if timeout is None else time.monotonic() + timeout
     proc.start()
     child.close()
+    status = None
     try:
-        status, payload = _HandleServer(handle).serve(conn, proc)
+        status, payload = _HandleServer(handle).serve(conn, proc, deadline)
     finally:
         conn.close()
-        proc.join(5)
+        proc.join(0 if status == "timeout" else 5)
         if proc.is_alive():
             proc.kill()
             proc.join()
+    if status == "timeout":
+        raise IsolationError(f"The learner {type(learner).__name__} did not return within {timeout:g} s under "
+                             f"isolation='process'; its process was killed.")
     if status == "fail":
         name, message, tb = payload if isinstance(payload, tuple) and len(payload) == 3 else (None, repr(payload), "")
         if name is not None:
             raise _error_class(name, builtin=False)(str(message))
         raise IsolationError(f"The learner raised {message}\nLearner-process traceback:\n{tb}")
-    result = _loads(payload, ("numpy", "sqsim", "learners", type(learner).__module__))
-    if not (isinstance(result, tuple) and len(result) == 2):
-        raise IsolationError(f"The learner's _learn must return (hypothesis, details). Got {type(result).__name__}.")
-    return result
+    return _receive(payload)

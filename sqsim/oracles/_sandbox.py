@@ -1,4 +1,7 @@
-"""Sandboxed evaluator processes for process isolation (see :mod:`sqsim.oracles._isolation`).
+"""Query specs and sandboxed evaluator processes for process isolation (see :mod:`sqsim.oracles._isolation`).
+
+:func:`serialize_query` / :func:`deserialize_query` turn a learner's query into JSON-safe data and
+back (functools.partial arguments through :func:`encode_arg` / :func:`decode_arg`).
 
 Every evaluator is forked from a ``forkserver`` (a fresh interpreter with numpy and sqsim
 preloaded; the oracle's main script is not re-imported, so it never holds the target). It imports
@@ -41,8 +44,16 @@ from multiprocessing.connection import Connection
 
 import numpy as np
 
-from .._errors import IsolationError, QueryRangeError
-from .._queries import LABEL_MODES, CorrelationalQuery, NumbaQuery, Query
+from .._errors import InvalidParameterError, IsolationError, QueryContractError, QueryRangeError
+from .._queries import (
+    LABEL_MODES,
+    Character,
+    CharacterBatch,
+    CorrelationalQuery,
+    NumbaQuery,
+    Query,
+    ZqCharacter,
+)
 
 #: seconds an evaluator may take to answer one request before it is killed
 EVALUATOR_TIMEOUT = 60.0
@@ -99,6 +110,94 @@ def decode_partial(part) -> tuple:
             or type(part["kwargs"]) is not dict or not all(type(k) is str for k in part["kwargs"]):
         raise TypeError("partial")
     return [decode_arg(a) for a in part["args"]], {k: decode_arg(a) for k, a in part["kwargs"].items()}
+
+
+_PLAIN = {"Query": Query, "CorrelationalQuery": CorrelationalQuery, "NumbaQuery": NumbaQuery}
+_HOWTO = ("define fn at module level in an importable module, e.g. mypkg/queries.py, and pass parameters "
+          "through NumbaQuery params=... or functools.partial(fn, ...)")
+
+# ----------------------------------------------------------------------------- query specs
+def _import_path(fn):
+    """(module, qualname) if importing ``fn`` by its own names gives it back, else None."""
+    base = getattr(fn, "py_func", fn)
+    module, qual = getattr(base, "__module__", None), getattr(base, "__qualname__", None)
+    if not (isinstance(module, str) and isinstance(qual, str)) or module in ("__main__", "__mp_main__") \
+            or "<locals>" in qual or "<lambda>" in qual:
+        return None
+    try:
+        obj = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except Exception:
+        return None
+    same = obj is fn or (hasattr(fn, "py_func") and getattr(obj, "py_func", None) is fn.py_func)
+    return (module, qual) if same else None
+
+
+def _refuse(query, why):
+    raise QueryContractError(f"Query {query.name!r} cannot cross the process boundary under isolation='process': "
+                             f"{why}. To make it importable, {_HOWTO} (with Query, CorrelationalQuery or "
+                             f"NumbaQuery, not a subclass).")
+
+
+def serialize_query(query) -> dict:
+    """The query (or CharacterBatch) as JSON-safe data; :class:`QueryContractError` if it cannot cross."""
+    t = type(query)
+    if t is CharacterBatch:
+        return {"type": "CharacterBatch", "d": query.d, "supports": [list(m.support) for m in query.members],
+                "max_size": query.max_size}
+    if t is Character:
+        return {"type": "Character", "d": query.d, "support": list(query.support), "name": str(query.name)}
+    if t is ZqCharacter:
+        return {"type": "ZqCharacter", "d": query.d, "q": query.q, "s": [int(v) for v in query.s],
+                "name": str(query.name), "labels": query.labels}
+    if not isinstance(query, Query):
+        raise InvalidParameterError(f"The 'query' parameter of ask must be a sqsim Query. Got {query!r} instead.")
+    if t not in _PLAIN.values():
+        _refuse(query, f"{t.__module__}.{t.__qualname__} is not a sqsim query class")
+    fn, partial = query.fn, None
+    if type(fn) is functools.partial and t is not NumbaQuery:
+        try:
+            partial = {"args": [encode_arg(a) for a in fn.args], "kwargs": {k: encode_arg(a) for k, a in fn.keywords.items()}}
+        except TypeError as exc:
+            _refuse(query, f"an argument of its functools.partial is a {exc} (allowed: {ARG_RULE})")
+        fn = fn.func
+    path = _import_path(fn)
+    if path is None:
+        _refuse(query, f"its function {_fn_label(fn)!r} is not importable by name")
+    spec = {"type": t.__name__, "module": path[0], "qualname": path[1], "name": str(query.name),
+            "kind": query.kind, "reads": None}
+    if partial is not None:
+        spec["partial"] = partial
+    if t is CorrelationalQuery:
+        spec["labels"] = query.labels
+    if t is NumbaQuery:
+        spec["params"] = [float(v) for v in query.params]
+        spec["reads"] = None if query.reads is None else [int(j) for j in query.reads]
+    return spec
+
+
+def _fn_label(fn) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def deserialize_query(spec):
+    """In the oracle process: structured specs become the real objects, the others a :class:`RemoteQuery`."""
+    try:
+        t = spec["type"]
+        if t == "Character":
+            return Character(spec["d"], spec["support"], spec["name"])
+        if t == "ZqCharacter":
+            return ZqCharacter(spec["d"], spec["q"], spec["s"], spec["name"], labels=spec["labels"])
+        if t == "CharacterBatch":
+            batch = CharacterBatch(spec["d"], supports=spec["supports"])
+            batch.max_size = spec.get("max_size")
+            return batch
+        if t in _PLAIN:
+            return RemoteQuery(spec)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise IsolationError(f"A query spec from the learner process is malformed ({exc!r}): {spec!r:.200}") from None
+    raise IsolationError(f"A query spec from the learner process has an unknown type: {spec!r:.200}")
 
 
 # ----------------------------------------------------------------------------- the evaluator process
@@ -212,9 +311,19 @@ def _prepare(spec, x_kind) -> Query:
     from numba import typeof, types  # compile now: in the sandbox numba can neither read nor import
 
     from .._queries import _numba_rows
+    cache = getattr(_numba_rows, "_cache", None)
+    if callable(getattr(cache, "save_overload", None)):  # a shared on-disk index numba cannot rewrite: not fatal
+        cache.save_overload = functools.partial(_save_quietly, cache.save_overload)
     xt = types.float64 if x_kind == "f" else types.int64
     _numba_rows.compile((typeof(fn), xt[:, ::1], types.float64[::1], types.float64[::1]))
     return query
+
+
+def _save_quietly(save, *args):
+    try:
+        save(*args)
+    except Exception:  # noqa: BLE001 - numba's cache index holds entries of other processes' dispatchers
+        pass
 
 
 def _query_main(conn, spec, x_kind):
@@ -404,7 +513,7 @@ class IsolatedHypothesis:
     protocol).
     """
 
-    __slots__ = ("_data", "modules", "class_name")
+    __slots__ = ("_data", "class_name", "modules")
 
     def __init__(self, data: bytes, modules, class_name: str):
         self._data, self.modules, self.class_name = bytes(data), tuple(str(m) for m in modules), str(class_name)
