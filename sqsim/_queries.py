@@ -227,7 +227,7 @@ class NumbaQuery(Query):
         return _numba_rows(self.fn, Xc, np.ascontiguousarray(y, dtype=np.float64), self.params)
 
 
-@numba.njit(cache=True)
+@numba.njit  # not cached: it takes the query's function, whose type never matches in another process
 def _numba_rows(phi, X, y, params):  # pragma: no cover
     n = X.shape[0]
     out = np.empty(n, dtype=np.float64)

@@ -320,7 +320,7 @@ def cell_draws(codes, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kapp
     return flat.reshape((n * K, d)), mult
 
 
-@dual
+@dual(cache=False)  # takes the query's function: see dual()
 def fused_image(phi, params, codes, ys, d, q, K, seed, reads, p_in_s, boundaries, L, l, r, U, phi_tab, kmax,
                 kappa):  # pragma: no cover
     """phi_B(x, y) = (1/K) sum_k phi(z_k(x), y phi_D(sum_j N2(z_kj)), params) for a Numba query phi.

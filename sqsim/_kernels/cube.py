@@ -44,7 +44,7 @@ def character_sum(support, words, n):  # pragma: no cover
     return n - 2 * mism
 
 
-@dual
+@dual(cache=False)  # takes the query's function: see dual()
 def fused_query_pass(phi, params, d, q, label_index, label_values, block):  # pragma: no cover
     """One pass of a Numba query ``phi(x, y, params) -> float`` over every point of Z_q^d.
 

@@ -72,6 +72,11 @@ class _BooleanImage(Query):
         labels = a.label_values
         if (not isinstance(self._query, NumbaQuery) and labels is not None and 1 < len(labels) <= 16
                 and y.size and np.all(y == y[0]) and y[0] in labels):
+            # phi_B depends on x only through its code: evaluate each distinct code once (the sampled
+            # strategy and Monte Carlo Boolean truths repeat points, one label value at a time)
+            uniq, inverse = np.unique(codes, return_inverse=True)
+            if uniq.shape[0] < codes.shape[0]:
+                return self._evaluate_all_labels(uniq, float(y[0]), labels)[inverse]
             return self._evaluate_all_labels(codes, float(y[0]), labels)
         # phi_B is a function of (x, y): evaluate each distinct pair once (the sampled strategy and
         # Monte Carlo Boolean truths repeat points)
