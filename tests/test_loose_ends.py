@@ -385,3 +385,27 @@ def test_process_isolation_refuses_a_cluster_of_daemonic_workers(tmp_path):
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, refused:
         experiments.run(_tiny(path, isolation="process"), scheduler=cluster.scheduler_address, progress=False)
     assert not path.exists()
+
+
+def test_a_sweep_under_process_isolation_on_two_dask_workers_equals_the_plain_sweep(tmp_path):
+    """isolation = "process" end to end: real learners in spawned processes inside non-daemonic Dask workers."""
+    from sqsim import experiments
+
+    cfg = {**_tiny(tmp_path / "plain.jsonl"), "learner": ["parity-brute-force", {"name": "low-degree", "k": 2}]}
+    plain = experiments.run(cfg, progress=False)
+    iso = experiments.run({**cfg, "isolation": "process", "results": str(tmp_path / "iso.jsonl")}, workers=2,
+                          progress=False)
+    drop = ("isolation", "timing")
+
+    def norm(records):
+        out = {}
+        for r in records:
+            r = {k: v for k, v in r.items() if k not in drop}
+            r["details"] = {k: v for k, v in r.get("details", {}).items() if k not in ("isolation", "seconds")}
+            out[r["cell"]] = r
+        return out
+
+    assert plain.ran == iso.ran == 8
+    assert all(r["error"] is None for r in iso.records) and sum(r["success"] for r in iso.records) >= 6
+    assert norm(iso.records) == norm(plain.records)
+    assert {r["isolation"] for r in iso.records} == {"process"}
