@@ -1,16 +1,6 @@
-"""The Theorem 3.2 adapter (CGKM22; MATH.md section 4): Gaussian SQ queries about a lifted target,
-answered with one Boolean SQ query each at tolerance tau/2.
-
-For a Gaussian query phi(z, y) the adapter asks the Boolean oracle the query (A1)
-
-    phi_B(x, y) = (1/K) sum_k phi(z_k(x), y phi_D(sum_j N2(z_kj))),   z_k(x) ~ N(0, I_d) | thres_q(z) = x,
-
-with inner draws fixed by (the adapter's seed, the Gaussian query's key, x), so phi_B is a fixed
-bounded function that the Boolean oracle answers with its own strategy (adversarial included).
-The adapter never evaluates the Boolean target: it only asks queries. Error budget (A3):
-|answer - E_z[phi(z, f^Delta(z))]| <= tau_bool + eps_inner + 2 P[E] with tau_bool = tau / 2,
-eps_inner <= tau / 4 (Hoeffding over the N K inner draws at failure probability delta_inner) and
-P[E] = 0 for sqsim's N3; all three are recorded per query.
+"""The Theorem 3.2 adapter (CGKM22; MATH.md section 4): :class:`LiftedOracle` (the Gaussian oracle that
+asks one Boolean query per Gaussian query; it lives in :mod:`sqsim.oracles._lifted`), the weak predictor
+B~ of Eq. (8), and the reduction B(A) that runs a Gaussian learner through the adapter.
 """
 
 from __future__ import annotations

@@ -197,22 +197,12 @@ def _audit_hook(event, args):
 def _recording_audit():
     """Context manager collecting interpreter-level events raised by non-library code."""
     global _AUDIT_INSTALLED
-    from contextlib import contextmanager
+    from .oracles._violations import collecting
 
     if not _AUDIT_INSTALLED:
         sys.addaudithook(_audit_hook)  # audit hooks cannot be removed: inactive unless a check records
         _AUDIT_INSTALLED = True
-
-    @contextmanager
-    def cm():
-        rec: list[str] = []
-        _AUDIT.append(rec)
-        try:
-            yield rec
-        finally:
-            _AUDIT.remove(rec)
-
-    return cm()
+    return collecting(_AUDIT)
 
 
 _CATEGORIES = {

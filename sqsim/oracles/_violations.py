@@ -22,14 +22,23 @@ def violation(exc_type, message: str):
 
 
 @contextmanager
-def recording():
-    """Collect the messages of every violation raised inside the block."""
+def collecting(recorders: list):
+    """Append a fresh list to ``recorders`` for the block and yield it (what was recorded meanwhile)."""
     rec: list[str] = []
-    _RECORDERS.append(rec)
+    recorders.append(rec)
     try:
         yield rec
     finally:
-        _RECORDERS.remove(rec)
+        recorders.remove(rec)
+
+
+@contextmanager
+def recording():
+    """Collect the messages of every violation raised inside the block."""
+    try:
+        with collecting(_RECORDERS) as rec:
+            yield rec
+    finally:
         if not _RECORDERS:
             _SEEN.clear()
 
