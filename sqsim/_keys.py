@@ -74,9 +74,13 @@ def probe_key(context: str, values: np.ndarray) -> str:
     return b.hexdigest()
 
 
-def alternative(key: str, truth) -> str:
-    """A deterministic second key for a query whose key collided with a different query's."""
+def alternative(key: str, attempt: int) -> str:
+    """The ``attempt``-th deterministic next key for a query whose key collided with a different query's.
+
+    Derived from the key and a counter only, never from a truth (keys must carry no target information).
+    """
     b = hashlib.blake2b(digest_size=16)
     b.update(key.encode())
-    b.update(repr(truth).encode())
+    b.update(b"\0alternative\0")
+    b.update(int(attempt).to_bytes(2, "little"))
     return b.hexdigest()

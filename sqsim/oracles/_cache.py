@@ -24,12 +24,12 @@ class AnswerCache:
     def resolve(self, ev, staged: dict, valid_for):
         """(key, earlier record or None, collided) for evaluation ``ev``; ``valid_for(answer)`` checks reuse."""
         key, collided = ev.key, False
-        for _ in range(16):
+        for attempt in range(1, 17):
             prior = staged.get(key) or self._by_key.get(key)
             if prior is None or prior["_digest"] == ev.digest() or valid_for(prior["answer"]):
                 return key, prior, collided
             collided = True
-            key = _keys.alternative(key, ev.digest())
+            key = _keys.alternative(ev.key, attempt)
         raise StrategyContractError(f"could not find a fresh key for query with key {ev.key!r}")  # pragma: no cover
 
     def commit(self, rec: dict) -> dict:
