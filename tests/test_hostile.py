@@ -1,0 +1,147 @@
+"""Hostile learners against the SQ contract (one per bypass class; see tests/hostile_learners.py).
+
+For every class: the learner must fail in-process (an sqsim error, or ``success`` False with an honest
+``queries`` equal to the oracle's ledger total) -- except the interpreter-level classes 6-9, whose
+in-process outcome is only recorded -- and under ``isolation="process"``, and ``check_learner`` must
+flag it (some named check raises AssertionError). Averaging (class 12) is also measured: the error of
+the mean of 2000 perturbed re-askings must stay at least half the error of one answer.
+
+A test that fails here names a bypass that works.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sqsim import SQOracle
+from sqsim._errors import SQSimError
+from sqsim.concepts import Parity
+from sqsim.lift import CompressedLift
+from sqsim.oracles import LiftedOracle
+from sqsim.testing import check_learner
+
+from . import hostile_learners as hl
+
+IN_PROCESS = ["1-private-state", "2-internals", "3-mutation", "4-copying", "5-ledger-truths", "10-batch-store",
+              "11-cross-row", "12-averaging"]
+INTERPRETER = ["6-frames", "7-gc", "8-globals", "9-table-write"]
+ALL = list(hl.HOSTILE)
+
+
+def make(name, isolated=False):
+    """The hostile learner (averaging with fewer re-askings where every query is its own evaluator process)."""
+    cls = hl.HOSTILE[name]
+    if name == "12-averaging":
+        return cls(K=40 if isolated else 2000)
+    return cls()
+
+
+def run(learner, oracle, isolation=None):
+    try:
+        r = learner.learn(oracle, isolation=isolation)
+    except SQSimError as exc:
+        return None, f"raised {type(exc).__name__}: {str(exc)[:200]}"
+    return r, (f"success={r.success} queries={r.queries} ledger_total={oracle.ledger.total} "
+               f"route={r.details.get('route')!r}")
+
+
+def assert_fails(learner, oracle, isolation=None):
+    r, text = run(learner, oracle, isolation)
+    print(f"{type(learner).__name__} isolation={isolation}: {text}")
+    if r is None:
+        return
+    assert not r.success, f"bypass works ({'isolated' if isolation else 'in-process'}): {text}"
+    assert r.queries == oracle.ledger.total, f"dishonest query count: {text}"
+
+
+# ----------------------------------------------------------------------------- the per-class contract
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_fails_in_process(name):
+    assert_fails(make(name), hl.HOSTILE[name].factory(1, None, None))
+
+
+@pytest.mark.parametrize("name", INTERPRETER)
+def test_interpreter_level_in_process_outcome_is_recorded(name):
+    """Classes 6-9 may succeed in-process (interpreter-level routes are closed by isolation only)."""
+    o = hl.HOSTILE[name].factory(1, None, None)
+    r, text = run(make(name), o)
+    print(f"{name} in-process (allowed to succeed): {text}")
+    assert r is None or r.queries == o.ledger.total, text
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_fails_under_process_isolation(name):
+    assert_fails(make(name, isolated=True), hl.HOSTILE[name].factory(1, None, None), isolation="process")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_check_learner_flags(name):
+    learner = make(name, isolated=True)
+    flagged, other = {}, {}
+    for check_name, check in check_learner(learner, hl.HOSTILE[name].factory):
+        try:
+            check()
+        except AssertionError as exc:
+            flagged[check_name] = str(exc)[:160]
+        except Exception as exc:  # noqa: BLE001 - a check that errors is not a flag
+            other[check_name] = f"{type(exc).__name__}: {str(exc)[:160]}"
+    print(f"{name}: flagged by {sorted(flagged)}; errored {other}")
+    for k, v in flagged.items():
+        print(f"   {k}: {v}")
+    assert flagged, f"check_learner flags nothing for {name} (errors: {other})"
+
+
+# ----------------------------------------------------------------------------- class 1 on a LiftedOracle handle
+def test_private_state_of_a_lifted_oracle_handle_fails_in_process():
+    """The inner Boolean oracle of a LiftedOracle is private state too (h._fact('boolean'), h._oracle)."""
+    lift = CompressedLift(3, q=2, delta=0.1)
+    o = LiftedOracle(SQOracle(hl.BooleanCube(3), Parity(3, [0, 2]), 0.1, answers="noisy", seed=1), lift)
+    assert_fails(hl.PrivateStateLearner(d=3), o)
+
+
+# ----------------------------------------------------------------------------- detection of stealthy routes
+@pytest.mark.parametrize("name", ["6-frames", "7-gc"])
+def test_interpreter_level_check_sees_stealthy_routes(name):
+    """Frames through traceback.walk_stack and gc through functools.singledispatch are still the learner's."""
+    checks = dict(check_learner(make(name), hl.HOSTILE[name].factory))
+    with pytest.raises(AssertionError, match="interpreter-level"):
+        checks["interpreter-level"]()
+
+
+# ----------------------------------------------------------------------------- averaging, measured
+def _gaussian_population_truth(n=4_000_000):
+    Z = np.random.default_rng(12345).standard_normal((n, 3))
+    return float(np.mean(0.5 * np.tanh(Z[:, 0]) * np.tanh(Z @ hl.W)))
+
+
+@pytest.mark.parametrize("domain", ["cube", "gaussian"])
+@pytest.mark.parametrize("mode", ["scale", "shift"])
+def test_averaging_perturbed_reaskings_does_not_beat_the_tolerance(domain, mode):
+    L = hl.AveragingLearner(K=2000, mode=mode)
+    if domain == "cube":
+        o, fn, truth = hl.cube_oracle("noisy", seed=1), hl.coded_query, float(hl.CODED_TRUTHS[5])
+    else:
+        o, fn, truth = hl.gaussian_oracle("noisy", seed=1), hl.gaussian_base_query, _gaussian_population_truth()
+    qs, pars = L.perturbed(fn)
+    est = L.undo(o.ask_batch(qs), pars)
+    single, mean = abs(est[0] - truth), abs(float(est.mean()) - truth)
+    print(f"averaging {domain}/{mode}: tolerance {o.tolerance}, single error {single:.3e}, "
+          f"error of the mean of {len(qs)} {mean:.3e} (ratio {mean / single if single else float('nan'):.3f})")
+    assert mean >= 0.5 * single, f"averaging beat the noise: single {single:.3e}, mean {mean:.3e}"
+
+
+def test_averaging_zero_mean_mixtures_does_not_beat_the_tolerance():
+    """Not a tiny perturbation: each re-asking adds a different, exactly mean-zero function of x (known to the
+    learner on the uniform cube), so the truth is unchanged (halved) while the noisy strategy's probe vector,
+    and so its noise, changes. No check sees it (the copies are far from near-duplicates)."""
+    import functools
+
+    from sqsim import Query
+
+    o, truth = hl.cube_oracle("noisy", seed=1), float(hl.CODED_TRUTHS[5])
+    a = 2.0 * o.ask_batch([Query(functools.partial(hl.mixed_coded_query, k), name=f"mix-{k}") for k in range(2001)])
+    single, mean = abs(a[0] - truth), abs(float(a.mean()) - truth)
+    print(f"averaging cube/zero-mean mixtures: single error {single:.3e}, error of the mean of {a.size} {mean:.3e} "
+          f"(ratio {mean / single:.3f})")
+    assert mean >= 0.5 * single, f"averaging beat the noise: single {single:.3e}, mean {mean:.3e}"
