@@ -166,11 +166,19 @@ _SKIP = ("inspect",)
 
 
 def _caller_module() -> str:
+    """The module to blame for an audited event: walking up from the event, library frames are passed
+    over until an sqsim frame (the framework's own use: "") or a frame of other code (blamed) is found, so
+    ``traceback.walk_stack``, ``logging.currentframe`` or ``functools`` wrappers called by a learner are
+    still the learner's."""
     f = sys._getframe(2)
     while f is not None:
-        name = f.f_globals.get("__name__", "")
-        if name != __name__ and not name.startswith(_SKIP):
-            return name
+        name = f.f_globals.get("__name__", "") or ""
+        if name != __name__:
+            top = name.split(".")[0]
+            if top == "sqsim":
+                return ""
+            if top not in _TRUSTED and not name.startswith(_SKIP):
+                return name
         f = f.f_back
     return ""
 
@@ -189,7 +197,7 @@ def _audit_hook(event, args):
         mod = _caller_module()
     finally:
         _audit_hook.busy = False
-    if mod and mod.split(".")[0] not in _TRUSTED:
+    if mod:
         for rec in _AUDIT:
             rec.append(f"{event} from {mod!r}")
 

@@ -481,6 +481,7 @@ class GlobalsWalkLearner(_Hostile):
         for f in _functions_of(type(h)):
             cands = list(f.__globals__.values()) + [c.cell_contents for c in (f.__closure__ or ())
                                                      if _attempt(lambda c=c: c.cell_contents) is not None]
+            cands += [x for v in list(cands) if isinstance(v, dict) for x in list(v.values())]  # one level deeper
             for v in cands:
                 if id(v) in seen:
                     continue

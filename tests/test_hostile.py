@@ -23,9 +23,12 @@ from sqsim.testing import check_learner
 
 from . import hostile_learners as hl
 
-IN_PROCESS = ["1-private-state", "2-internals", "3-mutation", "4-copying", "5-ledger-truths", "10-batch-store",
+IN_PROCESS = ["1-private-state", "2-internals", "3-mutation", "4-copying", "5-ledger-truths",
               "11-cross-row", "12-averaging"]
-INTERPRETER = ["6-frames", "7-gc", "8-globals", "9-table-write"]
+# 10: for real-valued labels on a Monte Carlo domain the in-process oracle must hand the query (z, f(z))
+# rows; a query that keeps them in module state smuggles them out (interpreter-level state, closed by
+# isolation="process"; Boolean targets are evaluated one label value at a time and leak nothing in-process)
+INTERPRETER = ["6-frames", "7-gc", "8-globals", "9-table-write", "10-batch-store"]
 ALL = list(hl.HOSTILE)
 
 
@@ -131,17 +134,23 @@ def test_averaging_perturbed_reaskings_does_not_beat_the_tolerance(domain, mode)
     assert mean >= 0.5 * single, f"averaging beat the noise: single {single:.3e}, mean {mean:.3e}"
 
 
-def test_averaging_zero_mean_mixtures_does_not_beat_the_tolerance():
-    """Not a tiny perturbation: each re-asking adds a different, exactly mean-zero function of x (known to the
-    learner on the uniform cube), so the truth is unchanged (halved) while the noisy strategy's probe vector,
-    and so its noise, changes. No check sees it (the copies are far from near-duplicates)."""
+def test_noisy_is_benign_against_far_apart_mixtures_but_the_adversary_is_not():
+    """The documented limit of "noisy" (DESIGN.md section 3): each re-asking adds a different, exactly mean-zero
+    function of x, so the truth is unchanged (halved) while the probe vector, and so the noise, changes; the
+    mean of 2001 answers beats one answer. Against the adversarial strategy the same scheme gains nothing:
+    its answers are a fixed function of the (null and true) expectations, which the mixtures do not move."""
     import functools
 
     from sqsim import Query
 
-    o, truth = hl.cube_oracle("noisy", seed=1), float(hl.CODED_TRUTHS[5])
-    a = 2.0 * o.ask_batch([Query(functools.partial(hl.mixed_coded_query, k), name=f"mix-{k}") for k in range(2001)])
+    truth = float(hl.CODED_TRUTHS[5])
+    queries = [Query(functools.partial(hl.mixed_coded_query, k), name=f"mix-{k}") for k in range(2001)]
+    o = hl.cube_oracle("noisy", seed=1)
+    a = 2.0 * o.ask_batch(queries)
     single, mean = abs(a[0] - truth), abs(float(a.mean()) - truth)
-    print(f"averaging cube/zero-mean mixtures: single error {single:.3e}, error of the mean of {a.size} {mean:.3e} "
-          f"(ratio {mean / single:.3f})")
-    assert mean >= 0.5 * single, f"averaging beat the noise: single {single:.3e}, mean {mean:.3e}"
+    print(f"averaging cube/zero-mean mixtures (noisy): single error {single:.3e}, error of the mean of {a.size} "
+          f"{mean:.3e} (ratio {mean / single:.3f})")
+    assert mean < 0.5 * single  # benign, as documented: a determined learner can average "noisy"
+    adv = hl.cube_oracle("adversarial", seed=1)
+    b = 2.0 * adv.ask_batch(queries)
+    assert abs(float(b.mean()) - truth) >= 0.99 * abs(b[0] - truth)

@@ -54,37 +54,55 @@ class ViewRecord:
                                    f"answer and count only.")
 
 
+def _guarded_getattribute(public: frozenset, what: str):
+    """``__getattribute__`` that serves dunders and the public names only (no private method is reachable)."""
+
+    def __getattribute__(self, name):
+        if name in public or (name.startswith("__") and name.endswith("__")):
+            return object.__getattribute__(self, name)
+        category = "private" if name.startswith("_") else "public"
+        raise violation(SealError, f"{what} has no attribute {name!r} ({category} names outside "
+                                   f"{', '.join(sorted(public))} are refused).")
+
+    return __getattribute__
+
+
+# --------------------------------------------------------------------------- the ledger view
+_VIEW_PUBLIC = frozenset({"total", "counts", "to_rows"})
+
+
+def _view_records(view):
+    return _SLOT["v_ledger"].__get__(view)[_SLOT["v_start"].__get__(view):]
+
+
+def _show(j, r) -> ViewRecord:
+    return ViewRecord(j, r.name, r.kind, float(r.answer), int(r.extra.get("count", 1)))
+
+
 class LedgerView:
     """This run's records, as the learner already knows them (read-only)."""
 
-    __slots__ = ("_v_ledger", "_v_start")
+    __slots__ = ("v_ledger", "v_start")
 
     def __init__(self, ledger, start: int):
-        _LEDGER.__set__(self, ledger)
-        object.__setattr__(self, "_v_start", int(start))
-
-    def _records(self):
-        return _LEDGER.__get__(self)[self._v_start:]
+        _SLOT["v_ledger"].__set__(self, ledger)
+        _SLOT["v_start"].__set__(self, int(start))
 
     def __len__(self) -> int:
-        return len(_LEDGER.__get__(self)) - self._v_start
+        return len(_view_records(self))
 
     def __getitem__(self, i):
-        recs = self._records()
+        recs = _view_records(self)
         if isinstance(i, slice):
-            return [self._show(j, r) for j, r in list(enumerate(recs))[i]]
+            return [_show(j, r) for j, r in list(enumerate(recs))[i]]
         n = len(recs)
         j = i + n if i < 0 else i
         if not 0 <= j < n:
             raise IndexError(f"ledger view index {i} out of range (this run has {n} records)")
-        return self._show(j, recs[j])
+        return _show(j, recs[j])
 
     def __iter__(self):
-        return (self._show(j, r) for j, r in enumerate(self._records()))
-
-    @staticmethod
-    def _show(j, r) -> ViewRecord:
-        return ViewRecord(j, r.name, r.kind, float(r.answer), int(r.extra.get("count", 1)))
+        return (_show(j, r) for j, r in enumerate(_view_records(self)))
 
     @property
     def total(self) -> int:
@@ -101,13 +119,13 @@ class LedgerView:
         """Plain dicts (index, name, kind, answer, count): what crosses a process boundary."""
         return [dict(index=r.index, name=r.name, kind=r.kind, answer=r.answer, count=r.count) for r in self]
 
+    __getattribute__ = _guarded_getattribute(_VIEW_PUBLIC, "LedgerView")
+
     def __setattr__(self, name, value):
         raise violation(SealError, "A LedgerView is read-only.")
 
-    def __getattr__(self, name):
-        _no_dunder(self, name)
-        raise violation(SealError, f"LedgerView has no attribute {name!r}: it offers len, indexing, iteration, "
-                                   f"total, counts and to_rows.")
+    def __delattr__(self, name):
+        raise violation(SealError, "A LedgerView is read-only.")
 
     def __repr__(self):
         return f"LedgerView(records={len(self)}, counts={self.counts()})"
@@ -115,119 +133,126 @@ class LedgerView:
     __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = _refuse
 
 
-_LEDGER = LedgerView._v_ledger
-del LedgerView._v_ledger
+# --------------------------------------------------------------------------- the handle
+_PUBLIC = frozenset({"ask", "ask_batch", "draw", "label", "gradient", "kind", "oracle_kind", "tolerance", "t",
+                     "epsilon", "model", "domain", "boolean_labels", "truth_points", "child_entropy", "budget_left",
+                     "queries", "ledger", "close"})
+
+
+def _oracle_for(h, call: str):
+    """The oracle behind ``h`` for an offered call (refused after the run and for calls of another kind)."""
+    kind = _SLOT["h_kind"].__get__(h)
+    if not _SLOT["h_open"].__get__(h):
+        raise violation(SealError, f"This handle's run has ended: {call} is refused (a hypothesis may not ask queries).")
+    if call not in KIND_CALLS[kind]:
+        raise violation(SealError, f"A handle to a {kind!r} oracle has no {call}(); it offers "
+                                   f"{', '.join(KIND_CALLS[kind])}.")
+    return _SLOT["h_oracle"].__get__(h)
+
+
+def _fact(h, name: str):
+    return getattr(_SLOT["h_oracle"].__get__(h), name, None)
 
 
 class OracleHandle:
     """A learner's sealed channel to one oracle for one run (see the module docstring)."""
 
-    __slots__ = ("_h_oracle", "_h_kind", "_h_start", "_h_open", "_h_view")
+    __slots__ = ("h_oracle", "h_kind", "h_start", "h_open", "h_view")
 
     def __init__(self, oracle):
         kind = getattr(oracle, "oracle_kind", None)
         if kind not in KIND_CALLS:
             raise SealError(f"{type(oracle).__name__} is not an sqsim oracle (no known oracle_kind): got {kind!r}.")
-        _ORACLE.__set__(self, oracle)
-        set_ = object.__setattr__
-        set_(self, "_h_kind", kind)
-        set_(self, "_h_start", oracle.ledger.total)
-        set_(self, "_h_open", True)
-        set_(self, "_h_view", LedgerView(oracle.ledger, len(oracle.ledger)))
+        for name, value in (("h_oracle", oracle), ("h_kind", kind), ("h_start", oracle.ledger.total),
+                            ("h_open", True), ("h_view", LedgerView(oracle.ledger, len(oracle.ledger)))):
+            _SLOT[name].__set__(self, value)
 
     # ------------------------------------------------------------------ calls
-    def _oracle(self, call: str):
-        if not self._h_open:
-            raise violation(SealError, f"This handle's run has ended: {call} is refused (a hypothesis may not ask queries).")
-        if call not in KIND_CALLS[self._h_kind]:
-            raise violation(SealError, f"A handle to a {self._h_kind!r} oracle has no {call}(); it offers "
-                            f"{', '.join(KIND_CALLS[self._h_kind])}.")
-        return _ORACLE.__get__(self)
-
     def ask(self, query) -> float:
         """One query, answered within the oracle's tolerance (counted)."""
-        return self._oracle("ask").ask(query)
+        return _oracle_for(self, "ask").ask(query)
 
     def ask_batch(self, queries) -> np.ndarray:
         """Many queries, equivalent to asking them in order (each counted)."""
-        return self._oracle("ask_batch").ask_batch(queries)
+        return _oracle_for(self, "ask_batch").ask_batch(queries)
 
     def draw(self, n):
         """``n`` labelled examples (example oracles; counted n)."""
-        return self._oracle("draw").draw(n)
+        return _oracle_for(self, "draw").draw(n)
 
     def label(self, X):
         """Labels at chosen points (label queries; counted one per point)."""
-        return self._oracle("label").label(X)
+        return _oracle_for(self, "label").label(X)
 
     def gradient(self, v):
         """An approximate population gradient at ``v`` (gradient oracles; counted)."""
-        return self._oracle("gradient").gradient(v)
+        return _oracle_for(self, "gradient").gradient(v)
 
     # ------------------------------------------------------------------ public facts
-    def _fact(self, name):
-        return getattr(_ORACLE.__get__(self), name, None)
-
     @property
     def kind(self) -> str:
-        return self._h_kind
+        return _SLOT["h_kind"].__get__(self)
 
     @property
     def oracle_kind(self) -> str:
-        return self._h_kind
+        return _SLOT["h_kind"].__get__(self)
 
     @property
     def tolerance(self):
-        return self._fact("tolerance")
+        return _fact(self, "tolerance")
 
     @property
     def t(self):
-        return self._fact("t")
+        return _fact(self, "t")
 
     @property
     def epsilon(self):
-        return self._fact("epsilon")
+        return _fact(self, "epsilon")
 
     @property
     def model(self):
-        return self._fact("model")
+        return _fact(self, "model")
 
     @property
     def domain(self):
-        return self._fact("domain")
+        return _fact(self, "domain")
 
     @property
     def boolean_labels(self):
-        return self._fact("boolean_labels")
+        return _fact(self, "boolean_labels")
 
     @property
     def truth_points(self):
-        return self._fact("truth_points")
+        return _fact(self, "truth_points")
 
     def child_entropy(self, purpose: str) -> int:
         """A one-way derived seed for a wrapper the learner builds (e.g. a LiftedOracle on this handle)."""
-        return _ORACLE.__get__(self).child_entropy(purpose)
+        return _SLOT["h_oracle"].__get__(self).child_entropy(purpose)
 
     @property
     def budget_left(self):
-        return _ORACLE.__get__(self).ledger.remaining
+        return _SLOT["h_oracle"].__get__(self).ledger.remaining
 
     @property
     def queries(self) -> int:
         """Queries asked through this handle (examples and labels one each)."""
-        return _ORACLE.__get__(self).ledger.total - self._h_start
+        return _SLOT["h_oracle"].__get__(self).ledger.total - _SLOT["h_start"].__get__(self)
 
     @property
     def ledger(self) -> LedgerView:
-        return self._h_view
+        return _SLOT["h_view"].__get__(self)
 
     def close(self) -> None:
-        object.__setattr__(self, "_h_open", False)
+        """End the run: every further call is refused."""
+        _SLOT["h_open"].__set__(self, False)
 
     # ------------------------------------------------------------------ sealing
+    __getattribute__ = _guarded_getattribute(_PUBLIC, "OracleHandle")
+
     def __getattr__(self, name):
         _no_dunder(self, name)
-        raise violation(SealError, f"OracleHandle has no attribute {name!r}: a learner sees only {', '.join(_PUBLIC)}.")
+        raise violation(SealError, f"OracleHandle has no attribute {name!r}: a learner sees only "
+                                   f"{', '.join(sorted(_PUBLIC))}.")
 
     def __setattr__(self, name, value):
         raise violation(SealError, f"OracleHandle.{name} cannot be set: a handle is read-only.")
@@ -236,15 +261,19 @@ class OracleHandle:
         raise violation(SealError, f"OracleHandle.{name} cannot be deleted: a handle is read-only.")
 
     def __repr__(self):
-        return f"OracleHandle(kind={self._h_kind!r}, domain={self.domain!r}, queries={self.queries})"
+        return f"OracleHandle(kind={self.kind!r}, domain={self.domain!r}, queries={self.queries})"
 
     __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = _refuse
 
 
-_ORACLE = OracleHandle._h_oracle
-del OracleHandle._h_oracle
-_PUBLIC = ("ask", "ask_batch", "draw", "label", "gradient", "kind", "tolerance", "t", "epsilon", "model", "domain",
-           "boolean_labels", "truth_points", "child_entropy", "budget_left", "queries", "ledger")
+#: the slot descriptors, removed from the classes: no attribute of a handle or view reaches their contents
+_SLOT = {}
+for _cls, _names in ((LedgerView, ("v_ledger", "v_start")),
+                     (OracleHandle, ("h_oracle", "h_kind", "h_start", "h_open", "h_view"))):
+    for _n in _names:
+        _SLOT[_n] = _cls.__dict__[_n]
+        delattr(_cls, _n)
+del _cls, _names, _n
 
 
 def is_handle(obj) -> bool:

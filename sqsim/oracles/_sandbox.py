@@ -479,6 +479,10 @@ class RemoteQuery(Query):
         exc.sqsim_withheld = True  # fixed words: safe to pass on to the learner
         raise exc
 
+    def fresh(self) -> "RemoteQuery":
+        """The same query in a new evaluator that has seen nothing (the pointwise check's decoy batches)."""
+        return RemoteQuery(self.spec)
+
     def close(self):
         ev, self._evaluator = self._evaluator, None
         if ev is not None:
