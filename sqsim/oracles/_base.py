@@ -48,42 +48,8 @@ class BaseOracle(Sealed):
     def _setup(self, domain, target, answers, seed, budget, truth, truth_samples, failure_probability,
                max_label_values, max_samples):
         c = self._caller
-        check_param("domain", domain, InstanceOf(Domain, "a sqsim domain (BooleanCube, ZqCube or Gaussian)"), c)
-        check_param("answers", answers, [Options(tuple(sorted(set(ANSWER_STRATEGIES)))),
-                                         InstanceOf(AnswerStrategy, "an AnswerStrategy instance")], c)
-        version_space = answers == "version-space" or isinstance(answers, VersionSpaceStrategy)
-        if version_space:
-            if self.binary_queries:
-                raise InvalidParameterError(
-                    f"The 'answers' parameter of {c} must not be 'version-space' (STAT oracles only). Got {show(answers)} instead."
-                )
-            check_param("target", target, InstanceOf(FiniteFamily, "a finite concept family (e.g. Parities(d)) "
-                                                                   "with answers='version-space'"), c)
-            if target.domain != domain:
-                raise InvalidParameterError(
-                    f"The 'target' parameter of {c} must be a family over {domain!r}. Got one over {target.domain!r} instead."
-                )
-        else:
-            check_param("target", target, Callable, c)
-        check_param("budget", budget, [Interval(int, 0, None), NoneOk], c)
-        check_param("truth", truth, Options(TRUTH_MODES), c)
-        check_param("truth_samples", truth_samples, [Interval(int, 1, None), NoneOk], c)
-        check_param("failure_probability", failure_probability, Interval(float, 0, 1, closed="neither"), c)
-        check_param("max_label_values", max_label_values, Interval(int, 1, 2**15), c)
-        check_param("max_samples", max_samples, Interval(int, 1, None), c)
-        td = getattr(target, "d", None)
-        if isinstance(td, (int, np.integer)) and int(td) != domain.d:
-            raise InvalidParameterError(
-                f"The 'target' parameter of {c} must act on the domain's dimension d={domain.d}. "
-                f"Got a target with d={td} instead."
-            )
-        if truth == "exact" and isinstance(domain, FiniteDomain):
-            domain.check_enumerable("exact truths (truth='exact')")
-        if truth == "exact" and not domain.finite:
-            raise InvalidParameterError(
-                f"The 'truth' parameter of {c} must be 'auto' or 'monte-carlo' on {domain!r} "
-                f"(no exact expectations under a continuous distribution). Got 'exact' instead."
-            )
+        version_space = validate_config(c, self.binary_queries, domain, target, answers, budget, truth,
+                                        truth_samples, failure_probability, max_label_values, max_samples)
         self.domain = domain
         self.strategy = ANSWER_STRATEGIES[answers]() if isinstance(answers, str) else answers
         self.failure_probability = float(failure_probability)
@@ -307,3 +273,45 @@ class BaseOracle(Sealed):
     def __repr__(self):
         return (f"{type(self).__name__}({self.domain!r}, {self._band_repr()}, answers={self.strategy!r}, "
                 f"queries={len(self.ledger)})")
+
+
+def validate_config(c: str, binary_queries: bool, domain, target, answers, budget, truth, truth_samples,
+                    failure_probability, max_label_values, max_samples) -> bool:
+    """Check an SQ/VSTAT oracle's parameters (one message format); return whether it is a version space."""
+    check_param("domain", domain, InstanceOf(Domain, "a sqsim domain (BooleanCube, ZqCube or Gaussian)"), c)
+    check_param("answers", answers, [Options(tuple(sorted(set(ANSWER_STRATEGIES)))),
+                                     InstanceOf(AnswerStrategy, "an AnswerStrategy instance")], c)
+    version_space = answers == "version-space" or isinstance(answers, VersionSpaceStrategy)
+    if version_space:
+        if binary_queries:
+            raise InvalidParameterError(
+                f"The 'answers' parameter of {c} must not be 'version-space' (STAT oracles only). Got {show(answers)} instead."
+            )
+        check_param("target", target, InstanceOf(FiniteFamily, "a finite concept family (e.g. Parities(d)) "
+                                                               "with answers='version-space'"), c)
+        if target.domain != domain:
+            raise InvalidParameterError(
+                f"The 'target' parameter of {c} must be a family over {domain!r}. Got one over {target.domain!r} instead."
+            )
+    else:
+        check_param("target", target, Callable, c)
+    check_param("budget", budget, [Interval(int, 0, None), NoneOk], c)
+    check_param("truth", truth, Options(TRUTH_MODES), c)
+    check_param("truth_samples", truth_samples, [Interval(int, 1, None), NoneOk], c)
+    check_param("failure_probability", failure_probability, Interval(float, 0, 1, closed="neither"), c)
+    check_param("max_label_values", max_label_values, Interval(int, 1, 2**15), c)
+    check_param("max_samples", max_samples, Interval(int, 1, None), c)
+    td = getattr(target, "d", None)
+    if isinstance(td, (int, np.integer)) and int(td) != domain.d:
+        raise InvalidParameterError(
+            f"The 'target' parameter of {c} must act on the domain's dimension d={domain.d}. "
+            f"Got a target with d={td} instead."
+        )
+    if truth == "exact" and isinstance(domain, FiniteDomain):
+        domain.check_enumerable("exact truths (truth='exact')")
+    if truth == "exact" and not domain.finite:
+        raise InvalidParameterError(
+            f"The 'truth' parameter of {c} must be 'auto' or 'monte-carlo' on {domain!r} "
+            f"(no exact expectations under a continuous distribution). Got 'exact' instead."
+        )
+    return version_space
