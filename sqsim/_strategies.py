@@ -110,7 +110,7 @@ class ExactStrategy(AnswerStrategy):
 
 @export
 class NoisyStrategy(AnswerStrategy):
-    """Truth plus noise uniform in the band, a fixed *smooth* function of the query (DESIGN.md section 3).
+    """Truth plus noise uniform in the band, a fixed *smooth* function of the query (docs/theory/strategies.md, smooth-noise).
 
     The noise is lo + u (hi - lo) with u = Phi(<g, w>): w is the query's centred, normalised vector of
     values on the oracle's fixed probe set and g a Gaussian vector fixed by the oracle seed, so u is
