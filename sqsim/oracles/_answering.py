@@ -6,8 +6,9 @@ and verifies the choice against the band before anything is recorded.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy import special
 
 from .._domains import BooleanCube
 from .._errors import InvalidParameterError, StrategyContractError
@@ -53,7 +54,7 @@ def smooth_uniform(self, ev) -> float:
         return float(derived_rng(self._entropy, "noise", "constant").random())
     if v.shape[0] not in self._noise_features:
         self._noise_features[v.shape[0]] = derived_rng(self._entropy, "noise", v.shape[0]).standard_normal(v.shape[0])
-    return float(special.ndtr(self._noise_features[v.shape[0]] @ (c / norm)))
+    return 0.5 * math.erfc(-float(self._noise_features[v.shape[0]] @ c) / (norm * math.sqrt(2.0)))
 
 
 

@@ -14,6 +14,8 @@ import numpy as np
 from .._random import derived_rng
 
 PROBE_POINTS = 256
+#: numpy >= 2.0 counts bits in one pass; older numpy uses the shift-xor parity
+_POPCOUNT = getattr(np, "bitwise_count", None)
 
 
 class ProbeSet:
@@ -30,6 +32,8 @@ class ProbeSet:
         self.boolean_labels = bool(boolean_labels)
         self._Xs = np.concatenate([self.X] * len(self.labels))
         self._ys = np.repeat(self.labels, PROBE_POINTS)
+        self._signs = 1.0 - 2.0 * self.labels
+        self._codes = None
 
     def values(self, query, binary: bool = False) -> np.ndarray:
         """phi(x_p, l) for every probe label l and probe point x_p (label-major order)."""
@@ -39,7 +43,10 @@ class ProbeSet:
         """The same vector for the character correlation (1 - 2l) chi_S(x), from its structure."""
         from .._kernels.bits import parity_np
 
-        weights = np.int64(1) << np.arange(self.X.shape[1], dtype=np.int64)
-        codes = (self.X.astype(np.int64) * weights).sum(axis=1)
-        chi = 1.0 - 2.0 * parity_np(codes & np.int64(code))
-        return np.concatenate([(1.0 - 2.0 * v) * chi for v in self.labels])
+        if self._codes is None:
+            weights = np.int64(1) << np.arange(self.X.shape[1], dtype=np.int64)
+            self._codes = (self.X.astype(np.int64) * weights).sum(axis=1)
+        masked = self._codes & np.int64(code)
+        bits = _POPCOUNT(masked) & 1 if _POPCOUNT is not None else parity_np(masked)
+        chi = 1.0 - 2.0 * bits
+        return (self._signs[:, None] * chi[None, :]).reshape(-1)
