@@ -21,6 +21,8 @@ def _oracle(answers="exact", seed=1):
 class _Probe(Learner):
     """Runs a callable on the handle inside _learn and reports what happened."""
 
+    domains = ("boolean", "zq", "gaussian")
+
     def __init__(self, *, action=None):
         self.action = action
 
@@ -200,3 +202,55 @@ def test_smooth_noise_is_uniform_in_the_band_across_queries():
         rec = o.ledger[-1]
         us.append((a - (rec.truth - rec.tolerance)) / (2 * rec.tolerance))
     assert stats.kstest(us, "uniform").pvalue > 1e-3
+
+
+# ---------------------------------------------------------------- second review findings
+class _FakeWeak:
+    is_weak_predictor = True
+    seen = None
+
+    def __call__(self, X):
+        return np.zeros(len(X))
+
+    def advantage(self, concept):
+        _FakeWeak.seen = concept
+        return {"advantage": 1.0, "stderr": 0.0}
+
+
+def test_only_the_framework_weak_predictor_is_graded_as_one():
+    r = _Probe(action=lambda h: None).learn(_oracle())
+    assert not r.success
+    fake = _Probe(action=None)
+    fake._learn = lambda h: (_FakeWeak(), {})
+    r = fake.learn(_oracle())
+    assert not r.success and _FakeWeak.seen is None  # the hypothesis never receives the target
+
+
+def test_a_weak_predictor_with_a_forged_lift_fails():
+    from sqsim.adapter import weak_predictor
+    from sqsim.lift import CompressedLift
+
+    lift = CompressedLift(4, q=2, delta=0.1)
+    object.__setattr__(lift, "delta", 0.9)  # P[G] < 0 would make a constant predictor look advantageous
+    forged = _Probe(action=None)
+    forged._learn = lambda h: (weak_predictor(Parity(4, []), lift), {})
+    r = forged.learn(SQOracle(BooleanCube(4), Parity(4, [0, 2]), 0.1, seed=1))
+    assert not r.success and "invalid weak predictor" in r.details["grade"]["reason"]
+
+
+def _leaky_cross_row(Z, y):
+    return np.full(Z.shape[0], 0.123456789 if Z.shape[0] > 1000 else 0.0)
+
+
+def test_a_refused_query_leaks_no_values_and_ends_the_run():
+    o = SQOracle(Gaussian(3), lambda Z: np.tanh(Z[:, 0]), 0.2, seed=1)
+
+    def action(h):
+        with pytest.raises(QueryContractError) as info:
+            h.ask(Query(_leaky_cross_row, name="leak"))
+        assert "0.123" not in str(info.value)
+        with pytest.raises(SealError, match="run has ended"):
+            h.ask(Query(lambda Z, y: y * 0.0, name="next"))
+        return True
+
+    assert _Probe(action=action).learn(o).details["out"] and len(o.ledger) == 0

@@ -59,8 +59,30 @@ def _mismatches(h, y) -> int:
     return int(np.count_nonzero(np.abs(h - y) > 1e-9 * (1.0 + np.abs(y))))
 
 
+def _is_weak(hypothesis) -> bool:
+    """Only the framework's own weak predictor gets the weak-learning grade (a flag on any other object
+    would hand that object the target)."""
+    from ..adapter import WeakPredictor
+
+    return type(hypothesis) is WeakPredictor
+
+
 def _weak(hypothesis, concept) -> dict:
-    rep = hypothesis.advantage(concept)
+    """B~'s advantage, computed by framework code on a lift rebuilt (and so re-validated) from its public
+    parameters: the learner's hypothesis only ever sees Gaussian points, never the concept."""
+    from ..adapter import WeakPredictor
+    from ..lift import CompressedLift
+
+    from .._errors import InvalidParameterError
+
+    lift = hypothesis.lift
+    try:
+        fresh = CompressedLift(d=int(lift.d), q=int(lift.q), delta=float(lift.delta), D=int(lift.D))
+    except (InvalidParameterError, TypeError, ValueError) as exc:
+        return {"success": False, "reason": f"invalid weak predictor: {exc}"}
+    rep = WeakPredictor(hypothesis.hypothesis, fresh).advantage(concept)
+    if not 0.0 <= rep["p_good"] <= 1.0 or not rep["stderr"] >= 0.0:  # pragma: no cover - defensive
+        return {"success": False, "reason": "invalid weak predictor", **rep}
     return {"success": bool(rep["advantage"] - 4 * rep["stderr"] > 0), **rep}
 
 
@@ -77,7 +99,7 @@ class TargetGrader:
     def grade(self, hypothesis, n: int = GRADE_POINTS) -> dict:
         if hypothesis is None:
             return {"success": False, "reason": "no hypothesis"}
-        if getattr(hypothesis, "is_weak_predictor", False):
+        if _is_weak(hypothesis):
             return _weak(hypothesis, self.target())
         if self._table is not None:
             mismatches = 0
@@ -109,7 +131,7 @@ class VersionSpaceGrader:
     def grade(self, hypothesis, n: int = GRADE_POINTS) -> dict:
         if hypothesis is None:
             return {"success": False, "reason": "no hypothesis"}
-        if getattr(hypothesis, "is_weak_predictor", False):
+        if _is_weak(hypothesis):
             return _weak(hypothesis, self.target())
         eng = self._engine
         target = eng.reveal(avoid=hypothesis)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._errors import SealError
+from .._errors import QueryContractError, SealError
 from ._violations import violation
 
 KIND_CALLS = {"sq": ("ask", "ask_batch"), "vstat": ("ask", "ask_batch"), "example": ("draw", "label"),
@@ -150,6 +150,16 @@ def _oracle_for(h, call: str):
     return _SLOT["h_oracle"].__get__(h)
 
 
+def _guard_contract(h, call):
+    """A query refused as not pointwise ends the run: whether a query is refused can depend on the target's
+    labels, so each refusal is one uncounted bit; closing the handle caps that channel at one bit per run."""
+    try:
+        return call()
+    except QueryContractError:
+        _SLOT["h_open"].__set__(h, False)
+        raise
+
+
 def _fact(h, name: str):
     return getattr(_SLOT["h_oracle"].__get__(h), name, None)
 
@@ -170,11 +180,11 @@ class OracleHandle:
     # ------------------------------------------------------------------ calls
     def ask(self, query) -> float:
         """One query, answered within the oracle's tolerance (counted)."""
-        return _oracle_for(self, "ask").ask(query)
+        return _guard_contract(self, lambda: _oracle_for(self, "ask").ask(query))
 
     def ask_batch(self, queries) -> np.ndarray:
         """Many queries, equivalent to asking them in order (each counted)."""
-        return _oracle_for(self, "ask_batch").ask_batch(queries)
+        return _guard_contract(self, lambda: _oracle_for(self, "ask_batch").ask_batch(queries))
 
     def draw(self, n):
         """``n`` labelled examples (example oracles; counted n)."""

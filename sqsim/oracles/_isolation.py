@@ -70,7 +70,7 @@ from multiprocessing.connection import wait
 import numpy as np
 
 from .. import _errors
-from .._errors import InvalidParameterError, IsolationError, QueryRangeError, SealError, SQSimError
+from .._errors import InvalidParameterError, IsolationError, QueryBudgetExceeded, SealError, SQSimError
 from .._queries import CharacterBatch, Query
 from ._sandbox import IsolatedHypothesis, RemoteQuery, _nondumpable, deserialize_query, serialize_query
 
@@ -362,7 +362,9 @@ class _HandleServer:
                 raise IsolationError(f"Unknown request {op!r} from the learner process.")
             return pickle.dumps(("ok", value))
         except SQSimError as exc:
-            secret = isinstance(exc, QueryRangeError) and remote and not getattr(exc, "sqsim_withheld", False)
+            # every error raised while a learner's query ran may carry values computed from the target
+            secret = (bool(remote) and not isinstance(exc, (QueryBudgetExceeded, SealError))
+                      and not getattr(exc, "sqsim_withheld", False))
             return pickle.dumps(("err", (_sqsim_error_name(exc), _withheld(str(exc), remote) if secret else str(exc))))
         except Exception as exc:
             name = type(exc).__name__ if type(exc).__module__ == "builtins" else "IsolationError"
