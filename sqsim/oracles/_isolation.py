@@ -235,8 +235,11 @@ def _trusted_global(module, name, roots) -> bool:
     if module != "collections" and module.split(".")[0] not in roots:
         return False
     obj = _lookup(module, name)
-    return (isinstance(obj, type) and not issubclass(obj, np.memmap)
-            or module.startswith("numpy") and name in _NUMPY_CTORS and callable(obj))
+    if module.startswith("numpy"):
+        # numpy: arrays, scalars and dtypes only (not, say, a test runner whose __call__ would run here)
+        return (isinstance(obj, type) and issubclass(obj, (np.ndarray, np.generic, np.dtype))
+                and not issubclass(obj, np.memmap)) or (name in _NUMPY_CTORS and callable(obj))
+    return isinstance(obj, type)
 
 
 _STRINGS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE"})
@@ -363,7 +366,7 @@ class _HandleServer:
             return pickle.dumps(("ok", value))
         except SQSimError as exc:
             # every error raised while a learner's query ran may carry values computed from the target
-            secret = (bool(remote) and not isinstance(exc, (QueryBudgetExceeded, SealError))
+            secret = (bool(remote) and not isinstance(exc, (QueryBudgetExceeded, SealError, IsolationError))
                       and not getattr(exc, "sqsim_withheld", False))
             return pickle.dumps(("err", (_sqsim_error_name(exc), _withheld(str(exc), remote) if secret else str(exc))))
         except Exception as exc:
