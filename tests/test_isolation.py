@@ -442,3 +442,91 @@ def test_learner_timeout_kills_and_names_the_learner():
     for bad in (0, -1, "5", True):
         with pytest.raises(InvalidParameterError, match="'timeout' parameter of run_isolated"):
             run_isolated(H.TrivialLearner(), FakeHandle(oracle()), timeout=bad)
+
+
+# ----------------------------------------------------------------------------- learner code at import time
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_query_module_that_disarms_the_sandbox_at_import_still_cannot_write():
+    import shutil
+
+    from . import evil_import_patch as E
+
+    shutil.rmtree(E.LEAK, ignore_errors=True)
+    with deserialize_query(serialize_query(Query(E.store_batch, name="store"))) as remote:
+        with pytest.raises(QueryRangeError, match="withheld"):
+            remote.values(X6, Y6)
+        facts = deserialize_query(serialize_query(Query(H.sandbox_facts)))
+        assert facts.values(X6[:5], Y6[:5]).tolist()[3:] == [0.0, 0.1]
+        facts.close()
+    assert not os.path.exists(E.LEAK)
+
+
+def test_query_module_that_maps_shared_memory_and_forks_at_import_is_refused():
+    import glob
+    import shutil
+
+    from . import evil_import_fork as E
+
+    shutil.rmtree(E.LEAK, ignore_errors=True)
+    remote = deserialize_query(serialize_query(Query(E.store_batch, name="store")))
+    with pytest.raises(QueryRangeError) as info:
+        remote.values(X6, Y6)
+    assert str(info.value) == ("Query 'store' was refused: its evaluator had a child process after importing its "
+                               "modules.")
+    remote.close()
+    time.sleep(0.5)
+    pids = [int(open(f).read()) for f in glob.glob(f"{E.LEAK}/*.helper") + glob.glob(f"{E.LEAK}/*.grandchild")]
+    assert pids  # the import did run and fork
+    assert not any(_alive(p) for p in pids)
+    assert not os.path.exists(f"{E.LEAK}/rows.bin")
+    shutil.rmtree(E.LEAK, ignore_errors=True)
+
+
+def test_evaluator_guard_refuses_threads_children_and_shared_mappings():
+    import mmap
+    import multiprocessing as mp
+
+    def probe(setup):
+        a, b = mp.get_context("fork").Pipe()
+
+        def main():
+            check, _sandbox_fn, reap, _refuse = _sandbox._make_guard()
+            keep = setup()
+            b.send(check())
+            reap()
+            del keep
+            os._exit(0)
+
+        p = mp.get_context("fork").Process(target=main)
+        p.start()
+        why = a.recv()
+        p.join(10)
+        return why
+
+    def thread():
+        import threading
+
+        ev = threading.Event()
+        threading.Thread(target=ev.wait, daemon=True).start()
+        return ev
+
+    def child():
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        return pid
+
+    assert probe(lambda: None) is None
+    assert probe(thread) == "threads"
+    assert probe(child) == "children"
+    assert probe(lambda: mmap.mmap(-1, 4096)) == "shared"
+    assert probe(lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_READ)) == "shared"  # could be mprotect'ed writable
+    assert probe(lambda: mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE)) is None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import builtins
 import ctypes
 import functools
+import gc
 import importlib
 import multiprocessing as mp
 import os
@@ -39,6 +40,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from multiprocessing import spawn as mp_spawn
 from multiprocessing.connection import Connection
 
@@ -224,39 +226,206 @@ def _forkserver():
     return _FORKSERVER
 
 
-def _sandbox(conn) -> Connection:
-    """No writes, no new descriptors, no memory reads; as root an empty, undeletable root and uid 65534."""
-    tmp = tempfile.gettempdir()  # before RLIMIT_FSIZE: gettempdir writes a probe file
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write fails with EFBIG instead of killing
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    dup = os.dup(conn.fileno())
-    conn.close()
-    os.dup2(dup, 0)
-    fds = [int(f) for f in os.listdir("/proc/self/fd")] if os.path.isdir("/proc/self/fd") else range(1, 4096)
-    for fd in fds:
-        if fd != 0:
+_PR_SET_DUMPABLE, _PR_SET_CHILD_SUBREAPER, _PR_SET_NO_NEW_PRIVS = 4, 36, 38
+_CLONE_NEWIPC = 0x08000000
+#: shared writable mappings a clean evaluator has (multiprocessing/forkserver make none here: checked
+#: against /proc/self/smaps of an evaluator that imported nothing); matched by path prefix
+_SHARED_ALLOWED = ()
+
+
+def _make_guard():
+    """(check, sandbox, reap): closures over primitives captured *now*, before any learner code runs.
+
+    Called first thing in an evaluator entry point. Learner module top-level code that runs later
+    (the import) may rebind ``_sandbox``, ``os.chroot``, ``resource.setrlimit``, builtins and so on;
+    none of it changes these closures. Also sets no-new-privs and makes the evaluator a child
+    subreaper, so a process forked during the import and orphaned is reparented to the evaluator
+    (and seen by ``check`` and killed by ``reap``).
+    """
+    _os, _res, _sig, _sys, _gc = os, resource, signal, sys, gc
+    getpid, listdir, os_open, os_read, os_close, dup, dup2 = (_os.getpid, _os.listdir, _os.open, _os.read,
+                                                             _os.close, _os.dup, _os.dup2)
+    kill, waitpid, o_rdonly, wnohang = _os.kill, _os.waitpid, _os.O_RDONLY, _os.WNOHANG
+    geteuid, mkdir, chdir, rmdir, chroot = _os.geteuid, _os.mkdir, _os.chdir, _os.rmdir, _os.chroot
+    setgroups, setgid, setuid, urandom, exit_now = _os.setgroups, _os.setgid, _os.setuid, _os.urandom, _os._exit
+    setrlimit, getrlimit, r_fsize, r_nofile = _res.setrlimit, _res.getrlimit, _res.RLIMIT_FSIZE, _res.RLIMIT_NOFILE
+    signal_, valid_signals, setitimer, alarm = _sig.signal, _sig.valid_signals, _sig.setitimer, _sig.alarm
+    sig_dfl, sig_ign, sigxfsz, sigkill, sigstop = _sig.SIG_DFL, _sig.SIG_IGN, _sig.SIGXFSZ, _sig.SIGKILL, _sig.SIGSTOP
+    sigkill_uncatchable = (_sig.SIGKILL, _sig.SIGSTOP)
+    itimers = (_sig.ITIMER_REAL, _sig.ITIMER_VIRTUAL, _sig.ITIMER_PROF)
+    settrace, setprofile, gc_disable, gc_callbacks = _sys.settrace, _sys.setprofile, _gc.disable, _gc.callbacks
+    conn_cls, tmp = Connection, tempfile.gettempdir()  # gettempdir writes a probe file: before RLIMIT_FSIZE
+    b_int, b_len, b_str, b_set, b_sorted = int, len, str, set, sorted
+    os_error, base_exc = OSError, BaseException
+    linux = _sys.platform.startswith("linux")
+    prctl = unshare = None
+    if linux:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            prctl, unshare = libc.prctl, libc.unshare
+        except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+            prctl = unshare = None
+    allowed = tuple(_SHARED_ALLOWED)
+    if prctl is not None:
+        prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+    def read(path):
+        fd = os_open(path, o_rdonly)
+        try:
+            chunks = []
+            while True:
+                chunk = os_read(fd, 1 << 16)
+                if not chunk:
+                    return b"".join(chunks)
+                chunks.append(chunk)
+        finally:
+            os_close(fd)
+
+    def children():
+        me = b_str(getpid())
+        pids = b_set()
+        for tid in listdir(f"/proc/{me}/task"):
+            for pid in read(f"/proc/{me}/task/{tid}/children").split():
+                pids.add(b_int(pid))
+        return pids
+
+    def quiet():
+        """No learner code may run from here on: no signal handler, timer, trace, profile or gc callback."""
+        for t in itimers:
+            setitimer(t, 0)
+        alarm(0)
+        for s in valid_signals():
+            if s not in sigkill_uncatchable:
+                try:
+                    signal_(s, sig_dfl)
+                except (os_error, ValueError, RuntimeError):
+                    pass
+        settrace(None)
+        setprofile(None)
+        gc_disable()
+        del gc_callbacks[:]
+
+    def check():
+        """None if the process is clean (one thread, no child, no shared writable mapping), else why not."""
+        quiet()
+        if not linux:
+            return None
+        me = b_str(getpid())
+        if b_len(listdir(f"/proc/{me}/task")) != 1:
+            return "threads"
+        if children():
+            return "children"
+        try:
+            text, smaps = read(f"/proc/{me}/smaps"), True
+        except os_error:  # pragma: no cover - no smaps: the permissions field of maps
+            text, smaps = read(f"/proc/{me}/maps"), False
+        head = None
+        for line in text.split(b"\n"):
+            fields = line.split()
+            if not fields:
+                continue
+            if b"-" in fields[0] and b_len(fields) >= 5 and b_len(fields[1]) == 4:  # a mapping's first line
+                head = fields
+                perms = fields[1]
+                if not smaps and perms[3:4] == b"s" and perms[1:2] == b"w":
+                    path = fields[5].decode(errors="replace") if b_len(fields) > 5 else ""
+                    if not path.startswith(allowed) or not allowed:
+                        return "shared"
+            elif smaps and fields[0] == b"VmFlags:" and head is not None:
+                flags = fields[1:]
+                # shared and writable, or shared and may become writable (mprotect): a channel out
+                if b"sh" in flags and (b"wr" in flags or b"mw" in flags):
+                    path = head[5].decode(errors="replace") if b_len(head) > 5 else ""
+                    if not allowed or not path.startswith(allowed):
+                        return "shared"
+        return None
+
+    def reap():
+        """Kill every descendant (orphans are reparented to this subreaper) until none is left."""
+        if not linux:
+            return
+        for _ in range(1000):
             try:
-                os.close(fd)
-            except OSError:
-                pass
-    _nondumpable()
-    if os.geteuid() == 0:
-        root = tempfile.mkdtemp(prefix="sqsim-eval-", dir=tmp)
-        os.chdir(root)
-        os.rmdir(root)  # a deleted directory: nothing can be created in it, not even by root
-        os.chroot(".")
-        os.chdir("/")
-        os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1, 1))
-    return Connection(0)
+                pids = children()
+            except os_error:
+                return
+            if not pids:
+                return
+            for pid in b_sorted(pids):
+                try:
+                    kill(pid, sigstop)
+                except os_error:
+                    pass
+            for pid in b_sorted(pids):
+                try:
+                    kill(pid, sigkill)
+                except os_error:
+                    pass
+            for pid in b_sorted(pids):
+                try:
+                    waitpid(pid, 0)
+                except os_error:
+                    pass
+
+    def sandbox(conn) -> Connection:
+        """No writes, no new descriptors, no memory reads; as root an empty, undeletable root, uid 65534
+        and a fresh IPC namespace (no SysV shared memory, semaphores or message queues of others)."""
+        signal_(sigxfsz, sig_ign)  # a write fails with EFBIG instead of killing
+        setrlimit(r_fsize, (0, 0))
+        fd = dup(conn.fileno())
+        conn.close()
+        dup2(fd, 0)
+        fds = [b_int(f) for f in listdir("/proc/self/fd")] if linux else range(1, 4096)
+        for f in fds:
+            if f != 0:
+                try:
+                    os_close(f)
+                except os_error:
+                    pass
+        if prctl is not None:
+            prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+        if geteuid() == 0:
+            if unshare is not None and unshare(_CLONE_NEWIPC) != 0:
+                raise os_error("unshare(CLONE_NEWIPC)")
+            root = f"{tmp}/sqsim-eval-{urandom(8).hex()}"
+            mkdir(root, 0o700)
+            chdir(root)
+            rmdir(root)  # a deleted directory: nothing can be created in it, not even by root
+            chroot(".")
+            chdir("/")
+            setgroups([])
+            setgid(65534)
+            setuid(65534)
+        setrlimit(r_nofile, (1, 1))
+        if getrlimit(r_fsize) != (0, 0) or getrlimit(r_nofile) != (1, 1):
+            raise os_error("rlimits")
+        return conn_cls(0)
+
+    def refuse(conn, code):
+        """Send the fixed failure code, kill every descendant and exit; no data is ever read."""
+        reap()
+        try:
+            conn.send_bytes(b"E" + code.encode())
+        except base_exc:
+            pass
+        exit_now(0)
+
+    return check, sandbox, reap, refuse
+
+
+def _sandbox(conn) -> Connection:
+    """The sandbox with primitives captured at this call (see :func:`_make_guard`)."""
+    return _make_guard()[1](conn)
 
 
 _FAILURES = {"prepare": "could not be prepared in its evaluator (importing or compiling its function failed)",
              "import": "could not be evaluated: importing its modules in its evaluator failed",
              "load": "could not be evaluated: unpickling it in its evaluator failed",
              "sandbox": "could not be evaluated: the evaluator sandbox failed",
+             "threads": "was refused: its evaluator had more than one thread after importing its modules",
+             "children": "was refused: its evaluator had a child process after importing its modules",
+             "shared": "was refused: its evaluator had a shared writable memory mapping after importing its modules",
              "dtype": "could not be evaluated: its kernel was compiled for points of another dtype",
              "g": "returned g of the wrong shape", "real": "must return real numbers",
              "died": "could not be evaluated: its evaluator process died"}
@@ -275,7 +444,11 @@ class _Fail(Exception):
 
 
 def _serve(conn, failure, compute):
-    """The sandboxed request loop: ``compute(message)`` gives a real array, sent back as raw bytes."""
+    """The sandboxed request loop: ``compute(message)`` gives a real array, sent back as raw bytes.
+
+    Starts with the ready reply ``R``: the oracle process sends no data before it.
+    """
+    conn.send_bytes(b"R")
     while True:
         try:
             message = conn.recv()
@@ -326,16 +499,38 @@ def _save_quietly(save, *args):
         pass
 
 
+def _enter(conn, failure, guard):
+    """After the learner's imports: refuse (no data ever read) if unclean, else sandbox; the live channel."""
+    check, sandbox, _reap, refuse = guard
+    try:
+        unclean = check()
+    except BaseException:
+        unclean = "sandbox"
+    if unclean is not None:
+        refuse(conn, unclean)
+    try:
+        return sandbox(conn)
+    except BaseException:  # never evaluate outside the sandbox
+        refuse(conn, "sandbox")
+
+
+def _start():
+    """First thing in an evaluator: its own process group, then the guard (before any learner code)."""
+    try:
+        os.setsid()
+    except OSError:  # pragma: no cover - already a group leader
+        pass
+    return _make_guard()
+
+
 def _query_main(conn, spec, x_kind):
+    guard = _start()  # captured before the learner's module runs (it may rebind anything of ours)
     failure = query = None
     try:
         query = _prepare(spec, x_kind)
     except BaseException:
         failure = "prepare"
-    try:
-        conn = _sandbox(conn)
-    except BaseException:  # never evaluate outside the sandbox
-        failure = failure or "sandbox"
+    conn = _enter(conn, failure, guard)
 
     def compute(message):
         X, y, boolean_labels = message
@@ -347,16 +542,14 @@ def _query_main(conn, spec, x_kind):
 
 
 def _hypothesis_main(conn, modules):
+    guard = _start()
     failure = None
     try:
         for name in modules:
             importlib.import_module(name)
     except BaseException:
         failure = "import"
-    try:
-        conn = _sandbox(conn)
-    except BaseException:
-        failure = failure or "sandbox"
+    conn = _enter(conn, failure, guard)
 
     def compute(message):
         data, X = message
@@ -369,6 +562,32 @@ def _hypothesis_main(conn, modules):
     _serve(conn, failure, compute)
 
 
+def _descendants(pid):
+    """Every descendant of ``pid`` (through /proc/<pid>/task/*/children), stopped as found."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    kids = [int(c) for c in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            for c in kids:
+                if c not in found:
+                    try:
+                        os.kill(c, signal.SIGSTOP)  # it cannot fork any more meanwhile
+                    except OSError:
+                        pass
+                    found.append(c)
+                    todo.append(c)
+    return found
+
+
 class _Evaluator:
     """One evaluator process (``main(conn, *args)``), started at construction, killed by :meth:`close`."""
 
@@ -377,6 +596,7 @@ class _Evaluator:
         self.what = what  # "Query 'name'" or "The hypothesis ...": names it in errors
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=main, args=(child, *args), daemon=True)
+        self.ready, self.refused = False, None
         _LOCAL.no_main = True
         try:
             self.proc.start()
@@ -387,15 +607,24 @@ class _Evaluator:
     def evaluate(self, message, X):
         """(values, None) or (None, the failure in words); IsolationError after EVALUATOR_TIMEOUT seconds."""
         limit = float(EVALUATOR_TIMEOUT)
+        deadline = time.monotonic() + limit
+        if self.refused is not None:
+            return None, _failure_words(self.refused, X)
+        try:
+            if not self.ready:  # no data before the evaluator is clean and sandboxed
+                reply = self._receive(deadline, limit)
+                if reply != b"R":
+                    self.refused = reply[1:].decode(errors="replace") if reply[:1] == b"E" else ""
+                    self.close()
+                    return None, _failure_words(self.refused, X)
+                self.ready = True
+        except (EOFError, OSError):
+            return None, _FAILURES["died"]
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
         sender = threading.Thread(target=self._send, args=(data,), daemon=True)  # a stuck evaluator cannot block us
         sender.start()
         try:
-            if not self.conn.poll(limit):
-                self.close()
-                raise IsolationError(f"{self.what} did not answer within {limit:g} s under isolation='process'; "
-                                     f"its evaluator process was killed.")
-            reply = self.conn.recv_bytes()
+            reply = self._receive(deadline, limit)
         except (EOFError, OSError):
             return None, _FAILURES["died"]
         finally:
@@ -411,6 +640,13 @@ class _Evaluator:
         except (ValueError, TypeError):
             return None, _failure_words("", X)
 
+    def _receive(self, deadline, limit):
+        if not self.conn.poll(max(0.0, deadline - time.monotonic())):
+            self.close()
+            raise IsolationError(f"{self.what} did not answer within {limit:g} s under isolation='process'; "
+                                 f"its evaluator process was killed.")
+        return self.conn.recv_bytes()
+
     def _send(self, data):
         try:
             self.conn.send_bytes(data)
@@ -418,7 +654,24 @@ class _Evaluator:
             pass
 
     def close(self):
+        """Kill the evaluator, its process group and every descendant (even one that left the group)."""
         self.conn.close()
+        pid = self.proc.pid
+        if pid is not None and self.proc.exitcode is None:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except OSError:
+                pass
+            victims = _descendants(pid)
+            try:
+                os.killpg(pid, signal.SIGKILL)  # the evaluator called setsid: its group id is its pid
+            except OSError:
+                pass
+            for p in [pid, *victims]:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
         if self.proc.is_alive():
             self.proc.kill()
         self.proc.join(5)
