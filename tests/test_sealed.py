@@ -254,3 +254,16 @@ def test_a_refused_query_leaks_no_values_and_ends_the_run():
         return True
 
     assert _Probe(action=action).learn(o).details["out"] and len(o.ledger) == 0
+
+
+def test_isolated_results_trust_only_hypothesis_building_blocks():
+    from sqsim.oracles import _isolation as iso
+
+    assert iso._trusted_global("sqsim.concepts._parity", "Parity", iso._RESULT_ROOTS)
+    assert iso._trusted_global("sqsim.lift._n3", "N3Constants", iso._RESULT_ROOTS)
+    assert iso._trusted_global("numpy", "ndarray", iso._RESULT_ROOTS)
+    for module, name in (("sqsim", "SQOracle"), ("sqsim", "Ledger"), ("sqsim", "Query"),
+                         ("sqsim.experiments._runner", "SweepReport"), ("numpy._pytesttester", "PytestTester"),
+                         ("learners.parity", "ParityBruteForce")):
+        __import__(module)
+        assert not iso._trusted_global(module, name, iso._RESULT_ROOTS), (module, name)

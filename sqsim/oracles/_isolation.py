@@ -71,6 +71,7 @@ import numpy as np
 
 from .. import _errors
 from .._errors import InvalidParameterError, IsolationError, QueryBudgetExceeded, SealError, SQSimError
+from ._seal import Sealed
 from .._queries import CharacterBatch, Query
 from ._sandbox import IsolatedHypothesis, RemoteQuery, _nondumpable, deserialize_query, serialize_query
 
@@ -225,6 +226,26 @@ def _lookup(module, name):
     return obj
 
 
+_HYPOTHESIS_MODULES = ("sqsim.lift", "sqsim.concepts", "sqsim.gradients", "sqsim._domains")
+
+
+def _is_hypothesis_part(module: str, obj) -> bool:
+    """sqsim and learners classes a hypothesis may be built from: concepts, lifts (and their constants),
+    domains, gradient models and hypotheses, the weak predictor, and the learners' own non-learner classes
+    (HermitePolynomial, ...). Not oracles, ledgers, queries, experiments or anything else whose construction
+    or call acts on the world."""
+    if not isinstance(obj, type) or issubclass(obj, Sealed):
+        return False
+    from .. import _domains, adapter, gradients
+    from .._learning import Learner
+
+    if module.startswith(_HYPOTHESIS_MODULES) or obj is adapter.WeakPredictor:
+        return True
+    if module == "sqsim":  # exported names whose module reads "sqsim": only domains and gradient models
+        return obj in {v for m in (_domains, gradients) for v in vars(m).values() if isinstance(v, type)}
+    return module.split(".")[0] == "learners" and not issubclass(obj, Learner)
+
+
 def _trusted_global(module, name, roots) -> bool:
     """A global the oracle process may unpickle: a class (or numpy reconstructor) of a trusted, imported module."""
     if not (isinstance(module, str) and isinstance(name, str)) or module not in sys.modules \
@@ -235,6 +256,8 @@ def _trusted_global(module, name, roots) -> bool:
     if module != "collections" and module.split(".")[0] not in roots:
         return False
     obj = _lookup(module, name)
+    if module.split(".")[0] in ("sqsim", "learners") and not _is_hypothesis_part(module, obj):
+        return False
     if module.startswith("numpy"):
         # numpy: arrays, scalars and dtypes only (not, say, a test runner whose __call__ would run here)
         return (isinstance(obj, type) and issubclass(obj, (np.ndarray, np.generic, np.dtype))

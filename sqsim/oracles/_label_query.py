@@ -8,7 +8,6 @@ import numpy as np
 
 from .._domains import Gaussian
 from .._errors import InvalidParameterError
-from .._export import export
 from .._ledger import Ledger
 from .._validation import Interval, NoneOk, check_param, show
 from ._evaluation import count_record
@@ -17,7 +16,6 @@ from ._seal import Sealed
 __all__ = ["LabelQueryOracle"]
 
 
-@export
 class LabelQueryOracle(Sealed):
     """Label queries to a DV-lifted concept, simulated with one Boolean label query each (Theorem 5.1).
 
@@ -67,3 +65,6 @@ class LabelQueryOracle(Sealed):
         out = np.maximum(y - self._g.M * i.n2(Z).sum(axis=1), 0.0)
         self.ledger.append(**count_record("label", n, "exact", name="label"), seconds=time.perf_counter() - t0)
         return out
+
+
+LabelQueryOracle.__module__ = "sqsim.lift"  # where users import it from

@@ -23,7 +23,6 @@ import numpy as np
 from .. import _keys
 from .._domains import Gaussian
 from .._errors import InvalidParameterError, QueryRangeError
-from .._export import export
 from .._kernels import adapter as kadapter
 from .._kernels import pick
 from .._ledger import Ledger
@@ -125,7 +124,6 @@ class _BooleanImage(Query):
         return out
 
 
-@export
 class LiftedOracle(Sealed):
     """A Gaussian SQ oracle for f^Delta that only talks to a Boolean SQ oracle for f (Theorem 3.2).
 
@@ -314,3 +312,6 @@ class _LiftedGrader:
         h = np.asarray(hypothesis(Z), dtype=np.float64).reshape(-1)
         lo, hi = self._lift.constants.phi_range()  # f in [0, 1], so f^Delta lies in [min(lo, 0), max(hi, 0)]
         return grade_real(h, y, (min(lo, 0.0), max(hi, 0.0)))
+
+
+LiftedOracle.__module__ = "sqsim.adapter"  # where users import it from
