@@ -272,3 +272,4 @@ class SleepyLearner(Learner):
 
         time.sleep(60)
         return None, {}
+

@@ -490,43 +490,27 @@ def test_query_module_that_maps_shared_memory_and_forks_at_import_is_refused():
 
 
 def test_evaluator_guard_refuses_threads_children_and_shared_mappings():
-    import mmap
-    import multiprocessing as mp
+    """The guard runs in a clean process like an evaluator's (a fork of the test process would inherit
+    whatever shared memory earlier tests' Dask clusters and semaphores left mapped)."""
+    from tests import guard_probe
 
-    def probe(setup):
-        a, b = mp.get_context("fork").Pipe()
+    ctx = _sandbox._forkserver()  # the evaluators' own forkserver, without the parent's main script
 
-        def main():
-            check, _sandbox_fn, reap, _refuse = _sandbox._make_guard()
-            keep = setup()
-            b.send(check())
-            reap()
-            del keep
-            os._exit(0)
-
-        p = mp.get_context("fork").Process(target=main)
-        p.start()
+    def probe(kind):
+        a, b = ctx.Pipe()
+        p = ctx.Process(target=guard_probe.guard_probe, args=(kind, b))
+        _sandbox._LOCAL.no_main = True
+        try:
+            p.start()
+        finally:
+            _sandbox._LOCAL.no_main = False
         why = a.recv()
         p.join(10)
         return why
 
-    def thread():
-        import threading
-
-        ev = threading.Event()
-        threading.Thread(target=ev.wait, daemon=True).start()
-        return ev
-
-    def child():
-        pid = os.fork()
-        if pid == 0:
-            time.sleep(30)
-            os._exit(0)
-        return pid
-
-    assert probe(lambda: None) is None
-    assert probe(thread) == "threads"
-    assert probe(child) == "children"
-    assert probe(lambda: mmap.mmap(-1, 4096)) == "shared"
-    assert probe(lambda: mmap.mmap(-1, 4096, prot=mmap.PROT_READ)) == "shared"  # could be mprotect'ed writable
-    assert probe(lambda: mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE)) is None
+    assert probe("none") is None
+    assert probe("thread") == "threads"
+    assert probe("child") == "children"
+    assert probe("shared") == "shared"
+    assert probe("shared-readonly") == "shared"  # could be mprotect'ed writable
+    assert probe("private") is None
