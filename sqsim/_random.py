@@ -81,3 +81,8 @@ def derived_rng(entropy: int, *parts) -> np.random.Generator:
     """A generator that is a pure function of ``entropy`` and ``parts`` (e.g. a query key)."""
     ss = np.random.SeedSequence(entropy, spawn_key=tuple(stable_words(*parts)))
     return np.random.Generator(np.random.PCG64(ss))
+
+
+def derived_seed(entropy: int, *parts) -> int:
+    """A one-way 63-bit seed derived from ``entropy`` and ``parts`` (a child stream's root)."""
+    return int(derived_rng(entropy, *parts).integers(0, 2**63))

@@ -16,7 +16,7 @@ from .._domains import Domain, FiniteDomain
 from .._errors import InvalidParameterError, OracleStateError
 from .._ledger import Ledger
 from .._queries import CharacterBatch, Query
-from .._random import derived_rng, root_entropy
+from .._random import derived_seed, root_entropy
 from .._strategies import ANSWER_STRATEGIES, AnswerStrategy, NullAdversary, SampledStrategy, hoeffding_samples
 from .._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param, show
 from .._version_space import VersionSpaceStrategy
@@ -125,7 +125,7 @@ class BaseOracle(Sealed):
     def child_entropy(self, purpose: str) -> int:
         """A one-way derived seed for a wrapper's own streams (the adapter's inner draws): reveals nothing of
         the oracle's noise or samples."""
-        return int(derived_rng(self._entropy, "child", str(purpose)).integers(0, 2**63))
+        return derived_seed(self._entropy, "child", str(purpose))
 
     @property
     def survivors(self) -> int:
@@ -163,15 +163,7 @@ class BaseOracle(Sealed):
         return answer_with_strategy(self, query, ev)
 
     def _sampler(self):
-        from ._sampling import Sampler
-
-        eng = self._engine
-        if isinstance(eng, MonteCarloEngine):
-            return eng.sampler
-        if "_samples" not in self.__dict__:
-            object.__setattr__(self, "_samples", Sampler(self.domain, self._target, eng.boolean_labels,
-                                                         self.binary_queries, self._entropy))
-        return self.__dict__["_samples"]
+        return self._engine.sampler
 
     def _valid_for(self, a: float, ev, alive) -> bool:
         if ev.member_truths is not None:

@@ -23,6 +23,7 @@ from .._queries import Character, CharacterBatch, NumbaQuery
 from ._evaluation import Evaluation
 from ._pointwise import check_pointwise
 from ._probes import ProbeSet
+from ._sampling import Sampler
 
 UNIT_ROUNDOFF = 2.0**-53
 #: rounding-error bound of an enumerated (non-integer) truth, per unit of max |phi| <= 1: compensated or
@@ -86,9 +87,8 @@ class EnumeratedEngine:
         self.context = f"{domain!r}|" + (
             "labels:" + ",".join(repr(float(v)) for v in self.table.values) if self.table.values is not None
             else f"boolean:{self.boolean_labels}")
-        from .._random import derived_rng
-
-        self._decoys = derived_rng(entropy, "decoys")
+        #: the sampled strategy's means (and the decoy stream of the pointwise check)
+        self.sampler = Sampler(domain, target, self.boolean_labels, self.binary, entropy)
 
     @property
     def truth_points(self) -> int:
@@ -191,7 +191,7 @@ class EnumeratedEngine:
                 vals = query.values(X, ytab[codes], self.boolean_labels, binary=binary,
                                     where=self._where(codes, ytab[codes]))
                 if codes[0] == 0:
-                    check_pointwise(query, X, ytab[codes], vals, self.domain, self._decoys, self.boolean_labels,
+                    check_pointwise(query, X, ytab[codes], vals, self.domain, self.sampler.decoys, self.boolean_labels,
                                     binary)
                 parts.append(float(np.sum(vals)))
                 h += _keys.label_hash(vals, 0, N, codes)

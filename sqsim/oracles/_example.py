@@ -115,7 +115,7 @@ class ExampleOracle(Sealed):
 
 
 class _LazyGrader:
-    """The same rules as an exact SQ oracle on this target, built on first use (grading, not a query)."""
+    """The rules of an exact SQ oracle on this target, built on first use (grading, not a query)."""
 
     def __init__(self, oracle):
         self._domain, self._target, self._entropy = oracle.domain, oracle._target, oracle._entropy
@@ -125,13 +125,8 @@ class _LazyGrader:
         return self._target.concept
 
     def grade(self, hypothesis) -> dict:
-        from ._grading import grade_structural
-        from ._stat import SQOracle
+        from ._grading import target_grader
 
-        if not (self._domain.finite and self._domain.enumerable):
-            structural = grade_structural(hypothesis, self._target.concept)
-            if structural is not None:
-                return structural
         if self._inner is None:
-            self._inner = SQOracle(self._domain, self._target.concept, 0.5, seed=self._entropy)._grader
+            self._inner = target_grader(self._domain, self._target, self._entropy)
         return self._inner.grade(hypothesis)

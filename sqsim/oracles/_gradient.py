@@ -153,16 +153,20 @@ class _GradientGrader:
 
     def __init__(self, oracle):
         self._oracle = oracle
+        self._inner = None
 
     def target(self, avoid=None):
         return self._oracle._target
 
     def grade(self, hypothesis) -> dict:
         from ..gradients import ModelHypothesis, population_loss
-        from ._stat import SQOracle
+        from ._grading import target_grader
+        from ._target import HiddenTarget
 
         o = self._oracle
-        rep = SQOracle(o.domain, o._target, 0.5, seed=o._entropy)._grader.grade(hypothesis)
+        if self._inner is None:
+            self._inner = target_grader(o.domain, HiddenTarget(o._target, "ApproxGradientOracle"), o._entropy)
+        rep = self._inner.grade(hypothesis)
         if isinstance(hypothesis, ModelHypothesis) and hypothesis.model is o.model:
             rep["population_loss"] = population_loss(o.model, hypothesis.v, o._target)
         return rep

@@ -143,6 +143,19 @@ class VersionSpaceGrader:
                 "survivors": int(eng.alive.sum()), "revealed": repr(target)}
 
 
+def target_grader(domain, target, entropy: int) -> TargetGrader:
+    """The grader an exact SQ oracle on ``target`` (a HiddenTarget) would have, without building the oracle:
+    the label table on enumerable domains, else the label type (example and gradient oracles use it)."""
+    if domain.finite and domain.enumerable:
+        from ._enumerated import LabelTable
+
+        table = LabelTable(domain, target, 1)
+        return TargetGrader(domain, target, entropy, table=table.y, boolean_labels=table.boolean)
+    from ._probes import labels_are_boolean
+
+    return TargetGrader(domain, target, entropy, boolean_labels=labels_are_boolean(domain, target, entropy))
+
+
 def grader_for(oracle):
     """The grader of a STAT/VSTAT oracle, chosen from its truth engine."""
     from ._vspace import VersionSpaceEngine

@@ -27,7 +27,7 @@ from .._kernels import adapter as kadapter
 from .._kernels import pick
 from .._ledger import Ledger
 from .._queries import NumbaQuery, Query
-from .._random import derived_rng
+from .._random import derived_rng, derived_seed
 from .._strategies import hoeffding_error, hoeffding_samples
 from .._validation import Interval, NoneOk, check_param, show
 from ..lift import CompressedLift
@@ -208,7 +208,7 @@ class LiftedOracle(Sealed):
         self._seal()
 
     def child_entropy(self, purpose: str) -> int:
-        return int(derived_rng(self._entropy, "child", str(purpose)).integers(0, 2**63))
+        return derived_seed(self._entropy, "child", str(purpose))
 
     @property
     def truth_points(self):

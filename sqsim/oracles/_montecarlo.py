@@ -11,7 +11,7 @@ from .. import _keys
 from .._random import derived_rng
 from .._strategies import hoeffding_error
 from ._evaluation import Evaluation
-from ._probes import ProbeSet
+from ._probes import ProbeSet, labels_are_boolean
 from ._sampling import Sampler
 
 
@@ -23,10 +23,7 @@ class MonteCarloEngine:
     def __init__(self, domain, target, *, binary: bool, entropy: int, n: int, failure_probability: float,
                  value_range: float):
         self.domain, self.binary, self._entropy = domain, bool(binary), entropy
-        probe_labels = target.labels(ProbeSet(domain, entropy, True).X)  # only to learn the label type
-        flag = target.attribute("boolean")
-        self.boolean_labels = bool(flag) if flag is not None else bool(
-            ((probe_labels == 0.0) | (probe_labels == 1.0)).all())
+        self.boolean_labels = labels_are_boolean(domain, target, entropy)
         self.probes = ProbeSet(domain, entropy, self.boolean_labels, target.attribute("range"))
         self.context = f"{domain!r}|boolean:{self.boolean_labels}"
         self.sampler = Sampler(domain, target, self.boolean_labels, self.binary, entropy)

@@ -50,3 +50,13 @@ class ProbeSet:
         bits = _POPCOUNT(masked) & 1 if _POPCOUNT is not None else parity_np(masked)
         chi = 1.0 - 2.0 * bits
         return (self._signs[:, None] * chi[None, :]).reshape(-1)
+
+
+def labels_are_boolean(domain, target, entropy: int) -> bool:
+    """Whether a target sampled (not enumerated) has labels in {0, 1}: its ``boolean`` flag if it declares
+    one, else its labels at the probe points."""
+    flag = target.attribute("boolean")
+    if flag is not None:
+        return bool(flag)
+    y = target.labels(ProbeSet(domain, entropy, True).X)
+    return bool(((y == 0.0) | (y == 1.0)).all())

@@ -22,7 +22,7 @@ class Sampler:
     def __init__(self, domain, target, boolean_labels: bool, binary: bool, entropy: int):
         self.domain, self.target = domain, target
         self.boolean_labels, self.binary = bool(boolean_labels), bool(binary)
-        self._decoys = derived_rng(entropy, "decoys")  # never the sample streams: answers stay as they were
+        self.decoys = derived_rng(entropy, "decoys")  # never the sample streams: answers stay as they were
 
     def _values(self, query, X, y, rng, check: bool) -> np.ndarray:
         if self.boolean_labels and np.all((y == 0.0) | (y == 1.0)):
@@ -43,6 +43,6 @@ class Sampler:
             m = min(CHUNK, n - done)
             X = self.domain._sample(m, rng)
             y = self.target.labels(self.domain._sample(m, rng) if independent_labels else X)
-            total += float(np.sum(self._values(query, X, y, self._decoys, check=done == 0)))
+            total += float(np.sum(self._values(query, X, y, self.decoys, check=done == 0)))
             done += m
         return total / n

@@ -245,7 +245,7 @@ def _make_guard():
     _os, _res, _sig, _sys, _gc = os, resource, signal, sys, gc
     getpid, listdir, os_open, os_read, os_close, dup, dup2 = (_os.getpid, _os.listdir, _os.open, _os.read,
                                                              _os.close, _os.dup, _os.dup2)
-    kill, waitpid, o_rdonly, wnohang = _os.kill, _os.waitpid, _os.O_RDONLY, _os.WNOHANG
+    kill, waitpid, o_rdonly = _os.kill, _os.waitpid, _os.O_RDONLY
     geteuid, mkdir, chdir, rmdir, chroot = _os.geteuid, _os.mkdir, _os.chdir, _os.rmdir, _os.chroot
     setgroups, setgid, setuid, urandom, exit_now = _os.setgroups, _os.setgid, _os.setuid, _os.urandom, _os._exit
     setrlimit, getrlimit, r_fsize, r_nofile = _res.setrlimit, _res.getrlimit, _res.RLIMIT_FSIZE, _res.RLIMIT_NOFILE
