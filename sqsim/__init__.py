@@ -18,7 +18,7 @@ from . import bounds, concepts
 __version__ = "0.1.0"
 __all__ = [
     "BooleanCube", "ZqCube", "Gaussian",
-    "Query", "CorrelationalQuery", "NumbaQuery", "Character", "ZqCharacter", "CharacterBatch",
+    "Query", "CorrelationalQuery", "NumbaQuery", "Character", "LabelCharacter", "ZqCharacter", "CharacterBatch",
     "SQOracle", "VSTATOracle", "ExampleOracle", "ApproxGradientOracle", "OneHiddenReLU", "CosineModel", "LinearModel",
     "AnswerStrategy", "AnswerContext", "ExactStrategy", "NoisyStrategy", "RoundedStrategy",
     "NullAdversary", "SampledStrategy", "VersionSpaceStrategy",

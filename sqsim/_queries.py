@@ -48,6 +48,11 @@ class Query:
         Shown in the ledger. Defaults to the function's qualified name.
     kind : {"sq", "csq"}, default "sq"
         The ledger kind.
+    reads : sequence of int, optional
+        The coordinates of x the function reads (default: all). A query that declares its reads is a
+        junta: truth engines may enumerate only the coordinates it reads (and the target's support), and
+        the Theorem 3.2 adapter draws per cell of x_R. A query that reads an undeclared coordinate is
+        refused (:class:`QueryContractError`) where the engine can tell, and never answered wrongly.
 
     A query whose values leave [-1, 1], are NaN, or have the wrong shape raises
     :class:`QueryRangeError` naming the query and the offending value; nothing is recorded.
@@ -61,7 +66,7 @@ class Query:
     kind = "sq"
     structured = False
 
-    def __init__(self, fn, name=None, *, kind="sq"):
+    def __init__(self, fn, name=None, *, kind="sq", reads=None):
         check_param("fn", fn, Callable, type(self).__name__)
         if name is not None:
             check_param("name", name, _Str, type(self).__name__)
@@ -69,6 +74,7 @@ class Query:
         self.fn = fn
         self.name = name if name is not None else _fn_name(fn)
         self.kind = kind
+        self.reads = check_reads(reads, type(self).__name__)
 
     @property
     def qualname(self) -> str:
@@ -110,6 +116,24 @@ class Query:
         return f"{type(self).__name__}(name={self.name!r})"
 
 
+def check_reads(reads, caller: str):
+    """``reads`` as a sorted tuple of distinct non-negative coordinate indices (None: every coordinate)."""
+    if reads is None:
+        return None
+    if isinstance(reads, (str, bytes)) or isinstance(reads, (int, np.integer)):
+        raise InvalidParameterError(f"The 'reads' parameter of {caller} must be a sequence of coordinate "
+                                    f"indices. Got {show(reads)} instead.")
+    try:
+        out = tuple(int(j) for j in reads)
+    except (TypeError, ValueError):
+        raise InvalidParameterError(f"The 'reads' parameter of {caller} must be a sequence of coordinate "
+                                    f"indices. Got {show(reads)} instead.") from None
+    if any(j < 0 for j in out):
+        raise InvalidParameterError(f"The 'reads' parameter of {caller} must hold non-negative indices. "
+                                    f"Got {show(reads)} instead.")
+    return tuple(sorted(set(out)))
+
+
 class _StrConstraint:
     def holds(self, v):
         return isinstance(v, str)
@@ -147,12 +171,14 @@ class CorrelationalQuery(Query):
     labels : {"auto", "boolean", "real"}, default "auto"
         How y' is formed: ``"boolean"``: y' = 1 - 2y (labels in {0, 1}); ``"real"``: y' = y;
         ``"auto"``: decided by the oracle from the target's label values.
+    reads : sequence of int, optional
+        The coordinates g reads (see :class:`Query`).
     """
 
-    def __init__(self, g, name=None, *, labels="auto"):
+    def __init__(self, g, name=None, *, labels="auto", reads=None):
         check_param("g", g, Callable, "CorrelationalQuery")
         check_param("labels", labels, Options(LABEL_MODES), "CorrelationalQuery")
-        super().__init__(g, name, kind="csq")
+        super().__init__(g, name, kind="csq", reads=reads)
         self.labels = labels
 
     def _raw(self, X, y, boolean_labels):
@@ -199,17 +225,7 @@ class NumbaQuery(Query):
                 f"The 'fn' parameter of NumbaQuery must be a numba.njit-compiled function fn(x, y, params). "
                 f"Got {show(fn)} instead."
             )
-        super().__init__(fn, name, kind=kind)
-        if reads is not None:
-            try:
-                reads = tuple(int(j) for j in reads)
-            except (TypeError, ValueError):
-                raise InvalidParameterError(f"The 'reads' parameter of NumbaQuery must be a sequence of coordinate "
-                                            f"indices. Got {show(reads)} instead.") from None
-            if any(j < 0 for j in reads):
-                raise InvalidParameterError(f"The 'reads' parameter of NumbaQuery must hold non-negative indices. "
-                                            f"Got {show(reads)} instead.")
-        self.reads = reads
+        super().__init__(fn, name, kind=kind, reads=reads)
         try:
             self.params = np.ascontiguousarray(np.asarray(params, dtype=np.float64).reshape(-1))
         except (TypeError, ValueError):
@@ -293,7 +309,8 @@ class Character(Query):
         self.d = int(d)
         self.support = _check_support(support, self.d, "Character")
         self.code = support_code(self.support)
-        super().__init__(self._eval, name or f"chi{{{','.join(map(str, self.support))}}}", kind="csq")
+        super().__init__(self._eval, name or f"chi{{{','.join(map(str, self.support))}}}", kind="csq",
+                         reads=self.support)
 
     def _eval(self, X, y):
         s = np.asarray(X)[:, list(self.support)].sum(axis=1) % 2 if self.support else np.zeros(X.shape[0])
@@ -302,6 +319,56 @@ class Character(Query):
     @property
     def qualname(self) -> str:
         return "sqsim.Character"
+
+
+@export
+class LabelCharacter(Query):
+    """A character times a function of a Boolean label: phi(x, y) = w_y (-1)^{sum_{j in S} x_j}, y in {0, 1}.
+
+    ``Character(d, S)`` is the case w = (1, -1). The Boolean image of a lifted character under the
+    Theorem 3.2 adapter is one (docs/theory/lifted-images.md). Structured: its truth is
+    w_0 [S = {}] + (w_1 - w_0) (1[S = {}] - F(S)) / 2 with F(S) = E[(1 - 2f(x)) (-1)^{S.x}] the
+    target's Walsh coefficient, so enumerating engines answer it from the target's spectrum.
+
+    Parameters
+    ----------
+    d : int
+    support : sequence of int
+    weights : pair of float
+        (w_0, w_1), each in [-1, 1].
+    name : str, optional
+    """
+
+    structured = True
+
+    def __init__(self, d, support, weights, name=None):
+        check_param("d", d, Interval(int, 1, None), "LabelCharacter")
+        self.d = int(d)
+        self.support = _check_support(support, self.d, "LabelCharacter")
+        self.code = support_code(self.support)
+        try:
+            w = tuple(float(v) for v in weights)
+        except (TypeError, ValueError):
+            w = ()
+        if len(w) != 2 or not all(-1.0 <= v <= 1.0 for v in w):
+            raise InvalidParameterError(f"The 'weights' parameter of LabelCharacter must be two numbers in [-1, 1]. "
+                                        f"Got {show(weights)} instead.")
+        self.weights = (w[0] + 0.0, w[1] + 0.0)  # -0.0 folded into 0.0
+        sup = ",".join(map(str, self.support))
+        super().__init__(self._eval, name or f"w{self.weights}*chi{{{sup}}}", kind="sq", reads=self.support)
+
+    def _eval(self, X, y):
+        s = np.asarray(X)[:, list(self.support)].sum(axis=1) % 2 if self.support else np.zeros(X.shape[0])
+        y = np.asarray(y, dtype=np.float64)
+        if not np.all((y == 0.0) | (y == 1.0)):
+            raise QueryRangeError(f"Query {self.name!r} is defined for labels in {{0, 1}}; got a label "
+                                  f"{float(y[~((y == 0.0) | (y == 1.0))][0])!r}.")
+        w = np.where(y == 1.0, self.weights[1], self.weights[0])
+        return w * (1.0 - 2.0 * s)
+
+    @property
+    def qualname(self) -> str:
+        return "sqsim.LabelCharacter"
 
 
 @export

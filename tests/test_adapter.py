@@ -11,6 +11,7 @@ from sqsim.adapter import LiftedOracle
 from sqsim.concepts import LWR, Parity
 from sqsim.lift import CompressedLift
 from sqsim.lift._n3 import phi_table
+from sqsim.oracles._inner import cell_draws, fused_image
 
 STRATEGIES = ["exact", "noisy", "rounded", "adversarial", "sampled"]
 
@@ -178,8 +179,8 @@ def test_numba_queries_are_fused_and_agree_with_python_queries():
     codes = np.arange(2**d)
     y = (codes % 3 == 0).astype(float)
     seed, K = np.uint64(99), 200
-    fused = o._fused(NumbaQuery(corr, name="corr", params=[0.7]), codes, y, K, seed)
-    Z, mult = o._draws(codes, K, seed)
+    fused = fused_image(o, NumbaQuery(corr, name="corr", params=[0.7]), codes, y, K, seed)
+    Z, mult = cell_draws(o, codes, K, seed)
     plain = (np.clip(np.repeat(y, K) * mult, -1, 1) * np.tanh(0.7 * Z[:, 0])).reshape(-1, K).mean(axis=1)
     assert np.max(np.abs(fused - plain)) <= 1e-12  # the same draws, consumed in place
     a = o.ask(NumbaQuery(corr, name="corr", params=[0.7]))
@@ -211,9 +212,9 @@ def test_declared_reads_keep_the_law_exact():
     codes = np.arange(2**d)
     y = np.ones(2**d)
     K = 2000
-    full = o._fused(NumbaQuery(corr0, name="a"), codes, y, K, np.uint64(1))
-    lean = o._fused(NumbaQuery(corr0, name="a", reads=[0]), codes, y, K, np.uint64(1))
-    other = o._fused(NumbaQuery(corr0, name="a", reads=[0]), codes, y, K, np.uint64(2))
+    full = fused_image(o, NumbaQuery(corr0, name="a"), codes, y, K, np.uint64(1))
+    lean = fused_image(o, NumbaQuery(corr0, name="a", reads=[0]), codes, y, K, np.uint64(1))
+    other = fused_image(o, NumbaQuery(corr0, name="a", reads=[0]), codes, y, K, np.uint64(2))
     # unread coordinates are drawn all the same (their N2 counts), only hidden: the very same values
     assert np.array_equal(full, lean) and not np.array_equal(lean, other)
     assert np.max(np.abs(other - lean)) <= 5 * np.sqrt(2.0 / K)
@@ -223,7 +224,7 @@ def test_declared_reads_keep_the_law_exact():
         return np.tanh(z[1])
 
     with pytest.raises(QueryRangeError, match="nan"):
-        o._fused(NumbaQuery(reads_more, name="liar", reads=[0]), codes, y, 10, np.uint64(1))
+        fused_image(o, NumbaQuery(reads_more, name="liar", reads=[0]), codes, y, 10, np.uint64(1))
 
 
 # ---- the ziggurat normal generator behind the adapter's draws ----------------------------------

@@ -54,6 +54,7 @@ from .._queries import (
     CorrelationalQuery,
     NumbaQuery,
     Query,
+    LabelCharacter,
     ZqCharacter,
 )
 
@@ -150,6 +151,9 @@ def serialize_query(query) -> dict:
                 "max_size": query.max_size}
     if t is Character:
         return {"type": "Character", "d": query.d, "support": list(query.support), "name": str(query.name)}
+    if t is LabelCharacter:
+        return {"type": "LabelCharacter", "d": query.d, "support": list(query.support),
+                "weights": [float(w) for w in query.weights], "name": str(query.name)}
     if t is ZqCharacter:
         return {"type": "ZqCharacter", "d": query.d, "q": query.q, "s": [int(v) for v in query.s],
                 "name": str(query.name), "labels": query.labels}
@@ -168,14 +172,13 @@ def serialize_query(query) -> dict:
     if path is None:
         _refuse(query, f"its function {_fn_label(fn)!r} is not importable by name")
     spec = {"type": t.__name__, "module": path[0], "qualname": path[1], "name": str(query.name),
-            "kind": query.kind, "reads": None}
+            "kind": query.kind, "reads": None if query.reads is None else [int(j) for j in query.reads]}
     if partial is not None:
         spec["partial"] = partial
     if t is CorrelationalQuery:
         spec["labels"] = query.labels
     if t is NumbaQuery:
         spec["params"] = [float(v) for v in query.params]
-        spec["reads"] = None if query.reads is None else [int(j) for j in query.reads]
     return spec
 
 
@@ -189,6 +192,8 @@ def deserialize_query(spec):
         t = spec["type"]
         if t == "Character":
             return Character(spec["d"], spec["support"], spec["name"])
+        if t == "LabelCharacter":
+            return LabelCharacter(spec["d"], spec["support"], spec["weights"], spec["name"])
         if t == "ZqCharacter":
             return ZqCharacter(spec["d"], spec["q"], spec["s"], spec["name"], labels=spec["labels"])
         if t == "CharacterBatch":
@@ -477,9 +482,9 @@ def _prepare(spec, x_kind) -> Query:
         args, kwargs = decode_partial(spec["partial"])
         fn = functools.partial(fn, *args, **kwargs)
     if spec["type"] == "CorrelationalQuery":
-        return CorrelationalQuery(fn, spec["name"], labels=spec["labels"])
+        return CorrelationalQuery(fn, spec["name"], labels=spec["labels"], reads=spec.get("reads"))
     if spec["type"] == "Query":
-        return Query(fn, spec["name"], kind=spec["kind"])
+        return Query(fn, spec["name"], kind=spec["kind"], reads=spec.get("reads"))
     query = NumbaQuery(fn, spec["name"], params=spec["params"], kind=spec["kind"], reads=spec["reads"])
     from numba import typeof, types  # compile now: in the sandbox numba can neither read nor import
 
