@@ -98,6 +98,8 @@ class LiftedOracle(Sealed):
         #: the label values phi_B is evaluated at on one pass of inner draws (public: the label space)
         self.label_values = np.array([0.0, 1.0]) if boolean_oracle.boolean_labels else None
         tau = self.tolerance
+        #: whether the user fixed K (then every generic image uses it; otherwise K is chosen per query)
+        self.inner_samples_given = inner_samples is not None
         if inner_samples is None:
             inner_samples = max(1, math.ceil(hoeffding_samples(tau / 4, self.inner_failure_probability) / self._points))
         self.K = int(inner_samples)
@@ -169,7 +171,8 @@ class LiftedOracle(Sealed):
                 key=brec.key if full else images[n].key,
                 extra={"boolean_index": brec.index, "tau_bool": self.boolean.tolerance,
                        "eps_inner": images[n].eps_inner, "bad_event": self.bad_event,
-                       "inner_samples": images[n].inner_samples, "forwarded": 1}), seconds=seconds)
+                       "inner_samples": images[n].inner_samples, "inner_bound": images[n].inner_bound,
+                       "forwarded": 1}), seconds=seconds)
         return answers
 
     def __repr__(self):
