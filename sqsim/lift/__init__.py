@@ -10,6 +10,9 @@ from ._dv import DVLift, DVLiftedConcept, LabelQueryOracle, network_upper_bound
 from ._padding import pad
 from ._intervals import Intervals, gaussian_mass, smallest_delta
 from ._n3 import c_polynomial, n3_constants
+from ._law import EventProbabilities
+from ._queries import LiftedCharacter, LiftedCharacterBatch, ThresholdQuery
 
 __all__ = ["CompressedLift", "DVLift", "DVLiftedConcept", "LabelQueryOracle", "network_upper_bound", "pad", "LiftedConcept", "LiftPrecisionError", "Intervals", "gaussian_mass", "smallest_delta",
-           "c_polynomial", "n3_constants"]
+           "c_polynomial", "n3_constants", "EventProbabilities", "LiftedCharacter", "LiftedCharacterBatch",
+           "ThresholdQuery"]

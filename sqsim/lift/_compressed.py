@@ -190,70 +190,51 @@ class CompressedLift:
             total += float(gaussian_mass(U - b * (U - r), U - a * (U - r)))  # falling ramp
         return total
 
-    def _cell_laws(self, grid: int):
-        """Per cell c: (P[N2 = 0 | x_j = c], ramp density of N2 | x_j = c on a midpoint grid of (0, 1)).
+    def _law(self, grid=None):
+        """The certified law of V (one :class:`~sqsim.lift._law.VLaw` per grid, built lazily, not pickled)."""
+        from ._law import DEFAULT_GRID, VLaw
 
-        Cell c holds the upper half of boundary c (N2 = 1 on [b_c, r_c], the falling ramp on
-        [r_c, U_c]) and the lower half of boundary c + 1 (the rising ramp on [L, l], N2 = 1 on
-        [l, b)); the laws are divided by the cell's mass 1/q.
+        grid = DEFAULT_GRID if grid is None else grid
+        laws = self.__dict__.setdefault("_laws", {})
+        key = int(grid) if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool) else None
+        if key is None or key not in laws:
+            law = VLaw(self, grid)  # validates grid
+            laws[law.G] = law
+            return law
+        return laws[key]
+
+    def event_probabilities(self, cell_counts=None, *, grid=None):
+        """P[phi_D(V) != 0], > 0 and < 0 given the cells of x, with a certified absolute error (``.error``).
+
+        V = sum_j N2(z_j), z ~ N(0, I_d) | thres_q(z) = x. ``cell_counts[c]`` is the number of coordinates of
+        x in cell c; None (default) means unconditional (x uniform). For q = 2 the law does not depend on
+        x (the intervals are symmetric about b_1 = 0), so every histogram gives the same object. Computed
+        by bracketing V between lattice roundings and exact convolutions (docs/theory/lifted-images.md,
+        sections "law-of-v" and "bracket"); ``grid`` is the lattice resolution G (default 2048).
         """
-        from ._intervals import _phi, gaussian_mass
+        return self._law(grid).events(cell_counts)
 
-        i, q = self.intervals, self.q
-        u = (np.arange(grid) + 0.5) / grid
-        laws = []
-        for c in range(q):
-            dens = np.zeros(grid)
-            ones = 0.0
-            if c >= 1:  # boundary c is the cell's lower end
-                k = c - 1
-                dens += _phi(i.U[k] - u * (i.U[k] - i.r[k])) * (i.U[k] - i.r[k])
-                ones += float(gaussian_mass(i.boundaries[k], i.r[k]))
-            if c <= q - 2:  # boundary c + 1 is the cell's upper end
-                k = c
-                dens += _phi(i.L[k] + u * (i.l[k] - i.L[k])) * (i.l[k] - i.L[k])
-                ones += float(gaussian_mass(i.l[k], i.boundaries[k]))
-            ramp = dens / grid * q  # probability per grid cell, conditioned on the cell
-            laws.append((1.0 - ones * q - float(ramp.sum()), ramp))
-        return laws
+    def phi_nonzero_interval(self, cell_counts=None, grid=None) -> tuple[float, float]:
+        """The certified interval (lo, hi) containing P[phi_D(V) != 0 | the cells of z]."""
+        return self.event_probabilities(cell_counts, grid=grid).nonzero_interval
 
-    def _phi_nonzero_given_counts(self, counts, laws, nonzero) -> float:
-        """P[phi_D(V) != 0] when counts[c] coordinates lie in cell c (truncated convolution on [0, 1])."""
-        grid = nonzero.shape[0]
-        atom = 1.0  # P[V = 0 and no N2 = 1 so far]
-        dens = np.zeros(grid)  # sub-probability of V in each grid cell, no N2 = 1 so far
-        for c, n_c in enumerate(counts):
-            p0, ramp = laws[c]
-            for _ in range(int(n_c)):
-                conv = np.convolve(dens, ramp)[:grid] if dens.any() else np.zeros(grid)
-                dens = p0 * dens + atom * ramp + np.concatenate([[0.0], conv[:-1]])
-                atom *= p0
-        return float(dens[nonzero].sum())
+    def phi_nonzero_probability(self, cell_counts=None, grid=None) -> float:
+        """P[phi_D(sum_j N2(z_j)) != 0 | the cells of z]: the midpoint of :meth:`phi_nonzero_interval`.
 
-    def phi_nonzero_probability(self, cell_counts=None, grid: int = 4096) -> float:
-        """P[phi_D(sum_j N2(z_j)) != 0 | the cells of z], by truncated numerical convolution of N2's laws.
-
-        phi_D(V) = 0 as soon as one N2(z_j) = 1 (then V >= 1 >= kmax/kappa) and where the exact table
-        vanishes; sums above 1 never matter, so the convolution is truncated to [0, 1] (midpoint grid).
-        ``cell_counts[c]`` is the number of coordinates in cell c; by default every coordinate's cell
-        is uniform (the unconditional probability).
+        Its error is at most ``event_probabilities(cell_counts).error`` (docs/theory/lifted-images.md).
+        ``cell_counts[c]`` is the number of coordinates in cell c; by default every coordinate's cell is
+        uniform (the unconditional probability).
         """
-        laws = self._cell_laws(grid)
-        x = (np.arange(grid) + 0.5) / grid
-        nonzero = np.abs(self.phi(x)) > 0
-        if cell_counts is not None:
-            return self._phi_nonzero_given_counts(cell_counts, laws, nonzero)
-        p0 = sum(l0 for l0, _ in laws) / self.q
-        ramp = sum(r for _, r in laws) / self.q
-        return self._phi_nonzero_given_counts([self.d], [(p0, ramp)], nonzero)
+        return self.event_probabilities(cell_counts, grid=grid).nonzero
 
     def nonzero_mass(self, concept=None) -> float:
-        """P[f^Delta != 0] (MATH.md 4, signal budget), exact up to the convolution grid.
+        """P[f^Delta != 0] (MATH.md 4, signal budget) from the certified law of V.
 
         P[f^Delta != 0] = sum_x P(x) 1[f(x) != 0] P[phi_D(V) != 0 | cells x]; the conditional law of
         V only depends on how many coordinates lie in each cell, so the sum runs over those counts
         (enumerating f on Z_q^d when a concept is given). ``concept=None`` means P[f != 0] = 1/2
         independently of x (a nonconstant parity for q = 2, where V is independent of x anyway).
+        Its error is at most the law's ``event_probabilities().error`` (docs/theory/lifted-images.md).
         """
         if concept is None:
             return 0.5 * self.phi_nonzero_probability()
@@ -264,15 +245,19 @@ class CompressedLift:
         dom = BooleanCube(self.d) if self.q == 2 else ZqCube(self.d, self.q)
         X = dom.enumerate()
         nz = np.asarray(concept(X)) != 0
+        if self.q == 2:
+            return float(np.count_nonzero(nz)) / dom.size * self.phi_nonzero_probability()
         counts = np.stack([(X == c).sum(axis=1) for c in range(self.q)], axis=1)
         groups = Counter(map(tuple, counts[nz].tolist()))
-        laws = self._cell_laws(4096)
-        x = (np.arange(4096) + 0.5) / 4096
-        nonzero = np.abs(self.phi(x)) > 0
         total = 0.0
         for cnt, n in groups.items():
-            total += n * self._phi_nonzero_given_counts(cnt, laws, nonzero)
+            total += n * self.phi_nonzero_probability(cnt)
         return total / dom.size
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_laws", None)  # a cache: rebuilt on demand
+        return state
 
     def bad_event_probability(self) -> float:
         """0: with this N3 the label map of Eq. (7) is exact (MATH.md 3.3); Eq. (6)'s event is in sqsim.bounds."""
