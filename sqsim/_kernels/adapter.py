@@ -218,16 +218,17 @@ def _cells(c, d, q, cells):  # pragma: no cover
 
 
 @numba.njit(inline="always", cache=True)
-def _halfnormals(GT, flag, key, K, d):  # pragma: no cover
-    """GT[j K + k] = |g| drawn at position k d + j of the stream ``key`` (all K d coordinates of one
-    point, stored coordinate-major). A branch-free pass, vectorised over k, takes every first ziggurat
-    candidate (one word, two table gathers, a compare); the rare candidates outside their layer's core
-    (about 0.43 %) are then redone by :func:`_ziggurat`, which starts from the same word, so every entry
-    equals ``_ziggurat(key, k d + j, 0, False)``."""
-    step = np.uint64(d) * GOLD  # position k d + j: state key + (k d + j) GOLD, an induction in k
+def _halfnormals(GT, flag, key, k0, K, d):  # pragma: no cover
+    """GT[j K + k] = |g| drawn at position (k0 + k) d + j of the stream ``key`` (inner draws k0 .. k0 + K - 1
+    of one point, all d coordinates, stored coordinate-major). A branch-free pass, vectorised over k,
+    takes every first ziggurat candidate (one word, two table gathers, a compare); the rare candidates
+    outside their layer's core (about 0.43 %) are then redone by :func:`_ziggurat`, which starts from the
+    same word, so every entry equals ``_ziggurat(key, (k0 + k) d + j, 0, False)``."""
+    step = np.uint64(d) * GOLD  # position (k0 + k) d + j: state key + ((k0 + k) d + j) GOLD, an induction in k
+    first = np.uint64(k0) * np.uint64(d)
     for j in range(d):
         o = j * K
-        state = key + np.uint64(j) * GOLD
+        state = key + (first + np.uint64(j)) * GOLD
         for k in range(K):
             w = mix64(state)
             state += step
@@ -239,7 +240,7 @@ def _halfnormals(GT, flag, key, K, d):  # pragma: no cover
         o = j * K
         for k in range(K):
             if flag[o + k]:
-                GT[o + k] = _ziggurat(key, np.uint64(k * d + j), ZERO, False)[0]
+                GT[o + k] = _ziggurat(key, np.uint64((k0 + k) * d + j), ZERO, False)[0]
 
 
 @numba.njit(inline="always", cache=True)
@@ -284,40 +285,162 @@ def _draw_point(z, key, cells, k, d, boundaries, L, l, r, U):  # pragma: no cove
     return V
 
 
+@numba.njit(inline="always", cache=True)
+def _cell_point(flat, mult, i, codes, d, q, k0, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
+    """Rows i K .. i K + K - 1 of (flat, mult): the inner draws k0 .. k0 + K - 1 of point codes[i]."""
+    key = _point_key(seed, codes[i])
+    if q == 2:
+        GT = np.empty(K * d, dtype=np.float64)
+        flag = np.empty(K * d, dtype=np.uint8)
+        zmul = np.empty(d, dtype=np.float64)
+        Vk = np.empty(K, dtype=np.float64)
+        every = np.ones(d, dtype=np.uint8)
+        _halfnormals(GT, flag, key, k0, K, d)
+        _n2_sums_q2(Vk, GT, K, d, U[0], U[0] - r[0])
+        _signs_q2(codes[i], d, every, zmul)
+        for k in range(K):
+            row = i * K + k
+            for j in range(d):
+                flat[row * d + j] = GT[j * K + k] * zmul[j]
+            mult[row] = _phi(Vk[k], phi_tab, kmax, kappa)
+    else:
+        cells = np.empty(d, dtype=np.int64)
+        _cells(codes[i], d, q, cells)
+        for k in range(K):
+            row = i * K + k
+            V = _draw_point(flat[row * d:(row + 1) * d], key, cells, k0 + k, d, boundaries, L, l, r, U)
+            mult[row] = _phi(V, phi_tab, kmax, kappa)
+
+
 @dual
 def cell_draws(codes, d, q, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
     """(Z of shape (n K, d), mult of shape (n K,)): inner draws z_k(x) and phi_D(sum_j N2(z_kj))."""
     _check_positions(K, d)
     n = codes.shape[0]
-    Kd = K * d
-    flat = np.empty(n * Kd, dtype=np.float64)
+    flat = np.empty(n * K * d, dtype=np.float64)
     mult = np.empty(n * K, dtype=np.float64)
-    every = np.ones(d, dtype=np.uint8)
+    for i in numba.prange(n):
+        _cell_point(flat, mult, i, codes, d, q, 0, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa)
+    return flat.reshape((n * K, d)), mult
+
+
+@dual
+def cell_draws_block(codes, d, q, k0, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
+    """The inner draws k0 .. k0 + K - 1 of every point (rows of :func:`cell_draws` with K' >= k0 + K draws):
+    lets a caller walk a large K in blocks of bounded memory."""
+    _check_positions(k0 + K, d)
+    n = codes.shape[0]
+    flat = np.empty(n * K * d, dtype=np.float64)
+    mult = np.empty(n * K, dtype=np.float64)
+    for i in numba.prange(n):
+        _cell_point(flat, mult, i, codes, d, q, k0, K, seed, boundaries, L, l, r, U, phi_tab, kmax, kappa)
+    return flat.reshape((n * K, d)), mult
+
+
+#: inner draws per task of the fused kernels (bounded scratch: KBLOCK d doubles per task)
+KBLOCK = 4096
+
+
+@numba.njit(inline="always", cache=True)
+def _blocking(K):  # pragma: no cover
+    """(block size, number of blocks) for K inner draws."""
+    kb = K if K <= KBLOCK else KBLOCK
+    return kb, (K + kb - 1) // kb if K > 0 else 1
+
+
+@numba.njit(inline="always")
+def _fused_chunk(ch, part, bad_row, bad_val, phi, params, codes, Y, d, q, K, seed, reads, boundaries, L, l, r, U,
+                 phi_tab, kmax, kappa):  # pragma: no cover
+    """One chunk of CHUNK tasks; task t is (point i = t // nb, block b = t % nb) and writes
+    part[t, m] = sum over the draws k of block b of phi(z_k(x_i), Y[i, m] phi_D(V_k)), for every label
+    column m (one set of draws serves every label)."""
+    kb, nb = _blocking(K)
+    n = codes.shape[0]
+    nl = Y.shape[1]
+    T = n * nb
+    z = np.empty(d, dtype=np.float64)
+    GT = np.empty(kb * d if q == 2 else 0, dtype=np.float64)
+    flag = np.empty(kb * d if q == 2 else 0, dtype=np.uint8)
+    zmul = np.empty(d, dtype=np.float64)
+    Vk = np.empty(kb, dtype=np.float64)
+    cells = np.empty(d, dtype=np.int64)
     U0 = U[0]
     ramp = U[0] - r[0]
-    for i in numba.prange(n):
+    for t in range(ch * CHUNK, min(T, (ch + 1) * CHUNK)):
+        i = t // nb
+        k0 = (t % nb) * kb
+        kn = min(kb, K - k0)
         key = _point_key(seed, codes[i])
         if q == 2:
-            GT = np.empty(Kd, dtype=np.float64)
-            flag = np.empty(Kd, dtype=np.uint8)
-            zmul = np.empty(d, dtype=np.float64)
-            Vk = np.empty(K, dtype=np.float64)
-            _halfnormals(GT, flag, key, K, d)
-            _n2_sums_q2(Vk, GT, K, d, U0, ramp)
-            _signs_q2(codes[i], d, every, zmul)
-            for k in range(K):
-                row = i * K + k
-                for j in range(d):
-                    flat[row * d + j] = GT[j * K + k] * zmul[j]
-                mult[row] = _phi(Vk[k], phi_tab, kmax, kappa)
+            _halfnormals(GT, flag, key, k0, kn, d)
+            _n2_sums_q2(Vk, GT, kn, d, U0, ramp)
+            _signs_q2(codes[i], d, reads, zmul)
         else:
-            cells = np.empty(d, dtype=np.int64)
             _cells(codes[i], d, q, cells)
-            for k in range(K):
-                row = i * K + k
-                V = _draw_point(flat[row * d:(row + 1) * d], key, cells, k, d, boundaries, L, l, r, U)
-                mult[row] = _phi(V, phi_tab, kmax, kappa)
-    return flat.reshape((n * K, d)), mult
+        for m in range(nl):
+            part[t, m] = 0.0
+        for k in range(kn):
+            if q == 2:
+                for j in range(d):
+                    z[j] = GT[j * kn + k] * zmul[j]  # NaN for coordinates the query does not read
+                V = Vk[k]
+            else:
+                V = _draw_point(z, key, cells, k0 + k, d, boundaries, L, l, r, U)
+            pv = _phi(V, phi_tab, kmax, kappa)
+            for m in range(nl):
+                val = phi(z, Y[i, m] * pv, params)
+                if not (val >= -1.0 and val <= 1.0):
+                    if bad_row[t] < 0:
+                        bad_row[t] = i
+                        bad_val[t] = val
+                    val = 0.0
+                part[t, m] += val
+
+
+@numba.njit(inline="always")
+def _fused_reduce(part, bad_row, bad_val, n, nl, K):  # pragma: no cover
+    """out[i, m] = (sum of point i's block sums, in block order) / K, and the first bad (point, value)."""
+    kb, nb = _blocking(K)
+    out = np.empty((n, nl), dtype=np.float64)
+    for i in range(n):
+        for m in range(nl):
+            s = part[i * nb, m]
+            for b in range(1, nb):
+                s += part[i * nb + b, m]
+            out[i, m] = s / K
+    first = -1
+    first_val = 0.0
+    for t in range(bad_row.shape[0]):
+        if bad_row[t] >= 0:
+            first = bad_row[t]
+            first_val = bad_val[t]
+            break
+    return out, first, first_val
+
+
+@dual(cache=False)  # takes the query's function: see dual()
+def fused_image_labels(phi, params, codes, Y, d, q, K, seed, reads, boundaries, L, l, r, U, phi_tab, kmax,
+                       kappa):  # pragma: no cover
+    """out[i, m] = (1/K) sum_k phi(z_k(x_i), Y[i, m] phi_D(sum_j N2(z_kj)), params) for a Numba query phi.
+
+    The draws of :func:`cell_draws`, consumed in place, each draw serving every label column of Y (the
+    oracle asks phi_B(x, v) for every label value v). K is walked in blocks of KBLOCK draws (one parallel
+    task per (point, block); the block sums are added in block order, so the result does not depend on
+    the thread count). For q = 2, coordinates with reads[j] = 0 are passed as NaN (their N2 still
+    counts), so a query that reads more than it declared returns NaN. Returns (out, first bad point
+    index or -1, its value): a value outside [-1, 1] or NaN.
+    """
+    _check_positions(K, d)
+    n = codes.shape[0]
+    kb, nb = _blocking(K)
+    T = n * nb
+    part = np.empty((T, Y.shape[1]), dtype=np.float64)
+    bad_row = np.full(T, -1, dtype=np.int64)
+    bad_val = np.zeros(T, dtype=np.float64)
+    for ch in numba.prange((T + CHUNK - 1) // CHUNK):
+        _fused_chunk(ch, part, bad_row, bad_val, phi, params, codes, Y, d, q, K, seed, reads, boundaries, L, l, r,
+                     U, phi_tab, kmax, kappa)
+    return _fused_reduce(part, bad_row, bad_val, n, Y.shape[1], K)
 
 
 @dual(cache=False)  # takes the query's function: see dual()
@@ -325,57 +448,46 @@ def fused_image(phi, params, codes, ys, d, q, K, seed, reads, p_in_s, boundaries
                 kappa):  # pragma: no cover
     """phi_B(x, y) = (1/K) sum_k phi(z_k(x), y phi_D(sum_j N2(z_kj)), params) for a Numba query phi.
 
-    The same draws as :func:`cell_draws`, consumed in place (no (n K, d) array). For q = 2 and a
-    query that declares the coordinates it reads (``reads``), unread coordinates are passed as NaN
-    (their N2 still counts), so a query that reads more than it declared returns NaN. ``p_in_s``
-    (P[|g| < U]) is not needed by the ziggurat and kept for the caller's signature. Returns the values
-    and the first (row, value) where phi left [-1, 1] or was NaN (row -1 if none).
+    :func:`fused_image_labels` with one label per point (``ys``). ``p_in_s`` (P[|g| < U]) is not
+    needed by the ziggurat and kept for the caller's signature. Returns the values and the first
+    (point, value) where phi left [-1, 1] or was NaN (point -1 if none).
     """
     _check_positions(K, d)
     n = codes.shape[0]
-    Kd = K * d
-    out = np.empty(n, dtype=np.float64)
-    bad_row = np.full(n, -1, dtype=np.int64)
-    bad_val = np.zeros(n, dtype=np.float64)
-    U0 = U[0]
-    ramp = U[0] - r[0]
-    for ch in numba.prange((n + CHUNK - 1) // CHUNK):
-        # scratch buffers once per chunk of points
-        z = np.empty(d, dtype=np.float64)
-        GT = np.empty(Kd if q == 2 else 0, dtype=np.float64)
-        flag = np.empty(Kd if q == 2 else 0, dtype=np.uint8)
-        zmul = np.empty(d, dtype=np.float64)
-        Vk = np.empty(K, dtype=np.float64)
-        cells = np.empty(d, dtype=np.int64)
-        for i in range(ch * CHUNK, min(n, (ch + 1) * CHUNK)):
-            key = _point_key(seed, codes[i])
-            if q == 2:
-                _halfnormals(GT, flag, key, K, d)
-                _n2_sums_q2(Vk, GT, K, d, U0, ramp)
-                _signs_q2(codes[i], d, reads, zmul)
-            else:
-                _cells(codes[i], d, q, cells)
-            acc = 0.0
-            for k in range(K):
-                if q == 2:
-                    for j in range(d):
-                        z[j] = GT[j * K + k] * zmul[j]  # NaN for coordinates the query does not read
-                    V = Vk[k]
-                else:
-                    V = _draw_point(z, key, cells, k, d, boundaries, L, l, r, U)
-                val = phi(z, ys[i] * _phi(V, phi_tab, kmax, kappa), params)
-                if not (val >= -1.0 and val <= 1.0):
-                    if bad_row[i] < 0:
-                        bad_row[i] = i
-                        bad_val[i] = val
-                    val = 0.0
-                acc += val
-            out[i] = acc / K
-    first = -1
-    first_val = 0.0
-    for i in range(n):
-        if bad_row[i] >= 0:
-            first = bad_row[i]
-            first_val = bad_val[i]
-            break
-    return out, first, first_val
+    kb, nb = _blocking(K)
+    T = n * nb
+    Y = ys.reshape((n, 1))
+    part = np.empty((T, 1), dtype=np.float64)
+    bad_row = np.full(T, -1, dtype=np.int64)
+    bad_val = np.zeros(T, dtype=np.float64)
+    for ch in numba.prange((T + CHUNK - 1) // CHUNK):
+        _fused_chunk(ch, part, bad_row, bad_val, phi, params, codes, Y, d, q, K, seed, reads, boundaries, L, l, r,
+                     U, phi_tab, kmax, kappa)
+    out, first, first_val = _fused_reduce(part, bad_row, bad_val, n, 1, K)
+    return out[:, 0], first, first_val
+
+
+#: the point code whose stream the pilot uses: no Boolean point has it (codes are below 2^63)
+PILOT_CODE = np.int64(-1)
+
+
+@dual
+def pilot_draws(n, d, seed, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cover
+    """(Z of shape (n, d), mult of shape (n,)): n independent rows z ~ N(0, I_d) (unconditional) and
+    phi_D(sum_j N2(z_j)), for the pilot of the variance-aware inner budget (docs/theory/inner-budgets.md).
+
+    Entry (i, j) is the signed ziggurat draw at position i d + j of the stream of the point code
+    2^64 - 1 (PILOT_CODE) under ``seed``: disjoint from every Boolean point's inner draws (their
+    codes are below 2^63, so their stream keys differ; mix64 is a bijection)."""
+    _check_positions(n, d)
+    key = _point_key(seed, PILOT_CODE)
+    Z = np.empty((n, d), dtype=np.float64)
+    mult = np.empty(n, dtype=np.float64)
+    for i in numba.prange(n):
+        V = 0.0
+        for j in range(d):
+            g = _ziggurat(key, np.uint64(i * d + j), ZERO, True)[0]
+            Z[i, j] = g
+            V += _n2(g, L, l, r, U)
+        mult[i] = _phi(V, phi_tab, kmax, kappa)
+    return Z, mult
