@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-import numba
-
-from sqsim import InvalidParameterError, NumbaQuery
+from sqsim import InvalidParameterError
 from sqsim._random import check_rng
 from sqsim.concepts import Parity
-from sqsim.lift import CompressedLift
+from sqsim.lift import CompressedLift, LiftedCharacter
 
 from sqsim._learning import Learner
 
 from ._base import register
-
-
-@numba.njit(cache=True)
-def _lifted_character(z, y, params):  # pragma: no cover - compiled; tested through the learner
-    """1[y != 0] (1 - 2 chi_S(thres_2 z)) with params = (boundary, S...): thres_2(t) = 1[t >= boundary]."""
-    if y == 0.0:
-        return 0.0
-    s = 0
-    for i in range(1, params.shape[0]):
-        if z[int(params[i])] >= params[0]:
-            s += 1
-    return 1.0 - 2.0 * (s % 2)
 
 
 @register("lifted-parity-brute-force")
@@ -34,7 +20,9 @@ class LiftedParityBruteForce(Learner):
 
     Its truth is -P[f^Delta != 0] for S = S* and 0 otherwise (q = 2), so an answer below
     -P[f^Delta != 0] / 2 identifies S* whenever tau < P[f^Delta != 0] / 2; through the adapter its count
-    follows the Boolean count at tolerance tau / 2.
+    follows the Boolean count at tolerance tau / 2. Each query is the structured
+    ``LiftedCharacter(d, S, (0, 1))``, whose Boolean image is exact (docs/theory/lifted-images.md);
+    P[f^Delta != 0] comes from the lift's certified law of V.
 
     Parameters
     ----------
@@ -62,12 +50,10 @@ class LiftedParityBruteForce(Learner):
                 f"= {signal / 2:.4g} (MATH.md 4, signal budget). Got {tau!r} instead."
             )
         order = check_rng(self.seed, "LiftedParityBruteForce").permutation(np.arange(1, 2**d))
-        boundary = float(lift.boundaries[0])
         for asked, code in enumerate(order, start=1):
             S = [j for j in range(d) if (int(code) >> j) & 1]
-            # a fused Numba query reading only the coordinates in S (the adapter's fast path)
-            q = NumbaQuery(_lifted_character, name=f"lifted-chi{{{','.join(map(str, S))}}}",
-                           params=[boundary, *S], reads=S)
+            # 1[y != 0] (1 - 2 chi_S(thres_2 z)): structured, so the adapter's image is exact
+            q = LiftedCharacter(d, S, (0.0, 1.0), name=f"lifted-chi{{{','.join(map(str, S))}}}")
             if oracle.ask(q) < -signal / 2:
                 return lift.lift(Parity(d, S)), {"rank": asked, "support": S, "signal": signal}
         return None, {"rank": None, "signal": signal}

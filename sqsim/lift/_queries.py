@@ -171,7 +171,11 @@ class ThresholdQuery(Query):
         check_param("events", events, Options(EVENTS), "ThresholdQuery")
         self.psi, self.q, self.events = psi, int(q), events
         self.boundaries = threshold_boundaries(self.q)
-        super().__init__(self._eval, name or f"threshold[{_name(psi)}]", kind=kind, reads=reads)
+        # Query.__init__ by name: an isolation subclass also derives from sqsim's RemoteQuery
+        Query.__init__(self, self._eval, name or f"threshold[{_name(psi)}]", kind=kind, reads=reads)
+
+    def _raw(self, X, y, boolean_labels):
+        return self._eval(X, y)
 
     def event(self, l) -> np.ndarray:
         """e(l) as float64."""

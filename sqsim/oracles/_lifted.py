@@ -28,8 +28,9 @@ from .._queries import Query
 from .._random import derived_rng, derived_seed
 from .._strategies import hoeffding_error, hoeffding_samples
 from .._validation import Interval, NoneOk, check_param, show
-from ..lift import CompressedLift
+from ..lift import CompressedLift, LiftedCharacterBatch
 from ..lift._n3 import phi_table
+from ..lift._queries import EXACT_BOUND, exact_image
 from . import _violations
 from ._evaluation import record
 from ._grading import grade_real
@@ -122,6 +123,7 @@ class LiftedOracle(Sealed):
         i, c = lift.intervals, lift.constants
         self._kernel_args = (i.boundaries, i.L, i.l, i.r, i.U, phi_table(c), float(c.kmax), float(c.kappa))
         self._grader = _LiftedGrader(self) if isinstance(boolean_oracle, SQOracle) else None
+        self._boolean_labels = bool(boolean_oracle.boolean_labels)
         self._seal()
 
     def child_entropy(self, purpose: str) -> int:
@@ -142,6 +144,20 @@ class LiftedOracle(Sealed):
         pv = query.values(self._probe_Zs, self._probe_y, False)
         key = _keys.probe_key(f"lifted|{self.lift!r}", pv)
         _violations.note_query(self, query.name, key, lambda: pv)
+        exact = exact_image(query, self.lift, self._boolean_labels)
+        if exact is not None:  # structured: the image from the certified law of V (docs/theory/lifted-images.md)
+            image, eps = exact
+            total = self.boolean.tolerance + eps + 2 * self.bad_event
+            if not total <= self.tolerance:
+                raise InvalidParameterError(
+                    f"The 'query' parameter of LiftedOracle.ask must have an exact image whose error budget fits the "
+                    f"tolerance {self.tolerance:.4g}: tau_bool {self.boolean.tolerance:.4g} + eps_inner {eps:.4g} "
+                    f"(the certified error of the law of V) + 2 P[E] {2 * self.bad_event:.4g} = {total:.4g}. Got "
+                    f"{query!r} instead (a finer grid of lift.event_probabilities lowers eps_inner).")
+            image.key = key
+            image.eps_inner, image.inner_samples, image.inner_bound = float(eps), 0, EXACT_BOUND
+            image.inner_failure_probability = 0.0
+            return image
         seed = np.uint64(derived_rng(self._entropy, key, "inner").integers(0, 2**63))
         return monte_carlo_image(self, query, key, seed)
 
@@ -150,11 +166,17 @@ class LiftedOracle(Sealed):
         return float(self.ask_batch([query])[0])
 
     def ask_batch(self, queries) -> np.ndarray:
-        """Many Gaussian queries, forwarded as one Boolean batch (atomic on both ledgers)."""
-        if isinstance(queries, Query):
+        """Many Gaussian queries, forwarded as one Boolean batch (atomic on both ledgers).
+
+        ``queries`` is a sequence of queries and :class:`~sqsim.lift.LiftedCharacterBatch` objects, or one
+        LiftedCharacterBatch: one Gaussian record per member.
+        """
+        if isinstance(queries, Query) or not hasattr(queries, "__iter__"):
             raise InvalidParameterError(f"The 'queries' parameter of LiftedOracle.ask_batch must be a sequence of "
-                                        f"queries. Got {show(queries)} instead (use ask for one query).")
-        queries = list(queries)
+                                        f"queries or a LiftedCharacterBatch. Got {show(queries)} instead (use ask "
+                                        f"for one query).")
+        items = [queries] if isinstance(queries, LiftedCharacterBatch) else list(queries)
+        queries = [m for it in items for m in (it.members if isinstance(it, LiftedCharacterBatch) else [it])]
         t0 = time.perf_counter()
         images = [self._image(q) for q in queries]
         start = len(self.boolean.ledger)
@@ -166,7 +188,9 @@ class LiftedOracle(Sealed):
             fp = brec.failure_probability if full else 0.0
             self.ledger.append(**record(
                 name=q.name, kind=q.kind, tolerance=self.tolerance, answer=float(a), truth=None,
-                truth_error=images[n].eps_inner, failure_probability=min(1.0, fp + self.inner_failure_probability),
+                truth_error=images[n].eps_inner,
+                failure_probability=min(1.0, fp + getattr(images[n], "inner_failure_probability",
+                                                          self.inner_failure_probability)),
                 strategy=f"lifted:{brec.strategy if full else 'handle'}", in_band=brec.in_band if full else True,
                 key=brec.key if full else images[n].key,
                 extra={"boolean_index": brec.index, "tau_bool": self.boolean.tolerance,

@@ -143,8 +143,39 @@ def _refuse(query, why):
                              f"NumbaQuery, not a subclass).")
 
 
+def _serialize_lifted(query):
+    """Specs of the structured lifted queries (sqsim.lift), or None for any other object."""
+    from ..lift._queries import LiftedCharacter, LiftedCharacterBatch, ThresholdQuery
+
+    t = type(query)
+    if t is LiftedCharacterBatch:
+        return {"type": "LiftedCharacterBatch", "d": query.d, "supports": [list(m.support) for m in query.members],
+                "weights": [float(w) for w in query.weights], "max_size": query.max_size}
+    if t is LiftedCharacter:
+        return {"type": "LiftedCharacter", "d": query.d, "support": list(query.support),
+                "weights": [float(w) for w in query.weights], "name": str(query.name)}
+    if t is ThresholdQuery or t is RemoteThresholdQuery:
+        if t is RemoteThresholdQuery:
+            return dict(query.spec)
+        try:
+            psi = serialize_query(Query(query.psi, name=f"{query.name}.psi"))
+        except QueryContractError:
+            raise QueryContractError(
+                f"Query {query.name!r} cannot cross the process boundary under isolation='process': its psi "
+                f"{_fn_label(query.psi)!r} is not importable by name. To make it importable, define psi at module "
+                f"level in an importable module, e.g. mypkg/queries.py, and pass parameters through "
+                f"functools.partial(psi, ...).") from None
+        return {"type": "ThresholdQuery", "psi": psi, "q": query.q, "events": query.events,
+                "reads": None if query.reads is None else [int(j) for j in query.reads], "name": str(query.name),
+                "kind": query.kind}
+    return None
+
+
 def serialize_query(query) -> dict:
     """The query (or CharacterBatch) as JSON-safe data; :class:`QueryContractError` if it cannot cross."""
+    lifted = _serialize_lifted(query)
+    if lifted is not None:
+        return lifted
     t = type(query)
     if t is CharacterBatch:
         return {"type": "CharacterBatch", "d": query.d, "supports": [list(m.support) for m in query.members],
@@ -200,6 +231,16 @@ def deserialize_query(spec):
             batch = CharacterBatch(spec["d"], supports=spec["supports"])
             batch.max_size = spec.get("max_size")
             return batch
+        if t in ("LiftedCharacter", "LiftedCharacterBatch"):
+            from ..lift._queries import LiftedCharacter, LiftedCharacterBatch
+
+            if t == "LiftedCharacter":
+                return LiftedCharacter(spec["d"], spec["support"], spec["weights"], spec["name"])
+            batch = LiftedCharacterBatch(spec["d"], supports=spec["supports"], weights=spec["weights"])
+            batch.max_size = spec.get("max_size")
+            return batch
+        if t == "ThresholdQuery":
+            return RemoteThresholdQuery(spec)
         if t in _PLAIN:
             return RemoteQuery(spec)
     except (KeyError, TypeError, AttributeError) as exc:
@@ -739,7 +780,7 @@ class RemoteQuery(Query):
 
     def fresh(self) -> "RemoteQuery":
         """The same query in a new evaluator that has seen nothing (the pointwise check's decoy batches)."""
-        return RemoteQuery(self.spec)
+        return type(self)(self.spec)
 
     def close(self):
         ev, self._evaluator = self._evaluator, None
@@ -803,3 +844,51 @@ class IsolatedHypothesis:
 
     def __repr__(self):
         return f"IsolatedHypothesis({self.class_name}, {self.nbytes} bytes)"
+
+
+def _remote_threshold_class():
+    from ..lift._queries import ThresholdQuery
+
+    class RemoteThresholdQuery(ThresholdQuery, RemoteQuery):
+        """A learner's ThresholdQuery in the oracle process: psi runs in its own sandboxed evaluator.
+
+        A RemoteQuery (so the isolation layer closes its evaluator and withholds errors raised while it
+        ran) whose values are the ThresholdQuery's, psi(thres_q(z), e(l)), with psi a remote plain query.
+        """
+
+        def __init__(self, spec):
+            try:
+                psi_spec = spec["psi"]
+                ok = (type(psi_spec) is dict and psi_spec.get("type") == "Query" and spec.get("kind") in ("sq", "csq")
+                      and isinstance(spec.get("name"), str) and spec.get("events") in ("nonzero", "sign")
+                      and type(spec.get("q")) is int and spec["q"] >= 2)
+            except (KeyError, TypeError, AttributeError):
+                ok = False
+            if not ok:
+                raise IsolationError(f"A query spec from the learner process is malformed: {spec!r:.200}")
+            self._psi_remote = RemoteQuery(psi_spec)
+            self.spec, self.labels, self._evaluator = dict(spec), None, None
+            self.params = np.zeros(0)
+            ThresholdQuery.__init__(self, self._psi_call, spec["q"], events=spec["events"], reads=spec.get("reads"),
+                                    name=spec["name"], kind=spec["kind"])
+
+        def _psi_call(self, X, e):
+            return self._psi_remote.values(np.ascontiguousarray(X, dtype=np.int64), e, False)
+
+        def _raw(self, X, y, boolean_labels):
+            return self._eval(X, y)
+
+        @property
+        def qualname(self) -> str:
+            return self.spec["psi"]["qualname"]
+
+        def close(self):
+            remote = self.__dict__.get("_psi_remote")
+            if remote is not None:
+                remote.close()
+
+    RemoteThresholdQuery.__module__, RemoteThresholdQuery.__qualname__ = __name__, "RemoteThresholdQuery"
+    return RemoteThresholdQuery
+
+
+RemoteThresholdQuery = _remote_threshold_class()
