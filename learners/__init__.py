@@ -14,8 +14,10 @@ from ._base import available, get_class, make, register
 from .gaussian import HermiteMoments, NoisyGD, RegisteredReduction, VWCheat
 from .boolean import ExactCheat, GF2Elimination, LowDegree, VersionSpaceSearch
 from .lifted import LiftedParityBruteForce
+from .lift import LiftedHypothesis, LiftedLearner, LiftedLowDegree, lift_learner
 from .parity import ParityBruteForce
 
 __all__ = ["LearnResult", "Learner", "available", "get_class", "make", "register", "ParityBruteForce", "LiftedParityBruteForce",
            "LowDegree", "GF2Elimination", "ExactCheat", "VersionSpaceSearch",
-           "NoisyGD", "HermiteMoments", "VWCheat", "RegisteredReduction"]
+           "NoisyGD", "HermiteMoments", "VWCheat", "RegisteredReduction",
+           "lift_learner", "LiftedLearner", "LiftedLowDegree", "LiftedHypothesis"]
