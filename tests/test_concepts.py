@@ -11,6 +11,7 @@ from scipy import stats
 from sqsim import BooleanCube, Gaussian, InvalidParameterError, ZqCube
 from sqsim.concepts import (
     LWR,
+    Junta,
     LWRSecrets,
     NaturalWeights,
     NaturalWeightsNetwork,
@@ -279,6 +280,8 @@ def test_concept_domain_mismatch_is_refused():
 
     with pytest.raises(InvalidParameterError, match="d=5"):
         SQOracle(BooleanCube(5), Parity(4, [0]), 0.1)
+    with pytest.raises(InvalidParameterError, match="d=5"):
+        SQOracle(BooleanCube(5), Junta(4, [0], table=[0, 1]), 0.1)
     with pytest.raises(InvalidParameterError, match="d=3"):
         SQOracle(ZqCube(3, 5), LWR(4, 5, 2, seed=0), 0.1)
     with pytest.raises(InvalidParameterError, match="d=8"):

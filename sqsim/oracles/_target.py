@@ -50,6 +50,29 @@ class HiddenTarget:
     def attribute(self, name: str, default=None):
         return getattr(self.concept, name, default)
 
+    def support(self, d: int):
+        """The coordinates the target declares it depends on (``.support``: parities, juntas), as a sorted
+        tuple of distinct indices in [0, d); None when it declares none. A malformed declaration raises
+        :class:`InvalidParameterError` (docs/theory/juntas.md, section targets)."""
+        declared = self.attribute("support")
+        if declared is None:
+            return None
+        bad = isinstance(declared, (str, bytes, bool, int, np.integer))
+        if not bad:
+            try:
+                items = list(declared)
+            except TypeError:
+                bad = True
+        if not bad:
+            bad = any(isinstance(j, bool) or not isinstance(j, (int, np.integer)) or not 0 <= int(j) < d
+                      for j in items) or len({int(j) for j in items}) != len(items)
+        if bad:
+            raise InvalidParameterError(
+                f"The 'target' parameter of {self.caller} must declare its support as distinct coordinate indices "
+                f"in [0, {d - 1}]. Got support={_describe(declared)} instead."
+            )
+        return tuple(sorted(int(j) for j in items))
+
 
 def _describe(concept) -> str:
     text = repr(concept)

@@ -1,0 +1,254 @@
+"""Exact truths of junta queries on cubes beyond the enumeration guard (docs/theory/juntas.md).
+
+A query that declares the coordinates it reads (``Query(..., reads=R)``; characters read their support)
+and a target that declares its support T (:class:`~sqsim.concepts.Parity`,
+:class:`~sqsim.concepts.Junta`, any concept with ``.support``) depend jointly on x_U, U = R | T, only.
+Under the uniform product distribution the other coordinates are independent of x_U, so
+
+    E_x[phi(x, f(x))] = b^-|U| sum_{u in [b]^|U|} phi(u, f(u))      (every other coordinate at 0)
+
+is exact, and so is the null sum_v P[f = v] E_x[phi(x, v)]: the engine enumerates the b^|U| patterns
+of x_U (at most :data:`JUNTA_MAX_POINTS`), never all b^d points. Like the enumerated engine it is
+label-blind: the query sees every pattern with each label value v of the target (constant label
+columns), never a true label beside its point.
+
+Characters and label characters (phi = w_y (-1)^{S.x}) need no pass at all: their truth is 0 unless
+S is inside T, and otherwise the Walsh coefficient of 1 - 2f on x_T (one Walsh-Hadamard transform of
+the 2^|T| label signs, computed once per oracle; docs/theory/juntas.md, section characters).
+
+Declared reads are checked, not trusted: every pattern is evaluated a second time with the unread
+coordinates filled with seeded random digits (different per row), and any difference raises
+:class:`QueryContractError` naming the query and its reads, before anything is recorded.
+
+Keys and noise vectors stay the Monte Carlo engine's (values on the fixed probe set), so a query gets
+the same key whichever path computes its truth.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._domains import CHUNK
+from .._errors import InvalidParameterError, QueryContractError
+from .._kernels import pick
+from .._kernels import walsh as kwalsh
+from .._queries import Character
+from .._random import derived_rng
+from ._enumerated import EXACT_FP_ERROR, block_bits
+from ._evaluation import Evaluation
+from ._violations import violation
+
+#: the most patterns of x_U one junta truth enumerates (|U| <= 20 on {0,1}^d), or the domain's
+#: max_enumeration if that is smaller. At 2^20 patterns a plain numpy query costs a few hundred ms
+#: (four passes: two label values, each with the read check), the order of one Monte Carlo truth at
+#: tolerance 0.02 (1.2e6 samples); 2^24 would cost sixteen times more per query.
+JUNTA_MAX_POINTS = 2**20
+#: points checked when the engine verifies that the target depends on its declared support only
+SUPPORT_CHECK_POINTS = 256
+#: the read check evaluates at least this many rows per label value: small unions repeat every pattern with
+#: independent fills (a query that reads an undeclared coordinate on a single pattern of a 2-junta escapes
+#: with probability 2^-256, not 1/2)
+CHECK_ROWS = 512
+#: rows per chunk of an enumeration pass hold at most this many coordinates (16 MiB of int64)
+CHUNK_CELLS = 2**21
+
+
+def junta_guard(domain) -> int:
+    """The largest number of x_U patterns a junta truth enumerates on ``domain``."""
+    return int(min(JUNTA_MAX_POINTS, domain.max_enumeration))
+
+
+class JuntaEngine:
+    """The label table of a target with declared support T on x_T, and exact junta truths.
+
+    Parameters
+    ----------
+    domain : BooleanCube or ZqCube
+    target : HiddenTarget
+    support : tuple of int
+        T (validated by :meth:`HiddenTarget.support`), with b^|T| within :func:`junta_guard`.
+    entropy : int
+        The oracle's root entropy (the support check and the read checks derive their streams from it).
+    max_label_values : int
+        Above this many distinct labels the engine declines plain queries (the label-blind pass
+        evaluates every label value); characters still get their structured truths.
+    """
+
+    def __init__(self, domain, target, support, *, entropy: int, max_label_values: int):
+        self.domain, self.support, self._entropy = domain, tuple(support), entropy
+        self.base, self.d = int(domain.base), int(domain.d)
+        self.guard = junta_guard(domain)
+        self.max_label_values = int(max_label_values)
+        k = len(self.support)
+        self._pos = {j: i for i, j in enumerate(self.support)}
+        y = np.empty(self.base**k, dtype=np.float64)
+        for start, digits in self._patterns(k):
+            y[start : start + digits.shape[0]] = target.labels(self._points(self.support, digits))
+        self.y = y
+        self._check_support(target)
+        vals, idx = np.unique(y, return_inverse=True)
+        self.values, self.index = vals, idx.astype(np.int32)
+        self.marginal = np.bincount(idx, minlength=len(vals)) / y.shape[0]
+        self.boolean = bool(np.all((y == 0.0) | (y == 1.0)))
+        self._spectrum = None
+
+    # ------------------------------------------------------------------ patterns
+    def _rows(self) -> int:
+        return int(max(256, min(CHUNK, CHUNK_CELLS // self.d)))
+
+    def _patterns(self, k: int):
+        """Yield (first pattern index, digits of shape (m, k)) over [b]^k in code order, chunk by chunk."""
+        n, rows, b = self.base**k, self._rows(), self.base
+        for start in range(0, n, rows):
+            p = np.arange(start, min(n, start + rows), dtype=np.int64)
+            if b == 2:
+                digits = (p[:, None] >> np.arange(k, dtype=np.int64)) & 1
+            else:
+                digits = (p[:, None] // (b ** np.arange(k, dtype=np.int64))) % b
+            yield start, digits
+
+    def _points(self, coords, digits, fill=None) -> np.ndarray:
+        """Points with x_coords = digits and every other coordinate 0 (or ``fill``'s rows)."""
+        X = np.zeros((digits.shape[0], self.d), dtype=np.int64) if fill is None else fill
+        if len(coords):
+            X[:, list(coords)] = digits
+        return X
+
+    def _check_support(self, target) -> None:
+        """Refuse a target whose labels depend on a coordinate outside its declared support."""
+        rng = derived_rng(self._entropy, "junta", "support")
+        X = self.domain._sample(SUPPORT_CHECK_POINTS, rng)
+        w = self.base ** np.arange(len(self.support), dtype=np.int64)
+        expected = self.y[X[:, list(self.support)] @ w] if self.support else np.full(X.shape[0], self.y[0])
+        if not np.array_equal(target.labels(X), expected):
+            raise InvalidParameterError(
+                f"The 'target' parameter of {target.caller} must depend only on the coordinates of its declared "
+                f"support {list(self.support)}: its labels changed when other coordinates changed. "
+                f"Got {_describe(target.concept)} instead."
+            )
+
+    # ------------------------------------------------------------------ planning
+    def plan(self, query):
+        """(U, None) when the query is a junta the engine can enumerate, else (None, why not)."""
+        reads = getattr(query, "reads", None)
+        if reads is None:
+            return None, "the query declares no reads"
+        if reads and reads[-1] >= self.d:
+            raise InvalidParameterError(
+                f"The 'reads' parameter of {type(query).__name__} {query.name!r} must hold coordinate indices in "
+                f"[0, {self.d - 1}] on {self.domain!r}. Got {list(reads)} instead."
+            )
+        U = tuple(sorted(set(reads) | set(self.support)))
+        if self.base ** len(U) > self.guard:
+            return None, (f"|reads | support| = {len(U)} is above the junta guard "
+                          f"({self.base}^|U| <= {self.guard} points)")
+        if len(self.values) > self.max_label_values:
+            return None, (f"the target has {len(self.values)} distinct labels, above max_label_values="
+                          f"{self.max_label_values}")
+        return U, None
+
+    # ------------------------------------------------------------------ structured
+    def spectrum(self) -> np.ndarray:
+        """The unnormalised Walsh coefficients of 1 - 2f on x_T (one transform, computed once)."""
+        if self._spectrum is None:
+            n = self.y.shape[0]
+            self._spectrum = pick(kwalsh.fwht_inplace, n)(1.0 - 2.0 * self.y, block_bits(n, kwalsh.BLOCK_BITS))
+        return self._spectrum
+
+    def walsh(self, support) -> float:
+        """F(S) = E[(1 - 2 f(x)) (-1)^{S.x}]: 0 unless S is inside T, else a coefficient of the spectrum."""
+        pos = self._pos
+        sub = 0
+        for j in support:
+            i = pos.get(j)
+            if i is None:
+                return 0.0
+            sub |= 1 << i
+        return float(self.spectrum()[sub] / self.y.shape[0])
+
+    def character(self, query, key: str, pv) -> Evaluation:
+        """Truth and null of a Character or LabelCharacter from the spectrum (docs/theory/juntas.md)."""
+        F = self.walsh(query.support)
+        e = 1.0 if not query.support else 0.0
+        p1 = float(self.marginal[-1]) if self.values[-1] == 1.0 else 0.0  # P[f = 1]
+        extra = {"truth_path": "junta", "junta_size": len(self.support)}
+        if type(query) is Character:
+            return Evaluation(F, 0.0, 0.0, key, e * (1.0 - 2.0 * p1), lambda: pv, extra)
+        w0, w1 = query.weights
+        a, b = (e + F) / 2.0, (e - F) / 2.0  # E[chi_S 1{f = 0}], E[chi_S 1{f = 1}]: exact dyadic rationals
+        return Evaluation(w0 * a + w1 * b, EXACT_FP_ERROR, 0.0, key, e * (w0 * (1.0 - p1) + w1 * p1),
+                          lambda: pv, extra)
+
+    # ------------------------------------------------------------------ plain juntas
+    def evaluate(self, query, U, key: str, pv, *, boolean_labels: bool, binary: bool) -> Evaluation:
+        """Exact truth and null of a junta query on x_U (label-blind), with the read check."""
+        k, b, d = len(U), self.base, self.d
+        N = b**k
+        posU = [U.index(j) for j in self.support]
+        wT = b ** np.arange(len(self.support), dtype=np.int64)
+        check = k < d
+        rep = max(1, -(-CHECK_ROWS // N))
+        rng = derived_rng(self._entropy, key, "junta-reads")
+        lv = self.values
+        pieces = [[] for _ in lv]
+        truth = []
+        for start, digits in self._patterns(k):
+            m = digits.shape[0]
+            X = self._points(U, digits)
+            lidx = self.index[digits[:, posU] @ wT] if posU else np.zeros(m, dtype=np.int32)
+            if check:
+                fill = rng.integers(0, b, size=(m * rep, d), dtype=np.int64)
+                X2 = self._points(U, np.tile(digits, (rep, 1)) if rep > 1 else digits, fill=fill)
+            for vi, v in enumerate(lv):
+                y = np.full(m, v)
+                where = self._where(U, digits, v)
+                vals = query.values(X, y, boolean_labels, binary=binary, where=where)
+                if check and not np.array_equal(
+                        query.values(X2, np.full(m * rep, v), boolean_labels, binary=binary),
+                        np.tile(vals, rep) if rep > 1 else vals):
+                    raise violation(QueryContractError,
+                        f"Query {query.name!r} declares reads={list(query.reads)} but its values changed when "
+                        f"coordinates outside them changed: a query that declares its reads must read only those "
+                        f"coordinates (declare every coordinate it reads, or none). Nothing was recorded."
+                    )
+                pieces[vi].append(float(np.sum(vals)))
+                truth.append(float(np.sum(vals[lidx == vi])))
+        null = float(np.dot(self.marginal, np.array([math.fsum(p) for p in pieces]) / N))
+        return Evaluation(math.fsum(truth) / N, EXACT_FP_ERROR, 0.0, key, null, lambda: pv,
+                          {"truth_path": "junta", "junta_size": k})
+
+    @staticmethod
+    def _where(U, digits, v):
+        return lambda i: (f"x_{{{','.join(map(str, U))}}}={digits[i].tolist()} (other coordinates 0), "
+                          f"y={float(v)!r}")
+
+
+def probe_bits(probes) -> np.ndarray:
+    """The probe points as a (d, P) uint8 array, one row per coordinate (for :func:`probe_character_values`)."""
+    return np.ascontiguousarray(probes.X.T.astype(np.uint8))
+
+
+def probe_character_values(bits: np.ndarray, labels: np.ndarray, query) -> np.ndarray:
+    """The probe vector of a Character or LabelCharacter from its structure, at any d.
+
+    Bit-identical to ``ProbeSet.values(query)`` (label-major: phi(x_p, l) for every probe label l and probe
+    point x_p) for probe labels in {0, 1}, without calling the query on the probe rows.
+    """
+    S = query.support
+    if S:
+        s = np.bitwise_xor.reduce(bits[list(S)], axis=0) if len(S) > 1 else bits[S[0]]
+        chi = 1.0 - 2.0 * s
+    else:
+        chi = np.ones(bits.shape[1])
+    if type(query) is Character:
+        w = 1.0 - 2.0 * labels
+    else:
+        w = np.where(labels == 1.0, query.weights[1], query.weights[0])
+    return (w[:, None] * chi[None, :]).reshape(-1)
+
+
+def _describe(concept) -> str:
+    text = repr(concept)
+    return text if len(text) <= 80 else text[:77] + "..."
