@@ -259,7 +259,7 @@ def test_structured_probe_vectors_equal_the_generic_ones():
     oracle = SQOracle(BooleanCube(D), Parity(D, [0, 63]), 0.05, seed=4)
     probes = oracle._engine.probes
     bits = probe_bits(probes)
-    for q in (Character(D, [0, 63]), Character(D, []), Character(D, [1, 2, 62]), LabelCharacter(D, [63], (0.0, -1.0)),
+    for q in (Character(D, [0, 63]), Character(D, []), Character(D, [1, 2, 62]), Character(D, range(0, 60, 5)), LabelCharacter(D, [63], (0.0, -1.0)),
               LabelCharacter(D, [], (0.25, 0.5))):
         np.testing.assert_array_equal(probe_character_values(bits, probes.labels, q), probes.values(q))
         assert (probe_character_values(bits, probes.labels, q).view(np.uint64) == probes.values(q).view(np.uint64)).all()
@@ -376,3 +376,36 @@ def test_low_degree_identifies_a_sparse_parity_beyond_the_guard(d):
     assert res.success and res.hypothesis.support == tuple(support)
     assert res.queries == 1 + d + d * (d - 1) // 2
     assert all(r.extra["truth_path"] == "junta" for r in oracle.ledger)
+
+
+# ---------------------------------------------------------------------------------------------- internals
+def test_cube_chunks_equal_the_generic_digit_chunks():
+    """The {0,1}^d chunking (template + constant high columns) against the any-base digit chunking."""
+    oracle = SQOracle(BooleanCube(D), _targets()["junta-bool"], 0.05, seed=1)
+    J = oracle._engine.junta
+    U = tuple(sorted(set(T10) | {0, 2, 3, 5, 6, 7, 8}))  # 17 coordinates: four chunks of 2^15 patterns
+    from sqsim._random import derived_rng
+
+    n = 0
+    for (X, X2, lidx, describe), (Y, _, lidy, _) in zip(J._cube_chunks(U, derived_rng(1, "a")),
+                                                        J._digit_chunks(U, derived_rng(1, "a")), strict=True):
+        n += 1
+        np.testing.assert_array_equal(X, Y)
+        np.testing.assert_array_equal(lidx, lidy)
+        np.testing.assert_array_equal(X2[:, list(U)], Y[:, list(U)])  # the check keeps x_U ...
+        rest = [j for j in range(D) if j not in U]
+        assert 0.4 < X2[:, rest].mean() < 0.6 and not X.flags.writeable  # ... and fills the rest at random
+        assert describe(5).startswith("x_{0,1,2,3,")
+    assert n == 4
+
+
+def test_a_query_that_writes_to_its_batch_is_refused():
+    oracle = SQOracle(BooleanCube(D), Parity(D, [3, 40]), 0.05, seed=1)
+
+    def writes(X, y):
+        X[:, 3] = 0
+        return 0 * y
+
+    with pytest.raises(Exception, match="read-only"):
+        oracle.ask(Query(writes, name="writes", reads=[3]))
+    assert len(oracle.ledger) == 0

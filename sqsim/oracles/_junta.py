@@ -96,7 +96,9 @@ class JuntaEngine:
 
     # ------------------------------------------------------------------ patterns
     def _rows(self) -> int:
-        return int(max(256, min(CHUNK, CHUNK_CELLS // self.d)))
+        """Rows per chunk: a power of two, at most CHUNK and CHUNK_CELLS / d (at least 256)."""
+        r = int(max(256, min(CHUNK, CHUNK_CELLS // self.d)))
+        return 1 << (r.bit_length() - 1)
 
     def _patterns(self, k: int):
         """Yield (first pattern index, digits of shape (m, k)) over [b]^k in code order, chunk by chunk."""
@@ -184,28 +186,20 @@ class JuntaEngine:
     # ------------------------------------------------------------------ plain juntas
     def evaluate(self, query, U, key: str, pv, *, boolean_labels: bool, binary: bool) -> Evaluation:
         """Exact truth and null of a junta query on x_U (label-blind), with the read check."""
-        k, b, d = len(U), self.base, self.d
-        N = b**k
-        posU = [U.index(j) for j in self.support]
-        wT = b ** np.arange(len(self.support), dtype=np.int64)
-        check = k < d
-        rep = max(1, -(-CHECK_ROWS // N))
+        k = len(U)
+        N = self.base**k
         rng = derived_rng(self._entropy, key, "junta-reads")
+        chunks = self._cube_chunks(U, rng) if self.base == 2 else self._digit_chunks(U, rng)
         lv = self.values
         pieces = [[] for _ in lv]
         truth = []
-        for start, digits in self._patterns(k):
-            m = digits.shape[0]
-            X = self._points(U, digits)
-            lidx = self.index[digits[:, posU] @ wT] if posU else np.zeros(m, dtype=np.int32)
-            if check:
-                fill = rng.integers(0, b, size=(m * rep, d), dtype=np.int64)
-                X2 = self._points(U, np.tile(digits, (rep, 1)) if rep > 1 else digits, fill=fill)
+        for X, X2, lidx, describe in chunks:
+            m = X.shape[0]
+            rep = 0 if X2 is None else X2.shape[0] // m
             for vi, v in enumerate(lv):
-                y = np.full(m, v)
-                where = self._where(U, digits, v)
-                vals = query.values(X, y, boolean_labels, binary=binary, where=where)
-                if check and not np.array_equal(
+                vals = query.values(X, np.full(m, v), boolean_labels, binary=binary,
+                                    where=lambda i, v=v, at=describe: f"{at(i)}, y={float(v)!r}")
+                if rep and not np.array_equal(
                         query.values(X2, np.full(m * rep, v), boolean_labels, binary=binary),
                         np.tile(vals, rep) if rep > 1 else vals):
                     raise violation(QueryContractError,
@@ -219,34 +213,106 @@ class JuntaEngine:
         return Evaluation(math.fsum(truth) / N, EXACT_FP_ERROR, 0.0, key, null, lambda: pv,
                           {"truth_path": "junta", "junta_size": k})
 
+    def _repeats(self, U, N) -> int:
+        """Fills per pattern in the read check (0: every coordinate is read, nothing to check)."""
+        return 0 if len(U) >= self.d else max(1, -(-CHECK_ROWS // N))
+
+    def _digit_chunks(self, U, rng):
+        """(X, X2, label index, describe) per chunk of [b]^|U| (any base): points with x_U = the pattern and
+        every other coordinate 0; X2 the same patterns (repeated) with other coordinates random."""
+        b, d = self.base, self.d
+        N = b ** len(U)
+        rep = self._repeats(U, N)
+        posU = [U.index(j) for j in self.support]
+        wT = b ** np.arange(len(self.support), dtype=np.int64)
+        for _, digits in self._patterns(len(U)):
+            m = digits.shape[0]
+            X = self._points(U, digits)
+            lidx = self.index[digits[:, posU] @ wT] if posU else np.zeros(m, dtype=np.int32)
+            X2 = None
+            if rep:
+                fill = rng.integers(0, b, size=(m * rep, d), dtype=np.int64)
+                X2 = self._points(U, np.tile(digits, (rep, 1)) if rep > 1 else digits, fill=fill)
+            yield X, X2, lidx, self._describe(U, digits)
+
+    def _cube_chunks(self, U, rng):
+        """As :meth:`_digit_chunks` on {0,1}^d, without per-row column writes: chunks of 2^c patterns share
+        the low c bits of the pattern (one template), the high bits are constant columns per chunk, and the
+        read check's fill (random bytes unpacked to bits on the unread coordinates, one row per template row)
+        is drawn once: each pattern's fill is uniform, independent across the rows of a chunk. The two chunk
+        arrays are updated in place (only the high columns change) and are read-only while a query runs."""
+        k, d = len(U), self.d
+        N = 1 << k
+        c = min(k, self._rows().bit_length() - 1)
+        rows = 1 << c
+        rep = self._repeats(U, N)
+        low = np.arange(rows, dtype=np.int64)
+        template = np.zeros((rows, d), dtype=np.int64)
+        for i in range(c):
+            template[:, U[i]] = (low >> i) & 1
+        posU = [U.index(j) for j in self.support]
+        tlow = np.zeros(rows, dtype=np.int64)
+        for t, i in enumerate(posU):
+            if i < c:
+                tlow |= ((low >> i) & 1) << t
+        X, X2 = template, None  # both updated in place, chunk after chunk, and read-only while the query runs
+        if rep:
+            unread = np.ones(d, dtype=np.uint8)
+            unread[list(U)] = 0
+            bits = np.unpackbits(np.frombuffer(rng.bytes(rows * rep * d // 8), dtype=np.uint8))
+            X2 = (np.tile(template, (rep, 1)) if rep > 1 else template) | (bits.reshape(rows * rep, d) & unread)
+        for hi in range(N >> c):
+            for A in (X, X2) if rep else (X,):
+                A.setflags(write=True)
+                for i in range(c, k):
+                    A[:, U[i]] = (hi >> (i - c)) & 1
+                A.setflags(write=False)
+            thigh = 0
+            for t, i in enumerate(posU):
+                if i >= c and (hi >> (i - c)) & 1:
+                    thigh |= 1 << t
+            lidx = self.index[tlow | thigh]
+            yield X, X2, lidx, self._cube_describe(U, hi << c)
+
     @staticmethod
-    def _where(U, digits, v):
-        return lambda i: (f"x_{{{','.join(map(str, U))}}}={digits[i].tolist()} (other coordinates 0), "
-                          f"y={float(v)!r}")
+    def _describe(U, digits):
+        return lambda i: f"x_{{{','.join(map(str, U))}}}={digits[i].tolist()} (other coordinates 0)"
+
+    @staticmethod
+    def _cube_describe(U, start):
+        return lambda i: (f"x_{{{','.join(map(str, U))}}}={[((start + i) >> j) & 1 for j in range(len(U))]} "
+                          f"(other coordinates 0)")
 
 
 def probe_bits(probes) -> np.ndarray:
-    """The probe points as a (d, P) uint8 array, one row per coordinate (for :func:`probe_character_values`)."""
-    return np.ascontiguousarray(probes.X.T.astype(np.uint8))
+    """The probe points' character signs 1 - 2 x_j as a (d, P) float64 array, one row per coordinate."""
+    return np.ascontiguousarray(1.0 - 2.0 * probes.X.T)
 
 
-def probe_character_values(bits: np.ndarray, labels: np.ndarray, query) -> np.ndarray:
+def probe_character_values(signs: np.ndarray, labels: np.ndarray, query) -> np.ndarray:
     """The probe vector of a Character or LabelCharacter from its structure, at any d.
 
     Bit-identical to ``ProbeSet.values(query)`` (label-major: phi(x_p, l) for every probe label l and probe
-    point x_p) for probe labels in {0, 1}, without calling the query on the probe rows.
+    point x_p) for probe labels (0, 1): products of +-1 signs are exact in any order, and w_l chi is the
+    same product the query computes. ``signs`` is :func:`probe_bits` of the probe set.
     """
     S = query.support
-    if S:
-        s = np.bitwise_xor.reduce(bits[list(S)], axis=0) if len(S) > 1 else bits[S[0]]
-        chi = 1.0 - 2.0 * s
+    P = signs.shape[1]
+    if not S:
+        chi = np.ones(P)
+    elif len(S) == 1:
+        chi = signs[S[0]]
+    elif len(S) <= 8:
+        chi = signs[S[0]] * signs[S[1]]
+        for j in S[2:]:
+            chi *= signs[j]
     else:
-        chi = np.ones(bits.shape[1])
-    if type(query) is Character:
-        w = 1.0 - 2.0 * labels
-    else:
-        w = np.where(labels == 1.0, query.weights[1], query.weights[0])
-    return (w[:, None] * chi[None, :]).reshape(-1)
+        chi = signs[list(S)].prod(axis=0)
+    w0, w1 = (1.0 - 2.0 * labels[0], 1.0 - 2.0 * labels[1]) if type(query) is Character else query.weights
+    out = np.empty(2 * P)
+    np.multiply(chi, w0, out=out[:P])
+    np.multiply(chi, w1, out=out[P:])
+    return out
 
 
 def _describe(concept) -> str:
