@@ -7,6 +7,7 @@ from itertools import combinations
 import numpy as np
 
 from sqsim import BooleanCube, Character, InvalidParameterError
+from sqsim._queries import support_of
 from sqsim._random import check_rng
 from sqsim._validation import Interval, NoneOk, check_param
 from sqsim.concepts import Parity
@@ -58,9 +59,10 @@ class ParityBruteForce(Learner):
             )
         d = oracle.domain.d
         order = check_rng(self.seed, "ParityBruteForce").permutation(self._candidates(d))
-        for asked, code in enumerate(order, start=1):
-            support = [j for j in range(d) if (int(code) >> j) & 1]
-            if oracle.ask(Character(d, support)) > 0.5:
-                return Parity(d, support), {"rank": asked, "candidates": len(order)}
+        ask, make = oracle.ask, Character._trusted  # the supports are built here: no re-validation
+        for asked, code in enumerate(order.tolist(), start=1):
+            support = support_of(code)
+            if ask(make(d, support, code)) > 0.5:
+                return Parity(d, list(support)), {"rank": asked, "candidates": len(order)}
         # every nonempty candidate was rejected: the only parity left is the constant chi_empty = 0
         return Parity(d, []), {"rank": None, "candidates": len(order)}

@@ -9,9 +9,10 @@ with ``v`` the index of the label value, N the domain size, index_mix and value_
 splitmix64 finaliser on salted inputs (salted so that index 0 and the value 0.0, whose bit
 pattern 0 is a fixed point of mix64, still count), and bits the IEEE-754 pattern (with -0.0
 folded into 0.0). The sum is order-independent, so
-chunked Python passes, the fused Numba pass and the closed form of characters (one
-compute-only kernel pass, or one integer Walsh-Hadamard transform for a whole batch) all give
-the same H for the same values: renaming or re-wrapping a query does not buy fresh noise.
+chunked Python passes, the fused Numba pass and the closed form of characters and label characters
+(lookups in the integer Walsh-Hadamard transform of the index weights, computed once per domain size;
+docs/theory/structured-queries.md) all give the same H for the same values: renaming or re-wrapping
+a query does not buy fresh noise.
 Elsewhere the key hashes the values on the fixed probe set (256 points, target-independent probe
 labels), never the name or the code. Keys only decide which answers repeat: the oracle re-checks a repeated answer
 against the new query's band, so even a key collision never yields an answer outside it.
@@ -20,25 +21,53 @@ against the new query's band, so even a key collision never yields an answer out
 from __future__ import annotations
 
 import hashlib
+import struct
 
 import numpy as np
 
 from ._kernels.bits import value_mix_np
 
+MASK = (1 << 64) - 1
+_M1, _M2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_VALUE_SALT = 0xD1B54A32D192ED03
+_DOUBLE = struct.Struct("<d")
+_UINT = struct.Struct("<Q")
+
+
+def value_hash(x: float) -> int:
+    """value_mix(bits(x)) for one float, -0.0 folded into 0.0 (a Python twin of the kernels' value_mix)."""
+    z = _UINT.unpack(_DOUBLE.pack(float(x) + 0.0))[0] ^ _VALUE_SALT
+    z = ((z ^ (z >> 30)) * _M1) & MASK
+    z = ((z ^ (z >> 27)) * _M2) & MASK
+    return z ^ (z >> 31)
+
+
 G_PLUS = int(value_mix_np(np.array([1.0]).view(np.uint64))[0])
 G_MINUS = int(value_mix_np(np.array([-1.0]).view(np.uint64))[0])
-MASK = (1 << 64) - 1
+
+
+def two_value_hash(P, Q, g_plus, g_minus) -> int:
+    """H of a two-valued table val_{v,c} = a_v if chi_S(c) = +1 else b_v (docs/theory/structured-queries.md).
+
+    From P_v = sum_c K_{v,c} and Q_v = sum_c K_{v,c} chi_S(c) (mod 2^64; K the index weights) and
+    g_plus[v] = value_hash(a_v), g_minus[v] = value_hash(b_v): since sum_c 2 K [chi = +1] = P + Q and
+    sum_c 2 K [chi = -1] = P - Q, H = sum_v g_plus (P + Q) + g_minus (P - Q) mod 2^64.
+    """
+    h = 0
+    for p, q, gp, gm in zip(P, Q, g_plus, g_minus):
+        h += gp * (p + q) + gm * (p - q)
+    return h & MASK
 
 
 def character_hash(P: list[int], Q: list[int], signs: list[int]) -> int:
     """H of a +-1 table val_{v,c} = s_v (-1)^{|S & c|} from P_v = sum_c K and Q_v = sum_c K chi."""
-    h = 0
-    for p, q, s in zip(P, Q, signs):
-        # sum_c 2 K [s chi = +1] = P + s Q and sum_c 2 K [s chi = -1] = P - s Q
-        plus = (p + s * q) & MASK
-        minus = (p - s * q) & MASK
-        h += G_PLUS * plus + G_MINUS * minus
-    return h & MASK
+    return two_value_hash(P, Q, [G_PLUS if s > 0 else G_MINUS for s in signs],
+                          [G_MINUS if s > 0 else G_PLUS for s in signs])
+
+
+def label_character_hash(P, Q, weights) -> int:
+    """H of val_{v,c} = w_v chi_S(c) (a LabelCharacter's table, w_v its weight at label value v)."""
+    return two_value_hash(P, Q, [value_hash(w) for w in weights], [value_hash(-w) for w in weights])
 
 
 def label_hash(values: np.ndarray, vi: int, n: int, codes: np.ndarray) -> int:
@@ -54,6 +83,20 @@ def finalize(context: str, h: int) -> str:
     b.update(context.encode())
     b.update(int(h).to_bytes(8, "little"))
     return b.hexdigest()
+
+
+def finalizer(context: str):
+    """``finalize`` with ``context`` fixed: a function h -> key (the context's hash state is computed once)."""
+    base = hashlib.blake2b(digest_size=16)
+    base.update(context.encode())
+    copy = base.copy
+
+    def fin(h: int) -> str:
+        b = copy()
+        b.update(h.to_bytes(8, "little"))
+        return b.hexdigest()
+
+    return fin
 
 
 def code_fingerprint(fn) -> str:

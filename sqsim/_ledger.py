@@ -8,9 +8,11 @@ are never added twice.
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import json
+import operator
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -79,9 +81,21 @@ class QueryRecord:
         return asdict(self)
 
 
+#: the stored columns, in QueryRecord field order (index is the position)
+COLUMNS = ("name", "kind", "tolerance", "answer", "truth", "truth_error", "failure_probability", "strategy",
+           "in_band", "seconds", "key", "cached", "extra")
+#: how many distinct one-entry ``extra`` dicts one ledger shares between records (e.g. {"null": 0.0})
+_INTERN_MAX = 4096
+
+
 @export
 class Ledger:
     """Records of every query an oracle answered.
+
+    Records are stored column by column (one list per field) and built as :class:`QueryRecord` objects on
+    demand (``ledger[i]``, iteration, ``records``), so a run of a million queries holds no million record
+    objects; the public API and the exports are those of a list of records. A record built on demand is a
+    snapshot: changing it does not change the ledger.
 
     Parameters
     ----------
@@ -93,17 +107,31 @@ class Ledger:
     def __init__(self, budget=None):
         check_param("budget", budget, [Interval(int, 0, None), NoneOk], "Ledger")
         self.budget = None if budget is None else int(budget)
-        self.records: list[QueryRecord] = []
+        for c in COLUMNS:
+            setattr(self, "_" + c, [])
         self._total = 0
+        self._intern: dict = {}
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self._name)
 
     def __iter__(self):
-        return iter(self.records)
+        return (self._record(i) for i in range(len(self._name)))
 
     def __getitem__(self, i):
-        return self.records[i]
+        n = len(self._name)
+        if isinstance(i, slice):
+            return [self._record(j) for j in range(*i.indices(n))]
+        j = operator.index(i)
+        j = j + n if j < 0 else j
+        if not 0 <= j < n:
+            raise IndexError(f"ledger index {i} out of range ({n} records)")
+        return self._record(j)
+
+    @property
+    def records(self) -> list[QueryRecord]:
+        """Every record, as a list of :class:`QueryRecord` (built on demand)."""
+        return [self._record(i) for i in range(len(self._name))]
 
     @property
     def total(self) -> int:
@@ -112,7 +140,7 @@ class Ledger:
 
     def counts(self) -> dict[str, int]:
         """Number of records per kind."""
-        return dict(Counter(r.kind for r in self.records))
+        return dict(Counter(self._kind))
 
     @property
     def remaining(self) -> int | None:
@@ -120,7 +148,7 @@ class Ledger:
 
     def check_budget(self, n: int, what: str = "query") -> None:
         """Raise :class:`QueryBudgetExceeded` if ``n`` more would exceed the budget."""
-        if self.budget is not None and self.total + n > self.budget:
+        if self.budget is not None and self._total + n > self.budget:
             noun = what if n == 1 else ("queries" if what == "query" else what + "s")
             raise QueryBudgetExceeded(
                 f"Asking {n} more {noun} would exceed the budget of {self.budget} "
@@ -128,18 +156,88 @@ class Ledger:
             )
 
     def append(self, **kw) -> QueryRecord:
-        rec = QueryRecord(index=len(self.records), **kw)
-        self.records.append(rec)
-        self._total += int(rec.extra.get("count", 1))
-        return rec
+        """Append one record (the fields of :class:`QueryRecord` but ``index``); returns it."""
+        rec = QueryRecord(index=len(self._name), **kw)
+        self._add(rec.name, rec.kind, rec.tolerance, rec.answer, rec.truth, rec.truth_error, rec.failure_probability,
+                  rec.strategy, rec.in_band, rec.seconds, rec.key, rec.cached, rec.extra)
+        return self._record(rec.index)
+
+    # ---------------------------------------------------------------- columns
+    def _add(self, name, kind, tolerance, answer, truth, truth_error, failure_probability, strategy, in_band,
+             seconds, key, cached, extra) -> int:
+        """Append one record's fields (the oracles' path: no record object); returns its index."""
+        i = len(self._name)
+        count = 1
+        if extra:
+            if len(extra) == 1:
+                extra = self._shared(extra)
+            count = int(extra.get("count", 1))
+        else:
+            extra = None
+        self._name.append(name)
+        self._kind.append(kind)
+        self._tolerance.append(tolerance)
+        self._answer.append(answer)
+        self._truth.append(truth)
+        self._truth_error.append(truth_error)
+        self._failure_probability.append(failure_probability)
+        self._strategy.append(strategy)
+        self._in_band.append(in_band)
+        self._seconds.append(seconds)
+        self._key.append(key)
+        self._cached.append(cached)
+        self._extra.append(extra)
+        self._total += count
+        return i
+
+    def _shared(self, extra: dict) -> dict:
+        """One stored dict for equal one-entry extras of a scalar (no dict per record; records copy it)."""
+        ((k, v),) = extra.items()
+        t = type(v)
+        if t is float:
+            tag = (k, v.hex())  # 0.0 and -0.0 (and NaNs) stay apart
+        elif t in (int, bool, str) or v is None:
+            tag = (k, t, v)
+        else:
+            return dict(extra)
+        shared = self._intern.get(tag)
+        if shared is None:
+            shared = dict(extra)
+            if len(self._intern) < _INTERN_MAX:
+                self._intern[tag] = shared
+        return shared
+
+    def _record(self, i: int) -> QueryRecord:
+        e = self._extra[i]
+        return QueryRecord(i, self._name[i], self._kind[i], self._tolerance[i], self._answer[i], self._truth[i],
+                           self._truth_error[i], self._failure_probability[i], self._strategy[i], self._in_band[i],
+                           self._seconds[i], self._key[i], self._cached[i], {} if e is None else copy.deepcopy(e))
+
+    def _view_row(self, i: int) -> tuple:
+        """(name, kind, answer, count) of record i: what a learner's ledger view shows."""
+        e = self._extra[i]
+        return self._name[i], self._kind[i], self._answer[i], 1 if e is None else int(e.get("count", 1))
+
+    def _row(self, i: int, *, timing: bool = True) -> dict:
+        """Record i as the dict :meth:`QueryRecord.to_dict` gives, without copying ``extra`` (for export)."""
+        e = self._extra[i]
+        row = {"index": i, "name": self._name[i], "kind": self._kind[i], "tolerance": self._tolerance[i],
+               "answer": self._answer[i], "truth": self._truth[i], "truth_error": self._truth_error[i],
+               "failure_probability": self._failure_probability[i], "strategy": self._strategy[i],
+               "in_band": self._in_band[i], "seconds": self._seconds[i], "key": self._key[i],
+               "cached": self._cached[i], "extra": {} if e is None else e}
+        if not timing:
+            for k in TIMING_FIELDS:
+                del row[k]
+        return row
 
     # ---------------------------------------------------------------- export
     def to_dicts(self) -> list[dict[str, Any]]:
-        return [r.to_dict() for r in self.records]
+        return [r.to_dict() for r in self]
 
     def to_json(self, path=None) -> str:
         """The records as a JSON array (written to ``path`` if given); returns the text."""
-        text = json.dumps(self.to_dicts(), sort_keys=True, allow_nan=True)
+        text = json.dumps([self._row(i) for i in range(len(self))], sort_keys=True, allow_nan=True)
         if path is not None:
             _write_atomic(Path(path), text)
         return text
@@ -152,8 +250,8 @@ class Ledger:
         with open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=names)
             w.writeheader()
-            for r in self.records:
-                row = r.to_dict()
+            for i in range(len(self)):
+                row = self._row(i)
                 row["extra"] = json.dumps(row["extra"], sort_keys=True)
                 w.writerow(row)
         tmp.replace(path)
@@ -179,14 +277,22 @@ class Ledger:
         return led
 
     def fingerprint(self) -> str:
-        """SHA-256 of the records without timing fields: equal for identical runs."""
-        rows = []
-        for r in self.records:
-            d = r.to_dict()
-            for k in TIMING_FIELDS:
-                d.pop(k, None)
-            rows.append(d)
-        return hashlib.sha256(json.dumps(rows, sort_keys=True, default=repr).encode()).hexdigest()
+        """SHA-256 of the records without timing fields: equal for identical runs.
+
+        The text hashed is ``json.dumps(rows, sort_keys=True, default=repr)`` of the record dicts; it is
+        encoded and hashed in slices of rows (the same bytes as one ``dumps`` of the whole list).
+        """
+        enc = json.JSONEncoder(sort_keys=True, default=repr)
+        h = hashlib.sha256(b"[")
+        n = len(self)
+        step = 4096
+        for start in range(0, n, step):
+            part = enc.encode([self._row(i, timing=False) for i in range(start, min(n, start + step))])
+            if start:
+                h.update(b", ")
+            h.update(part[1:-1].encode())
+        h.update(b"]")
+        return h.hexdigest()
 
     def __repr__(self):
         return f"Ledger(records={len(self)}, counts={self.counts()}, budget={self.budget})"

@@ -303,14 +303,32 @@ class Character(Query):
     """
 
     structured = True
+    kind = "csq"
 
     def __init__(self, d, support, name=None):
-        check_param("d", d, Interval(int, 1, MAX_CUBE_D), "Character")
-        self.d = int(d)
-        self.support = _check_support(support, self.d, "Character")
+        if type(d) is not int or not 1 <= d <= MAX_CUBE_D:
+            check_param("d", d, Interval(int, 1, MAX_CUBE_D), "Character")
+        self.d = d = int(d)
+        sup = _fast_support(support, d)
+        self.support = sup if sup is not None else _check_support(support, d, "Character")
         self.code = support_code(self.support)
-        super().__init__(self._eval, name or f"chi{{{','.join(map(str, self.support))}}}", kind="csq",
-                         reads=self.support)
+        if name is not None:
+            check_param("name", name, _Str, "Character")
+        self.name = name or _chi_name(self.support)
+        self.reads = self.support
+
+    @classmethod
+    def _trusted(cls, d: int, support: tuple, code: int) -> Character:
+        """A character from a support its caller built itself (a sorted tuple of distinct ints in [0, d) with
+        ``code`` = sum 2^j): no re-validation. Library-internal (learners' inner loops)."""
+        self = object.__new__(cls)
+        self.d, self.support, self.code, self.reads = d, support, code, support
+        self.name = _chi_name(support)
+        return self
+
+    @property
+    def fn(self):
+        return self._eval
 
     def _eval(self, X, y):
         s = np.asarray(X)[:, list(self.support)].sum(axis=1) % 2 if self.support else np.zeros(X.shape[0])
@@ -319,6 +337,39 @@ class Character(Query):
     @property
     def qualname(self) -> str:
         return "sqsim.Character"
+
+
+def _chi_name(support) -> str:
+    return "chi{" + ",".join(map(str, support)) + "}"
+
+
+def _fast_support(support, d: int):
+    """The sorted support tuple when ``support`` is a list or tuple of distinct Python ints in [0, d), else
+    None (the caller then runs the full check, which also words the error)."""
+    if type(support) is not list and type(support) is not tuple:
+        return None
+    for s in support:
+        if type(s) is not int or not 0 <= s < d:
+            return None
+    out = tuple(sorted(support))
+    return out if len(set(out)) == len(out) else None
+
+
+#: the bit positions set in each byte (support_of builds supports from codes byte by byte)
+_BYTE_BITS = tuple(tuple(j for j in range(8) if b >> j & 1) for b in range(256))
+
+
+def support_of(code: int) -> tuple:
+    """The support (sorted coordinate tuple) of a character code sum_{j in S} 2^j, code >= 0."""
+    out = ()
+    base = 0
+    while code:
+        b = code & 255
+        if b:
+            out += _BYTE_BITS[b] if not base else tuple(base + j for j in _BYTE_BITS[b])
+        code >>= 8
+        base += 8
+    return out
 
 
 @export
@@ -340,11 +391,14 @@ class LabelCharacter(Query):
     """
 
     structured = True
+    kind = "sq"
 
     def __init__(self, d, support, weights, name=None):
-        check_param("d", d, Interval(int, 1, None), "LabelCharacter")
-        self.d = int(d)
-        self.support = _check_support(support, self.d, "LabelCharacter")
+        if type(d) is not int or d < 1:
+            check_param("d", d, Interval(int, 1, None), "LabelCharacter")
+        self.d = d = int(d)
+        sup = _fast_support(support, d)
+        self.support = sup if sup is not None else _check_support(support, d, "LabelCharacter")
         self.code = support_code(self.support)
         try:
             w = tuple(float(v) for v in weights)
@@ -354,8 +408,14 @@ class LabelCharacter(Query):
             raise InvalidParameterError(f"The 'weights' parameter of LabelCharacter must be two numbers in [-1, 1]. "
                                         f"Got {show(weights)} instead.")
         self.weights = (w[0] + 0.0, w[1] + 0.0)  # -0.0 folded into 0.0
-        sup = ",".join(map(str, self.support))
-        super().__init__(self._eval, name or f"w{self.weights}*chi{{{sup}}}", kind="sq", reads=self.support)
+        if name is not None:
+            check_param("name", name, _Str, "LabelCharacter")
+        self.name = name or f"w{self.weights}*chi{{{','.join(map(str, self.support))}}}"
+        self.reads = self.support
+
+    @property
+    def fn(self):
+        return self._eval
 
     def _eval(self, X, y):
         s = np.asarray(X)[:, list(self.support)].sum(axis=1) % 2 if self.support else np.zeros(X.shape[0])
@@ -456,7 +516,7 @@ class CharacterBatch:
         else:
             sups = [_check_support(s, self.d, "CharacterBatch") for s in supports]
         self.max_size = max_size
-        self.members = [Character(self.d, s) for s in sups]
+        self.members = [Character._trusted(self.d, s, support_code(s)) for s in sups]
 
     def __len__(self):
         return len(self.members)

@@ -12,9 +12,9 @@ import numpy as np
 
 from .._domains import BooleanCube
 from .._errors import InvalidParameterError, StrategyContractError
-from .._queries import Character, Query
+from .._queries import Character, LabelCharacter, Query
 from .._random import derived_rng
-from .._strategies import AnswerContext
+from .._strategies import AnswerContext, ExactStrategy, NoisyStrategy, NullAdversary, RoundedStrategy
 from .._validation import show
 from ._evaluation import record
 
@@ -32,7 +32,8 @@ def check_query(self, query, caller="ask"):
         )
     qd = getattr(query, "d", None)
     if qd is not None:
-        if (isinstance(query, Character) and not isinstance(self.domain, BooleanCube)) or qd != self.domain.d:
+        if (isinstance(query, (Character, LabelCharacter)) and not isinstance(self.domain, BooleanCube)) \
+                or qd != self.domain.d:
             raise InvalidParameterError(
                 f"The 'query' parameter of {self._caller}.{caller} must fit the domain {self.domain!r}. "
                 f"Got {query!r} on d={query.d} instead."
@@ -99,3 +100,49 @@ def answer_with_strategy(self, query: Query, ev) -> dict:
                   truth_error=ev.truth_error, failure_probability=min(1.0, ev.failure_probability + (declared or 0.0)),
                   strategy=getattr(self.strategy, "name", type(self.strategy).__name__), in_band=in_band,
                   key=ev.key, extra=extra)
+
+
+#: built-in strategies whose choice the oracle computes inline (the same floats as their ``answer``)
+_FAST = {ExactStrategy: "exact", NoisyStrategy: "noisy", RoundedStrategy: "rounded", NullAdversary: "adversarial"}
+
+
+def fast_strategy(strategy):
+    """The inline kind of a built-in strategy instance (None for subclasses, overridden ``answer`` or others)."""
+    kind = _FAST.get(type(strategy))
+    return kind if kind is not None and "answer" not in vars(strategy) else None
+
+
+def answer_fast(self, query: Query, ev, kind: str) -> dict:
+    """:func:`answer_with_strategy` for a built-in strategy, without building its AnswerContext: the same
+    answer (the strategy's own formula), the same band check and the same record."""
+    lo, hi, nominal = self._band(ev)
+    extra = dict(ev.extra) if ev.extra else {}
+    if kind == "exact":
+        a = ev.truth
+    elif kind == "adversarial":
+        v = ev.null() if callable(ev.null) else ev.null
+        if v is None:
+            raise InvalidParameterError(
+                f"The 'max_label_values' parameter of {self._caller} must be at least the target's number of "
+                f"distinct labels for the {self.strategy.name!r} strategy (it needs the null distribution). "
+                f"Got {self.max_label_values} instead."
+            )
+        extra["null"] = v = float(v)
+        if callable(ev.null):
+            extra["null_error"] = ev.truth_error
+        a = min(max(v, lo), hi)
+    elif kind == "rounded":
+        grid = self._grid()
+        a = min(max(round(ev.truth / grid) * grid, lo), hi)
+    else:  # noisy
+        u = smooth_uniform(self, ev)
+        a = min(max(lo + u * (hi - lo), lo), hi)
+    a = float(a)
+    if not lo <= a <= hi:
+        raise StrategyContractError(
+            f"Strategy {self.strategy!r} answered {a!r} to query {query.name!r}, outside the promised band "
+            f"[{lo!r}, {hi!r}] (truth {ev.truth!r}, tolerance {nominal!r}); the answer was not given."
+        )
+    return {"name": query.name, "kind": query.kind, "tolerance": nominal, "answer": a, "truth": ev.truth,
+            "truth_error": ev.truth_error, "failure_probability": min(1.0, ev.failure_probability + 0.0),
+            "strategy": kind, "in_band": True, "key": ev.key, "extra": extra}

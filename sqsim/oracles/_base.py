@@ -15,14 +15,14 @@ import numpy as np
 from .._domains import Domain, FiniteDomain
 from .._errors import InvalidParameterError, OracleStateError
 from .._ledger import Ledger
-from .._queries import CharacterBatch, Query
+from .._queries import Character, CharacterBatch, LabelCharacter, Query
 from .._random import derived_seed, root_entropy
 from .._strategies import ANSWER_STRATEGIES, AnswerStrategy, NullAdversary, SampledStrategy, hoeffding_samples
 from .._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param, show
 from .._version_space import VersionSpaceStrategy
 from ..concepts._families import FiniteFamily
 from . import _violations
-from ._answering import answer_with_strategy, check_query
+from ._answering import answer_fast, answer_with_strategy, check_query, fast_strategy
 from ._cache import AnswerCache
 from ._enumerated import EnumeratedEngine
 from ._montecarlo import MonteCarloEngine
@@ -57,7 +57,7 @@ class BaseOracle(Sealed):
         self.max_samples = int(max_samples)
         self._entropy = root_entropy(seed, c)
         self.ledger = Ledger(budget)
-        self._cache = AnswerCache()
+        self._cache = AnswerCache(self.ledger)
         self._truth_samples = truth_samples
         self._target = None if version_space else HiddenTarget(target, c)
         if version_space:
@@ -71,6 +71,11 @@ class BaseOracle(Sealed):
                                             n=self._truth_n(), failure_probability=self.failure_probability,
                                             value_range=self._value_range())
         self._noise_features: dict[int, np.ndarray] = {}
+        #: the built-in strategy answered inline (None: through AnswerContext), and whether Character and
+        #: LabelCharacter queries take the lookup path of ``ask`` (docs/theory/structured-queries.md)
+        self._fast_kind = None if version_space else fast_strategy(self.strategy)
+        self._structured = type(self._engine) is EnumeratedEngine and self._engine.structured
+        self._d = domain.d
         table = getattr(self._engine, "table", None)
         if (isinstance(self.strategy, NullAdversary) and not version_space and self.exact
                 and table.values is None):
@@ -160,7 +165,8 @@ class BaseOracle(Sealed):
         check_query(self, query, caller)
 
     def _answer(self, query, ev) -> dict:
-        return answer_with_strategy(self, query, ev)
+        kind = self._fast_kind
+        return answer_with_strategy(self, query, ev) if kind is None else answer_fast(self, query, ev, kind)
 
     def _sampler(self):
         return self._engine.sampler
@@ -179,8 +185,33 @@ class BaseOracle(Sealed):
         is spent, :class:`QueryRangeError` for a bad query and :class:`QueryContractError` for a query
         that is not pointwise; none of them changes the ledger.
         """
+        t = type(query)
+        if (t is Character or t is LabelCharacter) and self._structured and query.d == self._d:
+            return self._ask_structured(query)
         self._check_query(query)
         return float(self._run([query])[0])
+
+    def _ask_structured(self, query) -> float:
+        """``_run([query])`` for a Character or LabelCharacter on a structured engine, without the batch
+        staging: the same evaluation, cache resolution, answer, checks and record."""
+        led = self.ledger
+        if led.budget is not None:
+            led.check_budget(1)
+        t0 = time.perf_counter()
+        eng = self._engine
+        ev = eng.character(query) if type(query) is Character else eng.label_character(query)
+        cache = self._cache
+        prior = cache.first(ev.key)
+        if prior is None:
+            if _violations.active() and ev.noise_vector is not None:
+                _violations.note_query(self, query.name, ev.key, ev.noise_vector)
+            rec = self._answer(query, ev)
+            rec["_digest"] = ev.truth
+        elif prior[1] == ev.truth:  # a repeat (digest: the truth)
+            rec = dict(name=query.name, kind=query.kind, key=ev.key, extra={})
+        else:  # the same key for a different truth: the general path resolves the collision
+            return float(self._run([query])[0])
+        return float(cache.commit(rec, time.perf_counter() - t0))
 
     def ask_batch(self, queries) -> np.ndarray:
         """Answer many queries; equivalent to asking them in order (same answers, same records).
@@ -218,7 +249,7 @@ class BaseOracle(Sealed):
         seen: dict[str, dict] = {}
         alive = None if vs is None else vs.alive
         for q, ev in zip(flat, evals):
-            key, prior, collided = self._cache.resolve(ev, seen, lambda a: self._valid_for(a, ev, alive))
+            key, prior, collided = self._cache.resolve(ev, seen, lambda a, ev=ev: self._valid_for(a, ev, alive))
             ev.key = key
             extra = {"key_collision": True} if collided else {}
             if prior is not None:
@@ -241,10 +272,7 @@ class BaseOracle(Sealed):
         for q, rec in zip(flat, staged):
             if vs is not None and rec["key"] not in self._cache:
                 vs.asked.append((q, rec["answer"]))
-            rec = self._cache.commit(rec)
-            rec["seconds"] = seconds
-            self.ledger.append(**rec)
-            answers.append(rec["answer"])
+            answers.append(self._cache.commit(rec, seconds))
         if vs is not None:
             vs.vs.alive = alive
         return np.array(answers, dtype=np.float64)

@@ -1,14 +1,26 @@
 """Exact truths by enumeration of a finite domain (docs: DESIGN.md section 5; MATH.md section 1, M1).
 
-The target's label table is built once at construction; a query's truth, its null expectation and
-its key come from one pass over the domain per label value (the query never sees a true label beside
-its point, except for targets with more distinct labels than ``max_label_values``). Characters use
-the popcount kernel, character batches one Walsh-Hadamard transform, Numba queries the fused kernel.
+The target's label table is built once at construction; a plain query's truth, its null expectation
+and its key come from one pass over the domain per label value (the query never sees a true label
+beside its point, except for targets with more distinct labels than ``max_label_values``); Numba
+queries run in the fused kernel.
+
+Structured queries on the Boolean cube (:class:`Character`, :class:`LabelCharacter`, the members of a
+:class:`CharacterBatch`) make no pass over the domain: at the first one, the engine computes the
+target's Walsh spectrum once and takes the integer Walsh-Hadamard transforms of the key weights
+(shared by every oracle of the same size), and then answers truth, key, null and noise features by
+lookups (docs/theory/structured-queries.md). Memory policy: the spectrum is one float64 per point
+(8 2^d bytes: 32 MiB at d = 22, 128 MiB at d = 24), held by the engine; the key transforms are one
+uint64 per point and label value, kept process-wide in a least-recently-used cache of at most
+:data:`KEY_SPECTRA_BYTES` (1 GiB; an engine keeps its own two alive while it lives). Domains larger
+than :data:`STRUCTURED_MAX_POINTS` (2^24, only reachable by raising ``max_enumeration``) keep the
+per-query kernels: one popcount pass for the truth and one key pass per label value.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -19,7 +31,7 @@ from .._kernels import cube as kcube
 from .._kernels import pick
 from .._kernels import walsh as kwalsh
 from .._kernels.bits import pack_bits
-from .._queries import Character, CharacterBatch, NumbaQuery
+from .._queries import Character, CharacterBatch, LabelCharacter, NumbaQuery
 from ._evaluation import Evaluation
 from ._pointwise import check_pointwise
 from ._probes import ProbeSet
@@ -43,6 +55,54 @@ def key_total(vi: int, n: int) -> int:
     if (vi, n) not in _KEY_TOTALS:
         _KEY_TOTALS[(vi, n)] = int(pick(kcube.character_key_sum, n)(0, vi, n, block_bits(n)))
     return _KEY_TOTALS[(vi, n)]
+
+
+#: the largest domain whose structured tables are built (larger ones use the per-query kernels)
+STRUCTURED_MAX_POINTS = 2**24
+#: bytes of key transforms kept process-wide (least recently used ones are dropped first)
+KEY_SPECTRA_BYTES = 2**30
+_KEY_SPECTRA: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+
+
+def key_spectrum(vi: int, n: int) -> np.ndarray:
+    """Q_v(S) = sum_c index_mix(v n + c) (-1)^{|S & c|} mod 2^64 for every S (read-only uint64, length n).
+
+    Entry 0 is the key total P_v. Target-independent: one transform per (label index, domain size) serves
+    every oracle; cached process-wide within :data:`KEY_SPECTRA_BYTES`.
+    """
+    k = (int(vi), int(n))
+    tab = _KEY_SPECTRA.get(k)
+    if tab is not None:
+        _KEY_SPECTRA.move_to_end(k)
+        return tab
+    tab = pick(kwalsh.fwht_inplace, n)(pick(kcube.key_table, n)(vi, n), block_bits(n, kwalsh.BLOCK_BITS))
+    tab.flags.writeable = False
+    _KEY_SPECTRA[k] = tab
+    while sum(t.nbytes for t in _KEY_SPECTRA.values()) > KEY_SPECTRA_BYTES and len(_KEY_SPECTRA) > 1:
+        _KEY_SPECTRA.popitem(last=False)
+    return tab
+
+
+class _Structure:
+    """The lookup tables of structured queries on one enumerated Boolean cube (built once per engine)."""
+
+    __slots__ = ("spec", "Q", "P", "labels", "signs", "g_plus", "g_minus", "null_empty", "null_other", "n")
+
+    def __init__(self, engine):
+        table = engine.table
+        N = engine.domain.size
+        self.n = N
+        #: F(S) N = sum_c (1 - 2 f(c)) (-1)^{|S & c|}: integers of magnitude <= N <= 2^24, exact in float64
+        self.spec = pick(kwalsh.fwht_inplace, N)(1.0 - 2.0 * table.y, block_bits(N, kwalsh.BLOCK_BITS))
+        self.spec.flags.writeable = False
+        self.labels = [int(v) for v in table.values]  # the label values present (0 and/or 1)
+        self.Q = [key_spectrum(vi, N) for vi in range(len(self.labels))]
+        self.P = [int(q[0]) for q in self.Q]
+        self.signs = [1 - 2 * v for v in self.labels]
+        self.g_plus = [_keys.G_PLUS if s > 0 else _keys.G_MINUS for s in self.signs]
+        self.g_minus = [_keys.G_MINUS if s > 0 else _keys.G_PLUS for s in self.signs]
+        self.null_empty = engine._null(np.array([s * N for s in self.signs], dtype=np.float64))
+        self.null_other = engine._null(np.zeros(len(self.labels)))
 
 
 class LabelTable:
@@ -89,6 +149,10 @@ class EnumeratedEngine:
             else f"boolean:{self.boolean_labels}")
         #: the sampled strategy's means (and the decoy stream of the pointwise check)
         self.sampler = Sampler(domain, target, self.boolean_labels, self.binary, entropy)
+        self._structure = None
+        #: whether Character and LabelCharacter queries are answered by lookups (docs/theory/structured-queries.md)
+        self.structured = (isinstance(domain, BooleanCube) and not self.binary and self.boolean_labels
+                           and self.table.values is not None and domain.size <= STRUCTURED_MAX_POINTS)
 
     @property
     def truth_points(self) -> int:
@@ -96,6 +160,9 @@ class EnumeratedEngine:
 
     # ------------------------------------------------------------------ dispatch
     def evaluate(self, query) -> Evaluation:
+        t = type(query)
+        if self.structured and (t is Character or t is LabelCharacter):
+            return self.character(query) if t is Character else self.label_character(query)
         if isinstance(query, Character) and not self.binary:
             return self._character(query)
         if isinstance(query, NumbaQuery) and not self.binary and self.table.values is not None:
@@ -103,23 +170,9 @@ class EnumeratedEngine:
         return self._enumerated(query)
 
     def evaluate_batch(self, batch: CharacterBatch) -> list[Evaluation]:
-        """Every member of a character batch from one Walsh-Hadamard transform (MATH.md M1)."""
+        """Every member of a character batch, each exactly as if asked alone (lookups; MATH.md M1)."""
         self.require_boolean(batch.members[0] if len(batch) else Character(self.domain.d, []))
-        N = self.domain.size
-        bb = block_bits(N, kwalsh.BLOCK_BITS)
-        lv = self.table.values
-        spectrum = pick(kwalsh.fwht_inplace, N)(1.0 - 2.0 * self.table.y, bb)
-        codes = batch.codes
-        Qtab = [pick(kwalsh.fwht_inplace, N)(pick(kcube.key_table, N)(vi, N), bb)[codes] for vi in range(len(lv))]
-        P = [key_total(vi, N) for vi in range(len(lv))]
-        signs = [int(1 - 2 * v) for v in lv]
-        out = []
-        for i, m in enumerate(batch.members):
-            h = _keys.character_hash(P, [int(Qtab[vi][i]) for vi in range(len(lv))], signs)
-            pieces = np.array([(1 - 2 * v) * (N if m.code == 0 else 0) for v in lv], dtype=np.float64)
-            out.append(Evaluation(float(spectrum[m.code] / N), 0.0, 0.0, _keys.finalize(self.context, h),
-                                  self._null(pieces), self._character_noise(m.code)))
-        return out
+        return [self.evaluate(m) for m in batch.members]
 
     def require_boolean(self, query):
         if not self.boolean_labels:
@@ -139,6 +192,52 @@ class EnumeratedEngine:
         return lambda: self.probes.values(query, self.binary)
 
     # ------------------------------------------------------------------ structured
+    def tables(self) -> _Structure:
+        """The structured lookup tables, built at the first structured query."""
+        st = self._structure
+        if st is None:
+            st = self._structure = _Structure(self)
+        return st
+
+    def character(self, query: Character) -> Evaluation:
+        """A character's truth F(S), key, null and probe values by lookups (``structured`` engines only)."""
+        st = self._structure or self.tables()
+        code = query.code
+        N = st.n
+        h = _keys.two_value_hash(st.P, [int(q[code]) for q in st.Q], st.g_plus, st.g_minus)
+        return Evaluation(st.spec.item(code) / N + 0.0, 0.0, 0.0, self._finalize(h),
+                          st.null_empty if code == 0 else st.null_other, self._character_noise(code))
+
+    def label_character(self, query: LabelCharacter) -> Evaluation:
+        """phi = w_y chi_S(x): truth (w_0 n_0 + w_1 n_1) / N, correctly rounded, with n_0 + n_1 = N [S = {}]
+        and n_0 - n_1 = N F(S); the key of the table w_v chi_S; the null sum_v P[f = v] w_v [S = {}]
+        (docs/theory/structured-queries.md)."""
+        st = self._structure or self.tables()
+        code = query.code
+        N = st.n
+        w = query.weights
+        total = N if code == 0 else 0
+        F = int(st.spec.item(code))
+        n0, n1 = (total + F) // 2, (total - F) // 2
+        (p0, q0), (p1, q1) = w[0].as_integer_ratio(), w[1].as_integer_ratio()  # q0, q1 powers of two
+        den = max(q0, q1)
+        num = p0 * n0 * (den // q0) + p1 * n1 * (den // q1)
+        den *= N
+        truth = num / den + 0.0  # int / int is correctly rounded
+        a, b = truth.as_integer_ratio()
+        err = 0.0 if a * den == num * b else UNIT_ROUNDOFF
+        weights = [w[v] for v in st.labels]
+        h = _keys.label_character_hash(st.P, [int(q[code]) for q in st.Q], weights)
+        null = self._null(np.array([x * N for x in weights], dtype=np.float64)) if code == 0 else st.null_other
+        return Evaluation(truth, err, 0.0, self._finalize(h), null,
+                          lambda: self.probes.label_character_values(code, w))
+
+    def _finalize(self, h: int) -> str:
+        fin = self.__dict__.get("_finalizer")
+        if fin is None:
+            fin = self._finalizer = _keys.finalizer(self.context)
+        return fin(h)
+
     def _character(self, query: Character) -> Evaluation:
         self.require_boolean(query)
         N, lv = self.domain.size, self.table.values

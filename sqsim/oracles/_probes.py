@@ -39,8 +39,8 @@ class ProbeSet:
         """phi(x_p, l) for every probe label l and probe point x_p (label-major order)."""
         return query.values(self._Xs, self._ys, self.boolean_labels, binary=binary)
 
-    def character_values(self, code: int) -> np.ndarray:
-        """The same vector for the character correlation (1 - 2l) chi_S(x), from its structure."""
+    def _chi(self, code: int) -> np.ndarray:
+        """chi_S at every probe point (float64 +-1), S the support with code ``code``."""
         from .._kernels.bits import parity_np
 
         if self._codes is None:
@@ -48,8 +48,16 @@ class ProbeSet:
             self._codes = (self.X.astype(np.int64) * weights).sum(axis=1)
         masked = self._codes & np.int64(code)
         bits = _POPCOUNT(masked) & 1 if _POPCOUNT is not None else parity_np(masked)
-        chi = 1.0 - 2.0 * bits
-        return (self._signs[:, None] * chi[None, :]).reshape(-1)
+        return 1.0 - 2.0 * bits
+
+    def character_values(self, code: int) -> np.ndarray:
+        """The same vector for the character correlation (1 - 2l) chi_S(x), from its structure."""
+        return (self._signs[:, None] * self._chi(code)[None, :]).reshape(-1)
+
+    def label_character_values(self, code: int, weights) -> np.ndarray:
+        """The same vector for a label character w_l chi_S(x) (Boolean probe labels 0 and 1)."""
+        w = np.array([weights[int(v)] for v in self.labels], dtype=np.float64)
+        return (w[:, None] * self._chi(code)[None, :]).reshape(-1)
 
 
 def labels_are_boolean(domain, target, entropy: int) -> bool:
