@@ -135,6 +135,8 @@ class VLaw:
         self._cells: dict = {}
         self._powers: dict = {}
         self._events: dict = {}
+        #: the largest image error over every histogram, per event kind (filled by the image builder)
+        self.max_errors: dict = {}
         self.float_allowance = self._float_phi_allowance()
 
     # ------------------------------------------------------------------ per-cell lattice laws

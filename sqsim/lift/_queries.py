@@ -183,8 +183,12 @@ class ThresholdQuery(Query):
         return (l != 0).astype(np.float64) if self.events == "nonzero" else np.sign(l)
 
     def cells(self, Z) -> np.ndarray:
-        """thres_q(Z) as int64 cells."""
-        return np.searchsorted(self.boundaries, np.asarray(Z, dtype=np.float64), side="right").astype(np.int64)
+        """thres_q(Z) = #{k : z >= b_k} as int64 cells (the lift's ``thres``, one comparison per boundary)."""
+        Z = np.asarray(Z, dtype=np.float64)
+        out = np.zeros(Z.shape, dtype=np.int64)
+        for b in self.boundaries:
+            out += Z >= b
+        return out
 
     def psi_values(self, X, e) -> np.ndarray:
         """psi on a batch of cells and event values, checked (shape (n,), finite, in [-1, 1])."""
@@ -260,7 +264,7 @@ class ThresholdImage(Query):
         if active.size == 0:
             return out
         Xa, ya = X[active], y[active]
-        nz, pos, neg = (v[active] for v in self._laws(Xa))
+        nz, pos, neg = self._laws(Xa)
         v0 = out[active]
         if self._events == "nonzero":
             v1 = self._psi(Xa, np.ones(active.size))
@@ -282,13 +286,16 @@ def max_law_error(lift, events: str = "nonzero") -> float:
 
     if lift.q == 2:
         return one(lift.event_probabilities())
-    from itertools import combinations_with_replacement
+    law = lift._law()
+    if events not in law.max_errors:
+        from itertools import combinations_with_replacement
 
-    err = 0.0
-    for combo in combinations_with_replacement(range(lift.q), lift.d):
-        counts = np.bincount(np.array(combo, dtype=np.int64), minlength=lift.q)
-        err = max(err, one(lift.event_probabilities(tuple(int(v) for v in counts))))
-    return err
+        err = 0.0
+        for combo in combinations_with_replacement(range(lift.q), lift.d):
+            counts = np.bincount(np.array(combo, dtype=np.int64), minlength=lift.q)
+            err = max(err, one(law.events(tuple(int(v) for v in counts))))
+        law.max_errors[events] = err
+    return law.max_errors[events]
 
 
 def exact_image(query, lift, boolean_labels: bool):
