@@ -26,6 +26,7 @@ import textwrap
 from pathlib import Path
 
 from ._errors import InvalidParameterError
+from .experiments._demo import LIFTED_D_MAX
 
 CONFIG_HELP = """\
 A sweep config is a TOML file:
@@ -184,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--d-max", type=int, default=14, help="largest dimension, step 2 from d-min (default: 14)")
     demo.add_argument("--seeds", type=int, default=5, help="random targets per grid point (default: 5)")
     demo.add_argument("--seed", type=int, default=0, help="root seed (default: 0)")
-    demo.add_argument("--lifted-d-max", type=int, default=7,
-                      help="largest d of the lifted sweep, from 3 (default: 7)")
+    demo.add_argument("--lifted-d-max", type=int, default=LIFTED_D_MAX,
+                      help=f"largest d of the lifted sweep, from 3 (default: {LIFTED_D_MAX})")
     demo.add_argument("--no-lifted", action="store_true", help="skip the lifted-parity sweep")
     demo.add_argument("--workers", type=_positive_int, default=1, help="Dask worker processes (default: 1, serial)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -254,8 +255,8 @@ def main(argv=None) -> int:
             parser.error(f"argument --seeds must be >= 1; got {args.seeds}")
         if args.seed < 0:
             parser.error(f"argument --seed must be >= 0; got {args.seed}")
-        if not 3 <= args.lifted_d_max <= 8:
-            parser.error(f"argument --lifted-d-max must lie in [3, 8]; got {args.lifted_d_max}")
+        if not 3 <= args.lifted_d_max <= 20:
+            parser.error(f"argument --lifted-d-max must lie in [3, 20]; got {args.lifted_d_max}")
     return args.func(args)
 
 
