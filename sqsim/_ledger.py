@@ -86,6 +86,16 @@ COLUMNS = ("name", "kind", "tolerance", "answer", "truth", "truth_error", "failu
            "in_band", "seconds", "key", "cached", "extra")
 #: how many distinct one-entry ``extra`` dicts one ledger shares between records (e.g. {"null": 0.0})
 _INTERN_MAX = 4096
+#: the fingerprint's encoding (json.dumps(rows, sort_keys=True, default=repr)), its slice of rows, and the
+#: row template in sorted key order (without the timing field)
+_ENCODER = json.JSONEncoder(sort_keys=True, default=repr)
+_ENCODE_STR = json.encoder.encode_basestring_ascii
+_SLICE = 4096
+_SCALARS = {float, int, bool, type(None)}
+_SCALAR_COLUMNS = ("answer", "cached", "failure_probability", "in_band", "tolerance", "truth", "truth_error")
+_STRING_COLUMNS = ("key", "kind", "name", "strategy")
+_ROW = ('{"answer": %s, "cached": %s, "extra": %s, "failure_probability": %s, "in_band": %s, "index": %d, '
+        '"key": %s, "kind": %s, "name": %s, "strategy": %s, "tolerance": %s, "truth": %s, "truth_error": %s}')
 
 
 @export
@@ -279,20 +289,52 @@ class Ledger:
     def fingerprint(self) -> str:
         """SHA-256 of the records without timing fields: equal for identical runs.
 
-        The text hashed is ``json.dumps(rows, sort_keys=True, default=repr)`` of the record dicts; it is
-        encoded and hashed in slices of rows (the same bytes as one ``dumps`` of the whole list).
+        The text hashed is ``json.dumps(rows, sort_keys=True, default=repr)`` of the record dicts (without
+        ``seconds``); it is built in slices of rows, column by column (:meth:`_json_rows`), and hashed as it
+        goes: the same bytes as one ``dumps`` of the whole list.
         """
-        enc = json.JSONEncoder(sort_keys=True, default=repr)
         h = hashlib.sha256(b"[")
         n = len(self)
-        step = 4096
-        for start in range(0, n, step):
-            part = enc.encode([self._row(i, timing=False) for i in range(start, min(n, start + step))])
+        for start in range(0, n, _SLICE):
             if start:
                 h.update(b", ")
-            h.update(part[1:-1].encode())
+            h.update(", ".join(self._json_rows(start, min(n, start + _SLICE))).encode())
         h.update(b"]")
         return h.hexdigest()
+
+    def _json_rows(self, start: int, stop: int) -> list[str]:
+        """``json.dumps(row, sort_keys=True, default=repr)`` of rows start..stop-1 without timing fields.
+
+        Columns whose values are all of JSON's scalar types are encoded in bulk (one C-encoder call per
+        column, split at the item separator, which no such scalar contains) and strings one by one with
+        the encoder's own escaping; shared ``extra`` dicts are encoded once. A slice holding any other type
+        falls back to encoding its row dicts.
+        """
+        enc = _ENCODER.encode
+        cols = []
+        for c in _SCALAR_COLUMNS:
+            vals = getattr(self, "_" + c)[start:stop]
+            if not set(map(type, vals)) <= _SCALARS:
+                return [enc(self._row(i, timing=False)) for i in range(start, stop)]
+            cols.append(enc(vals)[1:-1].split(", ") if vals else [])
+        for c in _STRING_COLUMNS:
+            vals = getattr(self, "_" + c)[start:stop]
+            if not set(map(type, vals)) <= {str}:
+                return [enc(self._row(i, timing=False)) for i in range(start, stop)]
+            cols.append(list(map(_ENCODE_STR, vals)))
+        seen: dict[int, str] = {}
+        extras = []
+        for e in self._extra[start:stop]:
+            if e is None:
+                extras.append("{}")
+            else:
+                t = seen.get(id(e))
+                if t is None:
+                    t = seen[id(e)] = enc(e)
+                extras.append(t)
+        answer, cached, fp, in_band, tol, truth, terr, key, kind, name, strategy = cols
+        return [_ROW % r for r in zip(answer, cached, extras, fp, in_band, range(start, stop), key, kind, name,
+                                      strategy, tol, truth, terr)]
 
     def __repr__(self):
         return f"Ledger(records={len(self)}, counts={self.counts()}, budget={self.budget})"

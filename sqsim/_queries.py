@@ -309,9 +309,11 @@ class Character(Query):
         if type(d) is not int or not 1 <= d <= MAX_CUBE_D:
             check_param("d", d, Interval(int, 1, MAX_CUBE_D), "Character")
         self.d = d = int(d)
-        sup = _fast_support(support, d)
-        self.support = sup if sup is not None else _check_support(support, d, "Character")
-        self.code = support_code(self.support)
+        sc = _fast_support(support, d)
+        if sc is None:
+            sup = _check_support(support, d, "Character")
+            sc = sup, support_code(sup)
+        self.support, self.code = sc
         if name is not None:
             check_param("name", name, _Str, "Character")
         self.name = name or _chi_name(self.support)
@@ -344,31 +346,44 @@ def _chi_name(support) -> str:
 
 
 def _fast_support(support, d: int):
-    """The sorted support tuple when ``support`` is a list or tuple of distinct Python ints in [0, d), else
+    """(sorted support tuple, code) when ``support`` is a list or tuple of distinct Python ints in [0, d), else
     None (the caller then runs the full check, which also words the error)."""
     if type(support) is not list and type(support) is not tuple:
         return None
+    code = 0
     for s in support:
         if type(s) is not int or not 0 <= s < d:
             return None
-    out = tuple(sorted(support))
-    return out if len(set(out)) == len(out) else None
+        code |= 1 << s
+    if code.bit_count() != len(support):  # a repeated index
+        return None
+    return tuple(sorted(support)), code
 
 
-#: the bit positions set in each byte (support_of builds supports from codes byte by byte)
-_BYTE_BITS = tuple(tuple(j for j in range(8) if b >> j & 1) for b in range(256))
+#: _BYTE_BITS[k][b]: the bit positions 8 k + j set in byte b at byte position k (support_of builds supports
+#: from codes byte by byte; positions are added as codes need them)
+_BYTE_BITS: list[tuple[tuple[int, ...], ...]] = []
+
+
+def _byte_bits(k: int) -> tuple:
+    while len(_BYTE_BITS) <= k:
+        base = 8 * len(_BYTE_BITS)
+        _BYTE_BITS.append(tuple(tuple(base + j for j in range(8) if b >> j & 1) for b in range(256)))
+    return _BYTE_BITS[k]
+
+
+_byte_bits(7)
 
 
 def support_of(code: int) -> tuple:
     """The support (sorted coordinate tuple) of a character code sum_{j in S} 2^j, code >= 0."""
     out = ()
-    base = 0
+    k = 0
+    tables = _BYTE_BITS
     while code:
-        b = code & 255
-        if b:
-            out += _BYTE_BITS[b] if not base else tuple(base + j for j in _BYTE_BITS[b])
+        out += (tables[k] if k < len(tables) else _byte_bits(k))[code & 255]
         code >>= 8
-        base += 8
+        k += 1
     return out
 
 
@@ -397,9 +412,11 @@ class LabelCharacter(Query):
         if type(d) is not int or d < 1:
             check_param("d", d, Interval(int, 1, None), "LabelCharacter")
         self.d = d = int(d)
-        sup = _fast_support(support, d)
-        self.support = sup if sup is not None else _check_support(support, d, "LabelCharacter")
-        self.code = support_code(self.support)
+        sc = _fast_support(support, d)
+        if sc is None:
+            sup = _check_support(support, d, "LabelCharacter")
+            sc = sup, support_code(sup)
+        self.support, self.code = sc
         try:
             w = tuple(float(v) for v in weights)
         except (TypeError, ValueError):

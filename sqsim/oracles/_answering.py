@@ -58,6 +58,21 @@ def smooth_uniform(self, ev) -> float:
     return 0.5 * math.erfc(-float(self._noise_features[v.shape[0]] @ c) / (norm * math.sqrt(2.0)))
 
 
+def smooth_uniform_character(self, probes, code: int) -> float:
+    """:func:`smooth_uniform` of a character correlation (1 - 2l) chi_S on Boolean probe labels, from its
+    structure: the same floats without the generic centring and norms.
+
+    The probe vector is v = (chi, -chi) (labels 0 and 1), a +-1 vector whose sum is exactly 0, so
+    v - mean(v) = v and |v| = sqrt(len v) exactly; <g, v> is the same BLAS dot of the same two vectors.
+    """
+    c = probes.character_vector(code)
+    n = c.shape[0]
+    g = self._noise_features.get(n)
+    if g is None:
+        g = self._noise_features[n] = derived_rng(self._entropy, "noise", n).standard_normal(n)
+    return 0.5 * math.erfc(-float(g @ c) / (math.sqrt(float(n)) * math.sqrt(2.0)))
+
+
 
 def answer_with_strategy(self, query: Query, ev) -> dict:
     lo, hi, nominal = self._band(ev)
@@ -135,7 +150,8 @@ def answer_fast(self, query: Query, ev, kind: str) -> dict:
         grid = self._grid()
         a = min(max(round(ev.truth / grid) * grid, lo), hi)
     else:  # noisy
-        u = smooth_uniform(self, ev)
+        code = ev.probe_code
+        u = smooth_uniform(self, ev) if code is None else smooth_uniform_character(self, self._engine.probes, code)
         a = min(max(lo + u * (hi - lo), lo), hi)
     a = float(a)
     if not lo <= a <= hi:

@@ -86,7 +86,8 @@ def key_spectrum(vi: int, n: int) -> np.ndarray:
 class _Structure:
     """The lookup tables of structured queries on one enumerated Boolean cube (built once per engine)."""
 
-    __slots__ = ("spec", "Q", "P", "labels", "signs", "g_plus", "g_minus", "null_empty", "null_other", "n")
+    __slots__ = ("spec", "Q", "P", "labels", "signs", "g_plus", "g_minus", "null_empty", "null_other", "n", "c0",
+                 "dq", "finalize")
 
     def __init__(self, engine):
         table = engine.table
@@ -103,6 +104,10 @@ class _Structure:
         self.g_minus = [_keys.G_MINUS if s > 0 else _keys.G_PLUS for s in self.signs]
         self.null_empty = engine._null(np.array([s * N for s in self.signs], dtype=np.float64))
         self.null_other = engine._null(np.zeros(len(self.labels)))
+        # a character's H = sum_v g+ (P + Q) + g- (P - Q) = c0 + sum_v (g+ - g-) Q_v (mod 2^64)
+        self.c0 = sum((gp + gm) * p for gp, gm, p in zip(self.g_plus, self.g_minus, self.P)) & _keys.MASK
+        self.dq = [(gp - gm) & _keys.MASK for gp, gm in zip(self.g_plus, self.g_minus)]
+        self.finalize = _keys.finalizer(engine.context)
 
 
 class LabelTable:
@@ -163,7 +168,7 @@ class EnumeratedEngine:
         t = type(query)
         if self.structured and (t is Character or t is LabelCharacter):
             return self.character(query) if t is Character else self.label_character(query)
-        if isinstance(query, Character) and not self.binary:
+        if isinstance(query, Character) and not self.binary and self.table.values is not None:
             return self._character(query)
         if isinstance(query, NumbaQuery) and not self.binary and self.table.values is not None:
             return self._fused(query)
@@ -203,10 +208,12 @@ class EnumeratedEngine:
         """A character's truth F(S), key, null and probe values by lookups (``structured`` engines only)."""
         st = self._structure or self.tables()
         code = query.code
-        N = st.n
-        h = _keys.two_value_hash(st.P, [int(q[code]) for q in st.Q], st.g_plus, st.g_minus)
-        return Evaluation(st.spec.item(code) / N + 0.0, 0.0, 0.0, self._finalize(h),
-                          st.null_empty if code == 0 else st.null_other, self._character_noise(code))
+        h = st.c0
+        for q, dq in zip(st.Q, st.dq):
+            h += dq * q.item(code)
+        return Evaluation(st.spec.item(code) / st.n + 0.0, 0.0, 0.0, self._finalize(h & _keys.MASK),
+                          st.null_empty if code == 0 else st.null_other, self._character_noise(code),
+                          probe_code=code)
 
     def label_character(self, query: LabelCharacter) -> Evaluation:
         """phi = w_y chi_S(x): truth (w_0 n_0 + w_1 n_1) / N, correctly rounded, with n_0 + n_1 = N [S = {}]
@@ -227,16 +234,13 @@ class EnumeratedEngine:
         a, b = truth.as_integer_ratio()
         err = 0.0 if a * den == num * b else UNIT_ROUNDOFF
         weights = [w[v] for v in st.labels]
-        h = _keys.label_character_hash(st.P, [int(q[code]) for q in st.Q], weights)
+        h = _keys.label_character_hash(st.P, [q.item(code) for q in st.Q], weights)
         null = self._null(np.array([x * N for x in weights], dtype=np.float64)) if code == 0 else st.null_other
         return Evaluation(truth, err, 0.0, self._finalize(h), null,
                           lambda: self.probes.label_character_values(code, w))
 
     def _finalize(self, h: int) -> str:
-        fin = self.__dict__.get("_finalizer")
-        if fin is None:
-            fin = self._finalizer = _keys.finalizer(self.context)
-        return fin(h)
+        return self._structure.finalize(h)
 
     def _character(self, query: Character) -> Evaluation:
         self.require_boolean(query)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-@dataclass
+@dataclass(slots=True)
 class Evaluation:
     """The oracle-side facts about one query (never shown to a learner).
 
@@ -24,6 +24,9 @@ class Evaluation:
     noise_vector: object = None
     extra: dict = field(default_factory=dict)
     member_truths: np.ndarray | None = None  # version space: the truth of every family member
+    #: set when the probe vector is the character correlation (1 - 2l) chi_S with this code on Boolean probe
+    #: labels 0 and 1 (the noisy strategy then takes its structured path)
+    probe_code: int | None = None
 
     def digest(self):
         """What identifies the query's truth: equal digests mean a genuine repeat, not a key collision."""
