@@ -494,3 +494,31 @@ def test_stream_positions_stay_disjoint():
     assert np.array_equal(np.abs(Z2[5000:]) == np.abs(Z[:5000]), np.zeros((5000, 2), bool))
     vals = np.abs(Z[:5000]).reshape(-1)
     assert np.unique(vals).size == vals.size
+
+
+def test_ledger_records_the_variance_aware_budget_and_labels_share_draws():
+    import numba
+
+    from sqsim import NumbaQuery
+
+    @numba.njit
+    def corr(z, y, params):
+        return min(1.0, max(-1.0, y)) * np.tanh(z[0] + z[2])
+
+    d = 8
+    lift = CompressedLift(d, q=2, delta=1.0 / d, D=d)
+    o = LiftedOracle(SQOracle(BooleanCube(d), Parity(d, [0, 2]), 0.01, answers="exact", seed=0), lift)
+    o.ask(NumbaQuery(corr, name="corr"))
+    o.ask(NumbaQuery(corr, name="corr-junta", reads=[0, 2]))
+    hoeffding_K = o.K  # the adapter's per-point Hoeffding K
+    for rec in o.ledger:
+        assert rec.extra["inner_bound"] == "bernstein-pilot" and rec.extra["eps_inner"] <= o.tolerance / 4
+    assert o.ledger[0].extra["inner_samples"] * 10 <= hoeffding_K  # labels are 0 on most of the mass
+    # one pass of draws serves every label value: the same numbers as one fused pass per label
+    codes = np.arange(2**d)
+    Y = np.tile([0.0, 1.0], (2**d, 1))
+    both = kadapter.fused_image_labels(corr, np.zeros(0), codes, Y, d, 2, 50, np.uint64(4), np.ones(d, np.uint8),
+                                       *o._kernel_args)[0]
+    for m in range(2):
+        one = fused_image(o, NumbaQuery(corr, name="corr"), codes, Y[:, m].copy(), 50, np.uint64(4))
+        assert np.array_equal(both[:, m], one)

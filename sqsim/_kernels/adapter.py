@@ -1,4 +1,4 @@
-"""Cell-conditioned Gaussian draws for the Theorem 3.2 adapter (MATH.md 4), one compiled pass.
+"""Cell-conditioned Gaussian draws for the Theorem 3.2 adapter (docs/theory/inner-budgets.md), one compiled pass.
 
 For Boolean (or Z_q) point codes c and inner draws k = 0..K-1, coordinate j of z_k(x) is drawn
 from N(0, 1) conditioned on the cell I_{x_j}: for q = 2 as sign(x_j) |g| with |g| a half-normal
@@ -491,3 +491,64 @@ def pilot_draws(n, d, seed, L, l, r, U, phi_tab, kmax, kappa):  # pragma: no cov
             V += _n2(g, L, l, r, U)
         mult[i] = _phi(V, phi_tab, kmax, kappa)
     return Z, mult
+
+
+@dual
+def pilot_pairs(n, d, seed, tied, U, r, phi_tab, kmax, kappa):  # pragma: no cover
+    """q = 2: n independent pairs (z, z') with z ~ N(0, I_d) and z'_j in the cell of z_j where tied[j] = 1
+    (z'_j ~ N(0, 1) independent of z elsewhere), and their multipliers phi_D(sum_j N2): the pilot of the
+    variance-aware inner budget (docs/theory/inner-budgets.md).
+
+    |z_ij| is the half-normal draw at position i d + j of the stream of point code 2^64 - 1 under
+    ``seed``, |z'_ij| that of code 2^64 - 2 (the vectorised pass of the inner draws); the signs are bit 0
+    of the words at positions i d + j (z) and n d + i d + j (z', untied coordinates) of code 2^64 - 3.
+    No Boolean point has these codes (codes are below 2^63), so the pilot never shares a word with an
+    inner draw."""
+    _check_positions(2 * n, d)
+    ka = _point_key(seed, np.int64(-1))
+    kb = _point_key(seed, np.int64(-2))
+    kc = _point_key(seed, np.int64(-3))
+    G1 = np.empty(n * d, dtype=np.float64)
+    G2 = np.empty(n * d, dtype=np.float64)
+    flag = np.empty(n * d, dtype=np.uint8)
+    _halfnormals(G1, flag, ka, 0, n, d)
+    _halfnormals(G2, flag, kb, 0, n, d)
+    Z1 = np.empty((n, d), dtype=np.float64)
+    Z2 = np.empty((n, d), dtype=np.float64)
+    m1 = np.empty(n, dtype=np.float64)
+    m2 = np.empty(n, dtype=np.float64)
+    U0 = U[0]
+    ramp = U[0] - r[0]
+    nd = np.uint64(n) * np.uint64(d)
+    for i in numba.prange(n):
+        V1 = 0.0
+        V2 = 0.0
+        for j in range(d):
+            p = np.uint64(i * d + j)
+            a = G1[j * n + i]
+            b = G2[j * n + i]
+            neg = (mix64(kc + p * GOLD) & ONE) != ZERO
+            Z1[i, j] = -a if neg else a
+            if tied[j] == 0:
+                neg = (mix64(kc + (nd + p) * GOLD) & ONE) != ZERO
+            Z2[i, j] = -b if neg else b
+            V1 += min(1.0, max(0.0, (U0 - a) / ramp))
+            V2 += min(1.0, max(0.0, (U0 - b) / ramp))
+        m1[i] = _phi(V1, phi_tab, kmax, kappa)
+        m2[i] = _phi(V2, phi_tab, kmax, kappa)
+    return Z1, Z2, m1, m2
+
+
+@dual
+def encode_codes(X, q):  # pragma: no cover
+    """Integer codes sum_j X[i, j] q^j of int64 points (the domain's encode, one pass)."""
+    n, d = X.shape
+    out = np.empty(n, dtype=np.int64)
+    for i in numba.prange(n):
+        c = np.int64(0)
+        w = np.int64(1)
+        for j in range(d):
+            c += X[i, j] * w
+            w *= q
+        out[i] = c
+    return out

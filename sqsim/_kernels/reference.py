@@ -136,3 +136,68 @@ def cell_draws_np(codes, d, q, K, seed, lift):
     Z = z.reshape(n * K, d)
     mult = lift.phi(lift.n2(Z).sum(axis=1))
     return Z, mult
+
+
+def cell_draws_block_np(codes, d, q, k0, K, seed, lift):
+    """numpy twin of adapter.cell_draws_block: the inner draws k0 .. k0 + K - 1 of every point."""
+    Z, mult = cell_draws_np(codes, d, q, k0 + K, seed, lift)
+    n = np.asarray(codes).shape[0]
+    rows = (np.arange(n)[:, None] * (k0 + K) + k0 + np.arange(K)[None, :]).reshape(-1)
+    return Z[rows], mult[rows]
+
+
+def pilot_draws_np(n, d, seed, lift):
+    """numpy twin of adapter.pilot_draws: signed ziggurat draws at positions i d + j of the stream of the
+    point code 2^64 - 1, and phi_D(sum_j N2(z_j))."""
+    from .adapter import GOLD
+    from .bits import mix64_np
+
+    with np.errstate(over="ignore"):
+        key = mix64_np(np.uint64(seed) ^ mix64_np(np.uint64(2**64 - 1) + GOLD))
+    base = np.arange(n * d, dtype=np.uint64)
+    g, _ = ziggurat_np(np.full(n * d, key, dtype=np.uint64), base, np.zeros(n * d, dtype=np.uint64), True)
+    Z = g.reshape(n, d)
+    return Z, lift.phi(lift.n2(Z).sum(axis=1))
+
+
+def fused_image_labels_np(phi_rows, codes, Y, d, q, K, seed, lift, reads=None):
+    """numpy twin of adapter.fused_image_labels for a vectorised query phi_rows(Z, y): the draws of
+    cell_draws_np (unread coordinates NaN for q = 2), out[i, m] = mean_k phi(z_k(x_i), Y[i, m] mult_k)."""
+    Z, mult = cell_draws_np(codes, d, q, K, seed, lift)
+    if reads is not None and q == 2:
+        Z = Z.copy()
+        Z[:, np.asarray(reads) == 0] = np.nan
+    Y = np.asarray(Y, dtype=np.float64)
+    out = np.empty(Y.shape)
+    for m in range(Y.shape[1]):
+        out[:, m] = np.asarray(phi_rows(Z, np.repeat(Y[:, m], K) * mult)).reshape(-1, K).mean(axis=1)
+    return out
+
+
+def pilot_pairs_np(n, d, seed, tied, lift):
+    """numpy twin of adapter.pilot_pairs (q = 2)."""
+    from .adapter import GOLD
+    from .bits import mix64_np
+
+    def key(code):
+        with np.errstate(over="ignore"):
+            return mix64_np(np.uint64(seed) ^ mix64_np(np.uint64(code) + GOLD))
+
+    ka, kb, kc = key(2**64 - 1), key(2**64 - 2), key(2**64 - 3)
+    base = np.arange(n * d, dtype=np.uint64)
+    zeros = np.zeros(n * d, dtype=np.uint64)
+    a, _ = ziggurat_np(np.full(n * d, ka, dtype=np.uint64), base, zeros, False)
+    b, _ = ziggurat_np(np.full(n * d, kb, dtype=np.uint64), base, zeros, False)
+    with np.errstate(over="ignore"):
+        s1 = (mix64_np(kc + base * GOLD) & np.uint64(1)).astype(bool)
+        s2 = (mix64_np(kc + (np.uint64(n * d) + base) * GOLD) & np.uint64(1)).astype(bool)
+    t = np.tile(np.asarray(tied, dtype=bool), n)
+    Z1 = np.where(s1, -a, a).reshape(n, d)
+    Z2 = np.where(np.where(t, s1, s2), -b, b).reshape(n, d)
+    return Z1, Z2, lift.phi(lift.n2(Z1).sum(axis=1)), lift.phi(lift.n2(Z2).sum(axis=1))
+
+
+def encode_codes_np(X, q):
+    """numpy twin of adapter.encode_codes."""
+    X = np.asarray(X, dtype=np.int64)
+    return (X * q ** np.arange(X.shape[1], dtype=np.int64)).sum(axis=1)
