@@ -411,6 +411,7 @@ def _contract_cases():
         "noisy-gd": ({"width": 2, "steps": 20, "seed": 0}, None),
         "hermite-moments": ({"k": 1}, hermite), "vw-cheat": ({"family": fam}, vw),
         "lifted-parity-brute-force": ({"lift": lift, "seed": 0}, lifted),
+        "lifted-low-degree": ({"lift": lift, "k": 2}, lifted),
         "reduction": ({"learner": "lifted-parity-brute-force", "learner_params": {"lift": lift, "seed": 0},
                        "lift": lift, "seed": 0},
                       lambda seed, budget, guard: SQOracle(BooleanCube(4), guard(Parity(4, [1, 2])), 0.01,
