@@ -20,6 +20,9 @@ def test_quickstart_runs(tmp_path, monkeypatch):
     assert abs([r.answer for r in oracle.ledger][1] - 0.95) < 1e-12  # the comment "0.95 here"
     assert oracle.ledger.counts()["csq"] >= 57
     assert ns["vs"].survivors >= 1 and ns["vs"].ledger[-1].extra["eliminated"] <= 101
+    assert ns["g16"].ledger[0].extra["inner_bound"] == "exact-law" and ns["g16"].ledger[0].extra["eps_inner"] < 1e-4
+    assert ns["big"].ledger[-1].extra["truth_path"] == "junta" and ns["big"].ledger[-1].truth_error < 1e-12
+    assert ns["low2"].success and ns["low2"].queries == 529
 
 
 def test_readme_opens_with_the_two_commands():
