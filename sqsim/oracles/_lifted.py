@@ -196,6 +196,8 @@ class LiftedOracle(Sealed):
                 extra={"boolean_index": brec.index, "tau_bool": self.boolean.tolerance,
                        "eps_inner": images[n].eps_inner, "bad_event": self.bad_event,
                        "inner_samples": images[n].inner_samples, "inner_bound": images[n].inner_bound,
+                       "inner_hoeffding_samples": getattr(images[n], "hoeffding_samples", None),
+                       "variance_bound": getattr(images[n], "variance_bound", None),
                        "forwarded": 1}), seconds=seconds)
         return answers
 
