@@ -418,13 +418,14 @@ class LabelCharacter(Query):
             sc = sup, support_code(sup)
         self.support, self.code = sc
         try:
-            w = tuple(float(v) for v in weights)
+            w0, w1 = weights
+            w0, w1 = float(w0), float(w1)
         except (TypeError, ValueError):
-            w = ()
-        if len(w) != 2 or not all(-1.0 <= v <= 1.0 for v in w):
+            w0 = w1 = math.nan
+        if not (-1.0 <= w0 <= 1.0 and -1.0 <= w1 <= 1.0):
             raise InvalidParameterError(f"The 'weights' parameter of LabelCharacter must be two numbers in [-1, 1]. "
                                         f"Got {show(weights)} instead.")
-        self.weights = (w[0] + 0.0, w[1] + 0.0)  # -0.0 folded into 0.0
+        self.weights = (w0 + 0.0, w1 + 0.0)  # -0.0 folded into 0.0
         if name is not None:
             check_param("name", name, _Str, "LabelCharacter")
         self.name = name or f"w{self.weights}*chi{{{','.join(map(str, self.support))}}}"

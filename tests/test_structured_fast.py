@@ -391,3 +391,15 @@ def test_shared_extras_keep_signed_zeros_and_types_apart():
     got = [r.extra["null"] for r in led[:5]]
     assert [repr(v) for v in got] == ["0.0", "-0.0", "0", "False", "0.0"]
     assert led.total == 8 and led[5].extra == {"count": 3}
+
+
+def test_key_spectrum_entries_are_the_per_query_key_sums():
+    from sqsim._kernels import cube as kcube
+
+    for d in (1, 4, 9):
+        n = 2**d
+        for vi in (0, 1):
+            tab = _enumerated.key_spectrum(vi, n)
+            assert int(tab[0]) == _enumerated.key_total(vi, n)
+            for code in np.random.default_rng(d).integers(0, n, 10).tolist():
+                assert int(tab[code]) == int(kcube.character_key_sum.serial(code, vi, n, _enumerated.block_bits(n)))

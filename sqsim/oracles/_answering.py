@@ -49,9 +49,10 @@ def smooth_uniform(self, ev) -> float:
     a relative change of 1e-6 moves u by at most about |g| 1e-6 / sqrt(2 pi) (docs/theory/strategies.md, smooth-noise).
     """
     v = np.asarray(ev.noise_vector(), dtype=np.float64)
-    c = v - v.mean()
-    norm = float(np.linalg.norm(c))
-    if not norm > 1e-12 * max(1.0, float(np.linalg.norm(v))):
+    # v.mean() and np.linalg.norm spelled out (the same pairwise sum, dot products and correctly rounded sqrt)
+    c = v - float(np.add.reduce(v)) / v.shape[0]
+    norm = math.sqrt(float(c.dot(c)))
+    if not norm > 1e-12 * max(1.0, math.sqrt(float(v.dot(v)))):
         return float(derived_rng(self._entropy, "noise", "constant").random())
     if v.shape[0] not in self._noise_features:
         self._noise_features[v.shape[0]] = derived_rng(self._entropy, "noise", v.shape[0]).standard_normal(v.shape[0])

@@ -87,7 +87,7 @@ class _Structure:
     """The lookup tables of structured queries on one enumerated Boolean cube (built once per engine)."""
 
     __slots__ = ("spec", "Q", "P", "labels", "signs", "g_plus", "g_minus", "null_empty", "null_other", "n", "c0",
-                 "dq", "finalize")
+                 "dq", "finalize", "weights")
 
     def __init__(self, engine):
         table = engine.table
@@ -108,6 +108,23 @@ class _Structure:
         self.c0 = sum((gp + gm) * p for gp, gm, p in zip(self.g_plus, self.g_minus, self.P)) & _keys.MASK
         self.dq = [(gp - gm) & _keys.MASK for gp, gm in zip(self.g_plus, self.g_minus)]
         self.finalize = _keys.finalizer(engine.context)
+        #: label-character constants by weight pair (see weight_constants)
+        self.weights: dict[tuple[float, float], tuple] = {}
+
+    def weight_constants(self, w) -> tuple:
+        """(m_0, m_1, den, c0, dq) of weights (w_0, w_1): w_v = m_v N / den exactly (den = N times the larger
+        power-of-two denominator), and the key H = c0 + sum_v dq_v Q_v(S) mod 2^64 of the table w_v chi_S."""
+        (p0, q0), (p1, q1) = w[0].as_integer_ratio(), w[1].as_integer_ratio()  # q0, q1 powers of two
+        q = max(q0, q1)
+        gp = [_keys.value_hash(w[v]) for v in self.labels]
+        gm = [_keys.value_hash(-w[v]) for v in self.labels]
+        c0 = sum((a + b) * p for a, b, p in zip(gp, gm, self.P)) & _keys.MASK
+        dq = [(a - b) & _keys.MASK for a, b in zip(gp, gm)]
+        c = (p0 * (q // q0), p1 * (q // q1), q * self.n, c0, dq)
+        if len(self.weights) >= 4096:
+            self.weights.clear()
+        self.weights[w] = c
+        return c
 
 
 class LabelTable:
@@ -223,20 +240,22 @@ class EnumeratedEngine:
         code = query.code
         N = st.n
         w = query.weights
+        c = st.weights.get(w)
+        if c is None:
+            c = st.weight_constants(w)
+        m0, m1, den, c0, dq = c
         total = N if code == 0 else 0
         F = int(st.spec.item(code))
-        n0, n1 = (total + F) // 2, (total - F) // 2
-        (p0, q0), (p1, q1) = w[0].as_integer_ratio(), w[1].as_integer_ratio()  # q0, q1 powers of two
-        den = max(q0, q1)
-        num = p0 * n0 * (den // q0) + p1 * n1 * (den // q1)
-        den *= N
+        num = m0 * ((total + F) // 2) + m1 * ((total - F) // 2)  # w_0 n_0 + w_1 n_1, times den / N
         truth = num / den + 0.0  # int / int is correctly rounded
         a, b = truth.as_integer_ratio()
         err = 0.0 if a * den == num * b else UNIT_ROUNDOFF
-        weights = [w[v] for v in st.labels]
-        h = _keys.label_character_hash(st.P, [q.item(code) for q in st.Q], weights)
-        null = self._null(np.array([x * N for x in weights], dtype=np.float64)) if code == 0 else st.null_other
-        return Evaluation(truth, err, 0.0, self._finalize(h), null,
+        h = c0
+        for q, d in zip(st.Q, dq):
+            h += d * q.item(code)
+        null = (self._null(np.array([w[v] * N for v in st.labels], dtype=np.float64)) if code == 0
+                else st.null_other)
+        return Evaluation(truth, err, 0.0, self._finalize(h & _keys.MASK), null,
                           lambda: self.probes.label_character_values(code, w))
 
     def _finalize(self, h: int) -> str:

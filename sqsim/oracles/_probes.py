@@ -16,8 +16,8 @@ from .._random import derived_rng
 PROBE_POINTS = 256
 #: numpy >= 2.0 counts bits in one pass; older numpy uses the shift-xor parity
 _POPCOUNT = getattr(np, "bitwise_count", None)
-#: row 0: (-1)^k, row 1: -(-1)^k for popcounts k = 0..64 (the probe vectors of characters for labels 0, 1)
-_PM_TABLE = np.array([[(-1.0) ** k for k in range(65)], [-((-1.0) ** k) for k in range(65)]])
+#: (-1)^k for popcounts k = 0..64 (a character's sign at a probe point)
+_SIGN_TABLE = np.array([(-1.0) ** k for k in range(65)])
 
 
 class ProbeSet:
@@ -57,18 +57,24 @@ class ProbeSet:
         return (self._signs[:, None] * self._chi(code)[None, :]).reshape(-1)
 
     def character_vector(self, code: int) -> np.ndarray:
-        """:meth:`character_values` for Boolean probe labels (0, 1) in fewer steps: (chi, -chi) from one
+        """:meth:`character_values` for Boolean probe labels (0, 1) in fewer steps: (chi, -chi) from a
         table lookup of the popcounts (numpy >= 2; older numpy: :meth:`character_values`)."""
         if _POPCOUNT is None or self._codes is None:
             if _POPCOUNT is None:
                 return self.character_values(code)
             self._chi(0)  # builds the probe codes
-        return _PM_TABLE[:, _POPCOUNT(self._codes & code)].reshape(-1)
+        chi = _SIGN_TABLE.take(_POPCOUNT(self._codes & code))
+        return np.concatenate((chi, -chi))
 
     def label_character_values(self, code: int, weights) -> np.ndarray:
         """The same vector for a label character w_l chi_S(x) (Boolean probe labels 0 and 1)."""
-        w = np.array([weights[int(v)] for v in self.labels], dtype=np.float64)
-        return (w[:, None] * self._chi(code)[None, :]).reshape(-1)
+        if _POPCOUNT is None or len(self.labels) != 2:
+            w = np.array([weights[int(v)] for v in self.labels], dtype=np.float64)
+            return (w[:, None] * self._chi(code)[None, :]).reshape(-1)
+        if self._codes is None:
+            self._chi(0)  # builds the probe codes
+        chi = _SIGN_TABLE.take(_POPCOUNT(self._codes & code))
+        return np.concatenate((weights[0] * chi, weights[1] * chi))
 
 
 def labels_are_boolean(domain, target, entropy: int) -> bool:
