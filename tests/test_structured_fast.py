@@ -403,3 +403,12 @@ def test_key_spectrum_entries_are_the_per_query_key_sums():
             assert int(tab[0]) == _enumerated.key_total(vi, n)
             for code in np.random.default_rng(d).integers(0, n, 10).tolist():
                 assert int(tab[code]) == int(kcube.character_key_sum.serial(code, vi, n, _enumerated.block_bits(n)))
+
+
+def test_sq_query_overhead_benchmark_reports_its_fields():
+    """Structure only (no timing assertion): the entry `sqsim bench` reports as sq_query_overhead."""
+    from sqsim._bench import bench_sq_query_overhead
+
+    r = bench_sq_query_overhead(8, 20, 3)
+    assert set(r) == {"value", "unit", "reference_value", "ratio"} and r["unit"] == "us/query"
+    assert r["value"] > 0 and r["reference_value"] > 0
