@@ -33,18 +33,18 @@ def _require_tolerance(oracle, below: float, who: str):
 class SignHypothesis:
     """x -> 1[sum_S c_S (-1)^{S.x} < 0]: the 0/1 predictor of a +-1 Fourier expansion (LMN)."""
 
-    def __init__(self, d: int, codes: np.ndarray, coefficients: np.ndarray):
+    def __init__(self, d: int, codes, coefficients: np.ndarray):
         self.d = d
-        self.codes = np.asarray(codes, dtype=np.int64)
+        self.codes = np.array([int(c) for c in codes], dtype=np.int64 if d <= 62 else object)
         self.coefficients = np.asarray(coefficients, dtype=np.float64)
-        self._w = 1 << np.arange(d, dtype=np.int64)
 
     def __call__(self, X) -> np.ndarray:
         X = np.asarray(X, dtype=np.int64)
-        codes = X @ self._w
         s = np.zeros(X.shape[0])
         for c, a in zip(self.codes, self.coefficients):
-            s += a * (1.0 - 2.0 * parity_np(codes & c))
+            cols = _support(c, self.d)
+            par = X[:, cols].sum(axis=1) & 1 if cols else np.zeros(X.shape[0], dtype=np.int64)
+            s += a * (1.0 - 2.0 * par)
         return (s < 0).astype(np.int64)
 
     def __repr__(self):

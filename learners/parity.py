@@ -43,8 +43,9 @@ class ParityBruteForce(Learner):
         if self.max_size is None:
             return np.arange(1, 2**d, dtype=np.int64)
         k = min(self.max_size, d)
+        # int64 codes up to d = 62, Python ints beyond (the permutation depends only on the length)
         return np.array([sum(1 << j for j in c) for i in range(1, k + 1) for c in combinations(range(d), i)],
-                        dtype=np.int64)
+                        dtype=np.int64 if d <= 62 else object)
 
     def _learn(self, oracle):
         if not isinstance(oracle.domain, BooleanCube):

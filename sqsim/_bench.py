@@ -211,6 +211,75 @@ def bench_sq_query_overhead(d: int, n: int, repeats: int) -> dict:
     return {"value": t * 1e6, "unit": "us/query", "reference_value": t_ref * 1e6, "ratio": t_ref / t}
 
 
+@numba.njit(cache=True)
+def _bench_low_variance(z, y, params):  # pragma: no cover
+    return min(1.0, max(-1.0, y)) * math.tanh(z[0] * z[1] + params[0])
+
+
+def _lifted_adapter(d: int, tau: float, inner_samples=None):
+    from . import BooleanCube, SQOracle
+    from .adapter import LiftedOracle
+    from .concepts import Parity
+    from .lift import CompressedLift
+
+    lift = CompressedLift(d, q=2, delta=1.0 / d, D=d)
+    boolean = SQOracle(BooleanCube(d), Parity(d, [0, 1]), tau / 2, answers="adversarial", seed=1)
+    return LiftedOracle(boolean, lift, inner_samples)
+
+
+def _ms_per_query(oracle, queries) -> float:
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        oracle.ask(q)
+        times.append(time.perf_counter() - t)
+    return 1e3 * float(np.median(times))
+
+
+def bench_lifted_structured(d: int, n: int, n_ref: int, tau: float = 0.025) -> dict:
+    """ms per LiftedCharacter through LiftedOracle (an exact Boolean image, docs/theory/lifted-images.md)
+    against the generic inner Monte Carlo path on the same query (a plain Query with the same values).
+
+    Median over distinct supports on one adapter after a warm-up query; the adversarial Boolean strategy.
+    """
+    from . import Query
+    from .lift import LiftedCharacter
+
+    rng = np.random.default_rng(d)
+    sups = [sorted(rng.choice(d, size=3, replace=False).tolist()) for _ in range(n + n_ref + 2)]
+    o = _lifted_adapter(d, tau)
+    o.ask(LiftedCharacter(d, sups[0]))
+    t = _ms_per_query(o, [LiftedCharacter(d, s) for s in sups[1 : n + 1]])
+
+    def plain(s):
+        lc = LiftedCharacter(d, s)
+        return Query(lambda Z, y: lc.values(Z, y), name="plain-lifted-character")
+
+    r = _lifted_adapter(d, tau)
+    r.ask(plain(sups[-1]))
+    t_ref = _ms_per_query(r, [plain(s) for s in sups[n + 1 : n + 1 + n_ref]])
+    return {"value": t, "unit": "ms/query", "reference_value": t_ref, "ratio": t_ref / t}
+
+
+def bench_lifted_generic(d: int, n: int, tau: float = 0.02) -> dict:
+    """ms per generic (low-variance) Numba query through the adapter with the variance-aware inner budget
+    (docs/theory/inner-budgets.md) against the same queries with K fixed at the Hoeffding rule's."""
+    from . import NumbaQuery
+    from ._strategies import hoeffding_samples
+
+    def queries(tag):
+        return [NumbaQuery(_bench_low_variance, name=f"{tag}{i}", params=[0.01 * (i + 1)]) for i in range(n)]
+
+    o = _lifted_adapter(d, tau)
+    o.ask(NumbaQuery(_bench_low_variance, name="warm", params=[0.5]))
+    t = _ms_per_query(o, queries("q"))
+    K = max(1, -(-hoeffding_samples(tau / 4, o.inner_failure_probability) // 2**d))
+    h = _lifted_adapter(d, tau, inner_samples=K)
+    h.ask(NumbaQuery(_bench_low_variance, name="warm", params=[0.5]))
+    t_ref = _ms_per_query(h, queries("q"))
+    return {"value": t, "unit": "ms/query", "reference_value": t_ref, "ratio": t_ref / t}
+
+
 def collect(quick: bool = False) -> dict:
     reps = 5 if quick else 20
     out = {}
@@ -223,6 +292,8 @@ def collect(quick: bool = False) -> dict:
     out.update(bench_lifted(16, 8, 100_000 if quick else 1_000_000, reps))
     out["adapter_d16"] = bench_adapter(16, 64, 2_000 if quick else 20_000, reps)
     out["sq_query_overhead"] = bench_sq_query_overhead(16, 500 if quick else 5_000, reps)
+    out["lifted_query_structured_d16"] = bench_lifted_structured(16, 50 if quick else 500, 2 if quick else 5)
+    out["lifted_query_generic_d16"] = bench_lifted_generic(16, 3 if quick else 5)
     return out
 
 

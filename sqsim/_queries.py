@@ -521,7 +521,7 @@ class CharacterBatch:
     """
 
     def __init__(self, d, max_size=None, *, supports=None):
-        check_param("d", d, Interval(int, 1, 62), "CharacterBatch")
+        check_param("d", d, Interval(int, 1, MAX_CUBE_D), "CharacterBatch")
         self.d = int(d)
         if (max_size is None) == (supports is None):
             raise InvalidParameterError(
@@ -544,7 +544,9 @@ class CharacterBatch:
 
     @property
     def codes(self) -> np.ndarray:
-        return np.array([m.code for m in self.members], dtype=np.int64)
+        """The members' support codes: int64 for d <= 62, Python ints (an object array) beyond."""
+        codes = [m.code for m in self.members]
+        return np.array(codes, dtype=np.int64 if self.d <= 62 else object)
 
     def __repr__(self):
         return f"CharacterBatch(d={self.d}, members={len(self)})"

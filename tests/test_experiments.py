@@ -330,7 +330,7 @@ def test_lifted_parities_follow_the_boolean_counts(tmp_path):
     recs = out["report"].records
     lifted = {(r["d"], r["seed_index"]): r for r in recs if r["oracle"] == "lifted"}
     boolean = {(r["d"], r["seed_index"]): r for r in recs if r["oracle"] == "sq"}
-    assert lifted.keys() == boolean.keys() and len(lifted) == 4
+    assert lifted.keys() == boolean.keys() and len(lifted) == 8  # quick: d = 3..6, 2 seeds
     for key, r in lifted.items():
         assert r["success"] and boolean[key]["success"]
         assert r["target"]["support"] == boolean[key]["target"]["support"]

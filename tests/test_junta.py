@@ -354,9 +354,7 @@ def _brute_force_rank(d, support, seed, k=2):
     return int(np.flatnonzero(order == np.uint64(sum(1 << j for j in support)))[0]) + 1
 
 
-@pytest.mark.parametrize("d", [32, pytest.param(64, marks=pytest.mark.xfail(
-    raises=OverflowError, strict=True,
-    reason="ParityBruteForce keeps candidate codes in int64 (learners/parity.py, not this helper's file)"))])
+@pytest.mark.parametrize("d", [32, 64])
 def test_parity_brute_force_identifies_a_sparse_parity_beyond_the_guard(d):
     support = [7, d - 2]
     oracle = SQOracle(BooleanCube(d), Parity(d, support), 0.05, answers="adversarial", seed=3)
@@ -366,9 +364,7 @@ def test_parity_brute_force_identifies_a_sparse_parity_beyond_the_guard(d):
     assert all(r.extra["truth_path"] == "junta" for r in oracle.ledger)
 
 
-@pytest.mark.parametrize("d", [32, pytest.param(64, marks=pytest.mark.xfail(
-    raises=InvalidParameterError, strict=True,
-    reason="CharacterBatch caps d at 62 (sqsim/_queries.py, not this helper's file)"))])
+@pytest.mark.parametrize("d", [32, 64])
 def test_low_degree_identifies_a_sparse_parity_beyond_the_guard(d):
     support = [7, d - 2]
     oracle = SQOracle(BooleanCube(d), Parity(d, support), 0.05, answers="adversarial", seed=3)

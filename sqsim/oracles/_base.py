@@ -69,7 +69,7 @@ class BaseOracle(Sealed):
             self._check_samples(self._truth_n(), "Monte Carlo truths")
             self._engine = MonteCarloEngine(domain, self._target, binary=self.binary_queries, entropy=self._entropy,
                                             n=self._truth_n(), failure_probability=self.failure_probability,
-                                            value_range=self._value_range())
+                                            value_range=self._value_range(), max_label_values=self.max_label_values)
         self._noise_features: dict[int, np.ndarray] = {}
         #: the built-in strategy answered inline (None: through AnswerContext), and whether Character and
         #: LabelCharacter queries take the lookup path of ``ask`` (docs/theory/structured-queries.md)
@@ -109,7 +109,12 @@ class BaseOracle(Sealed):
     # ------------------------------------------------------------------ public accessors
     @property
     def exact(self) -> bool:
-        """True when truths are exact (enumerated), False for Monte Carlo truths."""
+        """True when the engine enumerates the domain (every truth exact), False for a Monte Carlo engine.
+
+        Engine-level: a Monte Carlo oracle still answers junta queries exactly (docs/theory/juntas.md,
+        section "What oracle.exact means"); per-query exactness is in each record's ``truth_error``,
+        ``failure_probability`` and ``extra["truth_path"]``.
+        """
         return self._engine.exact
 
     @property
