@@ -25,7 +25,7 @@ DEMO_PARITY = [
     ("exact-cheat", "parity"),  # one query: right with exact answers, wrong against the adversary
 ]
 #: Gaussian learners on lifted parities (through LiftedOracle). Each Gaussian query is one Boolean
-#: query: a LiftedCharacter's exact Boolean image (docs/theory/lifted-images.md), well under 1 ms at d = 12.
+#: query: a LiftedCharacter's exact Boolean image (docs/theory/lifted-images.md), well under 1 ms at d = 14.
 DEMO_LIFTED = [
     ("lifted-parity-brute-force", "lifted-parity"),
 ]
@@ -33,7 +33,7 @@ DEMO_LIFTED = [
 #: Gaussian tolerance of the lifted sweep: below P[f^Delta != 0] / 2 (>= 0.0278 for delta = 1/d, d <= 20)
 LIFTED_TAU = 0.025
 #: largest Boolean dimension and seeds per dimension of the demo's lifted sweep
-LIFTED_D_MAX, LIFTED_SEEDS = 12, 3
+LIFTED_D_MAX, LIFTED_SEEDS = 14, 3
 
 
 def demo_config(*, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifted=True, lifted_d_max=LIFTED_D_MAX,
