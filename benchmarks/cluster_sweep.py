@@ -4,8 +4,9 @@ lifted-parity-brute-force through the Theorem 3.2 adapter (docs/theory/lifted-im
 query is a structured LiftedCharacter with an exact Boolean image) against the adversarial Boolean
 oracle, delta = 1/d, Gaussian tolerance LIFTED_TAU. The same config runs once in this process
 (``workers=1``) and once on a cluster, and the script prints the makespan, queries/s and the parallel
-efficiency T1 / (N T_N). The two runs' results are compared cell for cell (same fingerprints), so the
-cluster run is checked, not only timed::
+efficiency T1 / (N T_N); for the cluster run also the work efficiency (sum of cell times / (N makespan))
+and the largest cell, which bounds the makespan from below. The two runs' results are compared cell for
+cell (same fingerprints), so the cluster run is checked, not only timed::
 
     python benchmarks/cluster_sweep.py                       # 1 worker, then a LocalCluster of 2
     python benchmarks/cluster_sweep.py --workers 4 --seeds 6
@@ -56,9 +57,14 @@ def main(argv=None) -> dict:
             queries = sum(int(r["queries"] or 0) for r in report.records)
             ok = sum(bool(r["success"]) for r in report.records)
             fingerprints[label] = {r["cell"]: r["ledger_fingerprint"] for r in report.records}
+            cell_s = [float(r["timing"]["seconds"]) for r in report.records]
             out[label] = {"workers": workers, "scheduler": scheduler, "cells": report.cells, "succeeded": ok,
                           "errors": report.errors, "queries": queries, "makespan_s": round(report.seconds, 2),
-                          "queries_per_s": round(queries / report.seconds, 1)}
+                          "queries_per_s": round(queries / report.seconds, 1),
+                          "cell_seconds_sum": round(sum(cell_s), 2), "largest_cell_s": round(max(cell_s), 2),
+                          # work / (N makespan): the share of the N workers' time spent in cells
+                          "work_efficiency": round(sum(cell_s) / (args.workers * report.seconds), 3)
+                          if label == "cluster" else None}
         if "serial" in out:
             out["efficiency"] = round(out["serial"]["makespan_s"] / (args.workers * out["cluster"]["makespan_s"]), 3)
             out["same_results"] = fingerprints["serial"] == fingerprints["cluster"]
@@ -69,7 +75,8 @@ def main(argv=None) -> dict:
             if label in out:
                 r = out[label]
                 print(f"{label:8s} workers={r['workers']} cells={r['cells']} ok={r['succeeded']} "
-                      f"queries={r['queries']} makespan={r['makespan_s']} s  {r['queries_per_s']} queries/s")
+                      f"queries={r['queries']} makespan={r['makespan_s']} s  {r['queries_per_s']} queries/s  "
+                      f"largest cell {r['largest_cell_s']} s  work efficiency {r['work_efficiency']}")
         if "efficiency" in out:
             print(f"efficiency T1/(N TN) = {out['efficiency']}  same results: {out['same_results']}")
     return out

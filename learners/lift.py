@@ -33,7 +33,7 @@ from sqsim._learning import Learner
 from sqsim._queries import LabelCharacter, _numba_rows
 from sqsim._validation import Interval, check_param, show
 from sqsim.lift import CompressedLift
-from sqsim.oracles._handle import ViewRecord, _guarded_getattribute, _no_dunder, _refuse
+from sqsim.oracles._handle import SealedSurface, ViewRecord
 from sqsim.oracles._violations import violation
 
 from ._base import register
@@ -134,7 +134,7 @@ def _records(view) -> list:
     return _SLOT["bl_records"].__get__(view)
 
 
-class BooleanLedgerView:
+class BooleanLedgerView(SealedSurface):
     """The Boolean view's records (index, name, kind, Boolean answer, count), as its learner knows them."""
 
     __slots__ = ("bl_records",)
@@ -165,18 +165,10 @@ class BooleanLedgerView:
         return [{"index": r.index, "name": r.name, "kind": r.kind, "answer": r.answer, "count": r.count}
                 for r in _records(self)]
 
-    __getattribute__ = _guarded_getattribute(_LEDGER_PUBLIC, "LedgerView")
-
-    def __setattr__(self, name, value):
-        raise violation(SealError, "A LedgerView is read-only.")
-
-    def __delattr__(self, name):
-        raise violation(SealError, "A LedgerView is read-only.")
+    _SEAL_PUBLIC, _SEAL_NAME = _LEDGER_PUBLIC, "LedgerView"
 
     def __repr__(self):
         return f"LedgerView(records={len(self)}, counts={self.counts()})"
-
-    __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = _refuse
 
 
 def _get(view, name):
@@ -238,7 +230,7 @@ def _gaussian(view):
     return _get(view, "v_handle")
 
 
-class BooleanView:
+class BooleanView(SealedSurface):
     """A Boolean SQ handle in front of a Gaussian handle on the lifted class (docs/theory/lifting-learners.md).
 
     It offers what a Boolean SQ learner may use of a handle: ``ask``, ``ask_batch``, ``kind`` "sq",
@@ -328,24 +320,10 @@ class BooleanView:
         """End the run: every further call is refused."""
         _SLOT["v_open"].__set__(self, False)
 
-    # ------------------------------------------------------------------ sealing
-    __getattribute__ = _guarded_getattribute(_VIEW_PUBLIC, "OracleHandle")
-
-    def __getattr__(self, name):
-        _no_dunder(self, name)
-        raise violation(SealError, f"OracleHandle has no attribute {name!r}: a learner sees only "
-                                   f"{', '.join(sorted(_VIEW_PUBLIC))}.")
-
-    def __setattr__(self, name, value):
-        raise violation(SealError, f"OracleHandle.{name} cannot be set: a handle is read-only.")
-
-    def __delattr__(self, name):
-        raise violation(SealError, f"OracleHandle.{name} cannot be deleted: a handle is read-only.")
+    _SEAL_PUBLIC, _SEAL_NAME = _VIEW_PUBLIC, "OracleHandle"
 
     def __repr__(self):
         return f"BooleanView(domain={self.domain!r}, tolerance={self.tolerance:.4g}, queries={self.queries})"
-
-    __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = _refuse
 
 
 #: the slot descriptors, removed from the classes (as for sqsim's handles): no attribute reaches their contents

@@ -504,8 +504,27 @@ def _zq_char_phi(x, y, params):  # pragma: no cover
     return yp * np.cos(2.0 * np.pi * (ph % q) / q)
 
 
+class MemberBatch:
+    """What structured batches share: ``members`` (one query each, each recorded as its own query), ``d``."""
+
+    members: list
+    d: int
+
+    def __len__(self):
+        return len(self.members)
+
+    def __iter__(self):
+        return iter(self.members)
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The members' support codes: int64 for d <= 62, Python ints (an object array) beyond."""
+        codes = [m.code for m in self.members]
+        return np.array(codes, dtype=np.int64 if self.d <= 62 else object)
+
+
 @export
-class CharacterBatch:
+class CharacterBatch(MemberBatch):
     """A structured batch of characters, answered by one Walsh-Hadamard transform.
 
     Parameters
@@ -536,17 +555,6 @@ class CharacterBatch:
         self.max_size = max_size
         self.members = [Character._trusted(self.d, s, support_code(s)) for s in sups]
 
-    def __len__(self):
-        return len(self.members)
-
-    def __iter__(self):
-        return iter(self.members)
-
-    @property
-    def codes(self) -> np.ndarray:
-        """The members' support codes: int64 for d <= 62, Python ints (an object array) beyond."""
-        codes = [m.code for m in self.members]
-        return np.array(codes, dtype=np.int64 if self.d <= 62 else object)
 
     def __repr__(self):
         return f"CharacterBatch(d={self.d}, members={len(self)})"

@@ -19,7 +19,7 @@ import numpy as np
 from scipy import special
 
 from .._errors import InvalidParameterError, QueryRangeError
-from .._queries import LabelCharacter, Query, _check_support, check_values, support_code
+from .._queries import LabelCharacter, MemberBatch, Query, _check_support, check_values, support_code
 from .._validation import Callable, Interval, Options, check_param, show
 
 __all__ = ["LiftedCharacter", "LiftedCharacterBatch", "ThresholdQuery", "threshold_boundaries"]
@@ -100,7 +100,7 @@ class LiftedCharacter(Query):
         return "sqsim.lift.LiftedCharacter"
 
 
-class LiftedCharacterBatch:
+class LiftedCharacterBatch(MemberBatch):
     """A batch of LiftedCharacters with one weight pair, asked at once (``LiftedOracle.ask_batch``).
 
     Like :class:`sqsim.CharacterBatch`: exactly one of ``max_size`` (every |S| <= max_size) and
@@ -126,16 +126,6 @@ class LiftedCharacterBatch:
         self.max_size = max_size
         self.weights = _check_weights(weights, "LiftedCharacterBatch")
         self.members = [LiftedCharacter(self.d, s, self.weights) for s in sups]
-
-    def __len__(self):
-        return len(self.members)
-
-    def __iter__(self):
-        return iter(self.members)
-
-    @property
-    def codes(self) -> np.ndarray:
-        return np.array([m.code for m in self.members], dtype=np.int64)
 
     def __repr__(self):
         return f"LiftedCharacterBatch(d={self.d}, members={len(self)}, weights={self.weights})"

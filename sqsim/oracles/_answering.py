@@ -75,22 +75,28 @@ def smooth_uniform_character(self, probes, code: int) -> float:
 
 
 
+def record_null(self, ev, extra: dict) -> float:
+    """The null expectation of an evaluation, recorded in ``extra`` (with its Hoeffding bound when it is Monte
+    Carlo: independent pairs (z, f(z')), the truth's bound)."""
+    v = ev.null() if callable(ev.null) else ev.null
+    if v is None:
+        raise InvalidParameterError(
+            f"The 'max_label_values' parameter of {self._caller} must be at least the target's number of "
+            f"distinct labels for the {self.strategy.name!r} strategy (it needs the null distribution). "
+            f"Got {self.max_label_values} instead."
+        )
+    extra["null"] = v = float(v)
+    if callable(ev.null):
+        extra["null_error"] = ev.truth_error
+    return v
+
+
 def answer_with_strategy(self, query: Query, ev) -> dict:
     lo, hi, nominal = self._band(ev)
     extra = dict(ev.extra)
 
     def null():
-        v = ev.null() if callable(ev.null) else ev.null
-        if v is None:
-            raise InvalidParameterError(
-                f"The 'max_label_values' parameter of {self._caller} must be at least the target's number of "
-                f"distinct labels for the {self.strategy.name!r} strategy (it needs the null distribution). "
-                f"Got {self.max_label_values} instead."
-            )
-        extra["null"] = float(v)
-        if callable(ev.null):  # Monte Carlo null on independent pairs (z, f(z')): same Hoeffding bound
-            extra["null_error"] = ev.truth_error
-        return float(v)
+        return record_null(self, ev, extra)
 
     ctx = AnswerContext(
         truth=ev.truth, truth_error=ev.truth_error, lo=lo, hi=hi, tolerance=nominal, grid=self._grid(),
@@ -136,16 +142,7 @@ def answer_fast(self, query: Query, ev, kind: str) -> dict:
     if kind == "exact":
         a = ev.truth
     elif kind == "adversarial":
-        v = ev.null() if callable(ev.null) else ev.null
-        if v is None:
-            raise InvalidParameterError(
-                f"The 'max_label_values' parameter of {self._caller} must be at least the target's number of "
-                f"distinct labels for the {self.strategy.name!r} strategy (it needs the null distribution). "
-                f"Got {self.max_label_values} instead."
-            )
-        extra["null"] = v = float(v)
-        if callable(ev.null):
-            extra["null_error"] = ev.truth_error
+        v = record_null(self, ev, extra)
         a = min(max(v, lo), hi)
     elif kind == "rounded":
         grid = self._grid()

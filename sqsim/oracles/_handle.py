@@ -54,17 +54,37 @@ class ViewRecord:
                                    f"answer and count only.")
 
 
-def _guarded_getattribute(public: frozenset, what: str):
-    """``__getattribute__`` that serves dunders and the public names only (no private method is reachable)."""
+class SealedSurface:
+    """The sealing every learner-facing object shares: public names only, read-only, never copied or pickled.
+
+    Subclasses set ``_SEAL_PUBLIC`` (the names a learner may read) and ``_SEAL_NAME`` (shown in messages),
+    and keep their state in ``__slots__`` whose descriptors are removed from the class (``_SLOT``).
+    """
+
+    __slots__ = ()
+    _SEAL_PUBLIC: frozenset = frozenset()
+    _SEAL_NAME = "OracleHandle"
 
     def __getattribute__(self, name):
+        public = type(self)._SEAL_PUBLIC  # a class lookup: never through this method
         if name in public or (name.startswith("__") and name.endswith("__")):
             return object.__getattribute__(self, name)
         category = "private" if name.startswith("_") else "public"
-        raise violation(SealError, f"{what} has no attribute {name!r} ({category} names outside "
+        raise violation(SealError, f"{type(self)._SEAL_NAME} has no attribute {name!r} ({category} names outside "
                                    f"{', '.join(sorted(public))} are refused).")
 
-    return __getattribute__
+    def __getattr__(self, name):
+        _no_dunder(self, name)
+        raise violation(SealError, f"{type(self)._SEAL_NAME} has no attribute {name!r}: a learner sees only "
+                                   f"{', '.join(sorted(type(self)._SEAL_PUBLIC))}.")
+
+    def __setattr__(self, name, value):
+        raise violation(SealError, f"{type(self)._SEAL_NAME}.{name} cannot be set: it is read-only.")
+
+    def __delattr__(self, name):
+        raise violation(SealError, f"{type(self)._SEAL_NAME}.{name} cannot be deleted: it is read-only.")
+
+    __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = _refuse
 
 
 # --------------------------------------------------------------------------- the ledger view
@@ -83,7 +103,7 @@ def _show(led, start: int, j: int) -> ViewRecord:
     return ViewRecord(j, name, kind, float(answer), count)
 
 
-class LedgerView:
+class LedgerView(SealedSurface):
     """This run's records, as the learner already knows them (read-only)."""
 
     __slots__ = ("v_ledger", "v_start")
@@ -123,18 +143,10 @@ class LedgerView:
         """Plain dicts (index, name, kind, answer, count): what crosses a process boundary."""
         return [dict(index=r.index, name=r.name, kind=r.kind, answer=r.answer, count=r.count) for r in self]
 
-    __getattribute__ = _guarded_getattribute(_VIEW_PUBLIC, "LedgerView")
-
-    def __setattr__(self, name, value):
-        raise violation(SealError, "A LedgerView is read-only.")
-
-    def __delattr__(self, name):
-        raise violation(SealError, "A LedgerView is read-only.")
+    _SEAL_PUBLIC, _SEAL_NAME = _VIEW_PUBLIC, "LedgerView"
 
     def __repr__(self):
         return f"LedgerView(records={len(self)}, counts={self.counts()})"
-
-    __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = _refuse
 
 
 # --------------------------------------------------------------------------- the handle
@@ -168,7 +180,7 @@ def _fact(h, name: str):
     return getattr(_SLOT["h_oracle"].__get__(h), name, None)
 
 
-class OracleHandle:
+class OracleHandle(SealedSurface):
     """A learner's sealed channel to one oracle for one run (see the module docstring)."""
 
     __slots__ = ("h_oracle", "h_kind", "h_start", "h_open", "h_view")
@@ -265,24 +277,10 @@ class OracleHandle:
         """End the run: every further call is refused."""
         _SLOT["h_open"].__set__(self, False)
 
-    # ------------------------------------------------------------------ sealing
-    __getattribute__ = _guarded_getattribute(_PUBLIC, "OracleHandle")
-
-    def __getattr__(self, name):
-        _no_dunder(self, name)
-        raise violation(SealError, f"OracleHandle has no attribute {name!r}: a learner sees only "
-                                   f"{', '.join(sorted(_PUBLIC))}.")
-
-    def __setattr__(self, name, value):
-        raise violation(SealError, f"OracleHandle.{name} cannot be set: a handle is read-only.")
-
-    def __delattr__(self, name):
-        raise violation(SealError, f"OracleHandle.{name} cannot be deleted: a handle is read-only.")
+    _SEAL_PUBLIC, _SEAL_NAME = _PUBLIC, "OracleHandle"
 
     def __repr__(self):
         return f"OracleHandle(kind={self.kind!r}, domain={self.domain!r}, queries={self.queries})"
-
-    __copy__ = __deepcopy__ = __reduce_ex__ = __reduce__ = _refuse
 
 
 #: the slot descriptors, removed from the classes: no attribute of a handle or view reaches their contents
