@@ -309,11 +309,7 @@ class Character(Query):
         if type(d) is not int or not 1 <= d <= MAX_CUBE_D:
             check_param("d", d, Interval(int, 1, MAX_CUBE_D), "Character")
         self.d = d = int(d)
-        sc = _fast_support(support, d)
-        if sc is None:
-            sup = _check_support(support, d, "Character")
-            sc = sup, support_code(sup)
-        self.support, self.code = sc
+        self.support, self.code = support_and_code(support, d, "Character")
         if name is not None:
             check_param("name", name, _Str, "Character")
         self.name = name or _chi_name(self.support)
@@ -343,6 +339,15 @@ class Character(Query):
 
 def _chi_name(support) -> str:
     return "chi{" + ",".join(map(str, support)) + "}"
+
+
+def support_and_code(support, d: int, caller: str) -> tuple:
+    """(sorted support tuple, code) of a validated support (the fast path for plain lists of ints)."""
+    sc = _fast_support(support, d)
+    if sc is None:
+        sup = _check_support(support, d, caller)
+        sc = sup, support_code(sup)
+    return sc
 
 
 def _fast_support(support, d: int):
@@ -412,11 +417,7 @@ class LabelCharacter(Query):
         if type(d) is not int or d < 1:
             check_param("d", d, Interval(int, 1, None), "LabelCharacter")
         self.d = d = int(d)
-        sc = _fast_support(support, d)
-        if sc is None:
-            sup = _check_support(support, d, "LabelCharacter")
-            sc = sup, support_code(sup)
-        self.support, self.code = sc
+        self.support, self.code = support_and_code(support, d, "LabelCharacter")
         try:
             w0, w1 = weights
             w0, w1 = float(w0), float(w1)
