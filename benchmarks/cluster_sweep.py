@@ -8,13 +8,17 @@ efficiency T1 / (N T_N); for the cluster run also the work efficiency (sum of ce
 and the largest cell, which bounds the makespan from below. The two runs' results are compared cell for
 cell (same fingerprints), so the cluster run is checked, not only timed::
 
-    python benchmarks/cluster_sweep.py                       # 1 worker, then a LocalCluster of 2
-    python benchmarks/cluster_sweep.py --workers 4 --seeds 6
+    python benchmarks/cluster_sweep.py                       # 1 worker, then a LocalCluster of 2 (6 seeds)
+    python benchmarks/cluster_sweep.py --workers 4 --seeds 12
     python benchmarks/cluster_sweep.py --scheduler tcp://host:8786 --workers 8   # an existing cluster
 
 With ``--scheduler`` the N-worker run goes to that scheduler (start its workers with
 ``DASK_DISTRIBUTED__WORKER__DAEMON=False dask worker tcp://host:8786``); ``--workers`` is then only
 used for the efficiency figure (the number of worker processes you started).
+
+A cell's cost is the rank of its target's support (uniform over 2^d), so few cells balance badly: measured
+here (2 cores, quiet) 3 seeds (12 cells) gave efficiency 0.76 (the largest cell was half the makespan),
+6 seeds (24 cells) 0.88 with a work efficiency of 0.99 (834 s in process, 475 s on 2 workers).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--d-min", type=int, default=17)
     ap.add_argument("--d-max", type=int, default=20)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=6)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--scheduler", default=None)
     ap.add_argument("--skip-serial", action="store_true", help="only the cluster run (no efficiency figure)")
