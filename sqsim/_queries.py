@@ -341,6 +341,19 @@ def _chi_name(support) -> str:
     return "chi{" + ",".join(map(str, support)) + "}"
 
 
+def check_weights(weights, caller: str) -> tuple:
+    """(w_0, w_1) of a label-weighted character: two numbers in [-1, 1], -0.0 folded into 0.0."""
+    try:
+        w0, w1 = weights
+        w0, w1 = float(w0), float(w1)
+    except (TypeError, ValueError):
+        w0 = w1 = math.nan
+    if not (-1.0 <= w0 <= 1.0 and -1.0 <= w1 <= 1.0):
+        raise InvalidParameterError(f"The 'weights' parameter of {caller} must be two numbers in [-1, 1]. "
+                                    f"Got {show(weights)} instead.")
+    return (w0 + 0.0, w1 + 0.0)
+
+
 def support_and_code(support, d: int, caller: str) -> tuple:
     """(sorted support tuple, code) of a validated support (the fast path for plain lists of ints)."""
     sc = _fast_support(support, d)
@@ -418,15 +431,7 @@ class LabelCharacter(Query):
             check_param("d", d, Interval(int, 1, None), "LabelCharacter")
         self.d = d = int(d)
         self.support, self.code = support_and_code(support, d, "LabelCharacter")
-        try:
-            w0, w1 = weights
-            w0, w1 = float(w0), float(w1)
-        except (TypeError, ValueError):
-            w0 = w1 = math.nan
-        if not (-1.0 <= w0 <= 1.0 and -1.0 <= w1 <= 1.0):
-            raise InvalidParameterError(f"The 'weights' parameter of LabelCharacter must be two numbers in [-1, 1]. "
-                                        f"Got {show(weights)} instead.")
-        self.weights = (w0 + 0.0, w1 + 0.0)  # -0.0 folded into 0.0
+        self.weights = check_weights(weights, "LabelCharacter")
         if name is not None:
             check_param("name", name, _Str, "LabelCharacter")
         self.name = name or f"w{self.weights}*chi{{{','.join(map(str, self.support))}}}"

@@ -30,6 +30,11 @@ def gaussian_mass(a, b):
     return np.where(a >= 0, right, np.where(b <= 0, left, straddle))
 
 
+def normal_quantile(p: float) -> float:
+    """Phi^{-1}(p), the lower half via the left tail and the upper half by symmetry (accurate near 1)."""
+    return float(special.ndtri(p)) if p <= 0.5 else float(-special.ndtri(1.0 - p))
+
+
 def _endpoints(q: int, delta: float) -> np.ndarray:
     """(q-1, 5) array: L, l, b, r, U per boundary."""
     eps = delta / (q - 1)
@@ -41,8 +46,7 @@ def _endpoints(q: int, delta: float) -> np.ndarray:
     for k in range(1, q):
         p = k / q
         probs = [p - eps, p - eps / 2, p, p + eps / 2, p + eps]
-        # the lower half of the boundaries via the left tail, the upper half by symmetry
-        out[k - 1] = [special.ndtri(x) if x <= 0.5 else -special.ndtri(1.0 - x) for x in probs]
+        out[k - 1] = [normal_quantile(x) for x in probs]
     return out
 
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
-from scipy import special
 
 from .._errors import InvalidParameterError, QueryRangeError
-from .._queries import LabelCharacter, MemberBatch, Query, _check_support, check_values, support_code
+from .._queries import LabelCharacter, MemberBatch, Query, check_weights, _check_support, check_values, support_code
+from ._intervals import normal_quantile
 from .._validation import Callable, Interval, Options, check_param, show
 
 __all__ = ["LiftedCharacter", "LiftedCharacterBatch", "ThresholdQuery", "threshold_boundaries"]
@@ -31,22 +31,7 @@ EXACT_BOUND = "exact-law"
 
 def threshold_boundaries(q: int) -> np.ndarray:
     """b_k = Phi^{-1}(k/q), k = 1 .. q-1, computed exactly as the lift's intervals do (independent of delta)."""
-    out = []
-    for k in range(1, q):
-        p = k / q
-        out.append(float(special.ndtri(p)) if p <= 0.5 else float(-special.ndtri(1.0 - p)))
-    return np.array(out, dtype=np.float64)
-
-
-def _check_weights(weights, caller):
-    try:
-        w = tuple(float(v) for v in weights)
-    except (TypeError, ValueError):
-        w = ()
-    if len(w) != 2 or not all(-1.0 <= v <= 1.0 for v in w):
-        raise InvalidParameterError(f"The 'weights' parameter of {caller} must be two numbers in [-1, 1]. "
-                                    f"Got {show(weights)} instead.")
-    return (w[0] + 0.0, w[1] + 0.0)
+    return np.array([normal_quantile(k / q) for k in range(1, q)], dtype=np.float64)
 
 
 class LiftedCharacter(Query):
@@ -82,7 +67,7 @@ class LiftedCharacter(Query):
         self.d = int(d)
         self.support = _check_support(support, self.d, "LiftedCharacter")
         self.code = support_code(self.support)
-        self.weights = _check_weights(weights, "LiftedCharacter")
+        self.weights = check_weights(weights, "LiftedCharacter")
         sup = ",".join(map(str, self.support))
         super().__init__(self._eval, name or f"lifted-w{self.weights}*chi{{{sup}}}", kind="sq", reads=self.support)
 
@@ -124,7 +109,7 @@ class LiftedCharacterBatch(MemberBatch):
                                             f"of supports. Got {show(supports)} instead.")
             sups = [_check_support(s, self.d, "LiftedCharacterBatch") for s in supports]
         self.max_size = max_size
-        self.weights = _check_weights(weights, "LiftedCharacterBatch")
+        self.weights = check_weights(weights, "LiftedCharacterBatch")
         self.members = [LiftedCharacter(self.d, s, self.weights) for s in sups]
 
     def __repr__(self):
