@@ -217,9 +217,10 @@ class VersionSpaceSearch(Learner):
     Each step asks, from the pool, the query whose worst in-band answer (the sliding window of
     width 2 tau keeping the most members, which is what the version-space adversary picks)
     leaves the fewest survivors. Parseval caps what any query can do: against the version-space
-    or null adversary a query removes at most about 1/tau^2 members, so the count follows the SQ
-    dimension bound ceil(tau^2 (|C| - 1)) (MATH.md M2), while an exact oracle lets it halve V
-    only as far as |A| < 1/(2 tau) allows.
+    or null adversary a query removes at most ceil(1/tau^2) - 1 members, so the count is at least
+    the exact-identification bound ceil((|C| - 1) / (ceil(1/tau^2) - 1)) (docs/theory/sq-lower-bounds.md,
+    section "Exact identification against the null adversary"), while an exact oracle lets it
+    halve V only as far as |A| < 1/(2 tau) allows.
 
     Parameters
     ----------

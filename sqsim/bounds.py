@@ -1,6 +1,9 @@
 """The theory's numbers: SQ lower bounds, expected query counts, Hoeffding sample sizes.
 
-Every function cites its source; MATH.md section 1 has the derivations.
+Every function cites its source. The parity lower bound here is the exact-identification count
+against the null adversary (docs/theory/sq-lower-bounds.md); the weak-learning bounds of Blum et
+al. (1994) and Kearns (1998), stated through the statistical-query dimension, are different
+quantities.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from ._validation import Interval, check_param
 __all__ = [
     "parity_sq_lower_bound",
     "class_sq_lower_bound",
+    "queries_ruled_out_per_answer",
     "brute_force_expected",
     "low_degree_queries",
     "hoeffding_samples",
@@ -24,12 +28,74 @@ __all__ = [
 ]
 
 
-def parity_sq_lower_bound(d, tau):
-    """LB(d, tau) = ceil(tau^2 (2^d - 2)) (MATH.md M2; Kearns 1998, Blum et al. 1994).
+def _exact(tau) -> Fraction:
+    # exact rational arithmetic on the decimal the user wrote (0.1 means 1/10): in floats 1 / 0.1**2 is
+    # 99.99999999999999, whose ceiling would count one parity too few per answer
+    return Fraction(repr(float(tau)))
 
-    Against the null adversary each answer rules out fewer than 1/tau^2 of the 2^d - 1
-    nonempty parities (Parseval), so identifying S* needs at least this many queries in the
-    worst case over targets.
+
+def queries_ruled_out_per_answer(tau):
+    """m(tau) = ceil(1/tau^2) - 1: the most candidates one answer of the null adversary rules out.
+
+    For a query phi put g(x) = (phi(x, 1) - phi(x, 0))/2, so |g| <= 1. The null answer is within
+    tau of the truth for parity S unless |g^(S)| > tau, and by Parseval fewer than 1/tau^2 sets S
+    have |g^(S)| > tau, so at most ceil(1/tau^2) - 1 of them (docs/theory/sq-lower-bounds.md,
+    section "One answer rules out fewer than 1/tau^2 parities"). At tau = 1 it is 0: no answer
+    rules out any candidate.
+
+    Parameters
+    ----------
+    tau : float in (0, 1]
+        The oracle's tolerance.
+
+    Returns
+    -------
+    int
+    """
+    check_param("tau", tau, Interval(float, 0, 1, closed="right"), "queries_ruled_out_per_answer")
+    t = _exact(tau)
+    return math.ceil(1 / (t * t)) - 1
+
+
+def parity_sq_lower_bound(d, tau):
+    """Queries needed to identify a parity exactly against the null adversary: ceil((2^d - 2) / m(tau)).
+
+    This is the exact-identification count of the parity lower bound (docs/theory/sq-lower-bounds.md,
+    section "Exact identification against the null adversary"): the null adversary answers every
+    query with its value under labels drawn independently of x, each answer rules out at most
+    m(tau) = ceil(1/tau^2) - 1 of the 2^d - 1 nonempty parities (Parseval, see
+    :func:`queries_ruled_out_per_answer`), and a learner that names S* must have ruled out the
+    other 2^d - 2. So in the worst case over targets it needs
+
+        LB(d, tau) = ceil((2^d - 2) / m(tau))   queries (tau < 1),
+
+    which is at least the older, looser ceil(tau^2 (2^d - 2)). It holds against the "adversarial"
+    and "version-space" strategies only (exact or noisy answers let cheaters through), and only for
+    identifying the parity exactly.
+
+    It is *not* the weak-learning lower bound of Blum, Furst, Jackson, Kearns, Mansour and Rudich
+    (1994) or Kearns (1998): those bound the queries needed to predict better than chance and are
+    stated through the statistical-query dimension of the class; they are separate quantities and
+    are not computed here.
+
+    Parameters
+    ----------
+    d : int >= 1
+        The dimension of the cube.
+    tau : float in (0, 1]
+        The oracle's tolerance.
+
+    Returns
+    -------
+    int or float
+        The count. At tau = 1 no answer rules out any parity (m(1) = 0), so for d >= 2 no number of
+        queries identifies S*: the result is ``math.inf``. For d = 1 (one nonempty parity) it is 0.
+
+    Examples
+    --------
+    >>> from sqsim import bounds
+    >>> bounds.parity_sq_lower_bound(10, 0.1)   # ceil(1022 / 99)
+    11
     """
     check_param("d", d, Interval(int, 1, None), "parity_sq_lower_bound")
     check_param("tau", tau, Interval(float, 0, 1, closed="right"), "parity_sq_lower_bound")
@@ -37,13 +103,23 @@ def parity_sq_lower_bound(d, tau):
 
 
 def class_sq_lower_bound(n_candidates, tau):
-    """LB(N, tau) = ceil(tau^2 (N - 1)) for a search among N candidates (MATH.md section 1)."""
+    """LB(N, tau) = ceil((N - 1) / m(tau)): exact identification among N orthonormal candidates.
+
+    The same count as :func:`parity_sq_lower_bound` for a search among N candidates whose +-1 forms
+    are orthonormal (for example the C(d, k) parities of size k, or the sum_{1 <= i <= k} C(d, i)
+    of size at most k), against the null adversary (docs/theory/sq-lower-bounds.md, section
+    "Exact identification against the null adversary"). Returns 0 for N = 1 and ``math.inf`` at
+    tau = 1 for N >= 2 (no answer rules out any candidate).
+    """
     check_param("n_candidates", n_candidates, Interval(int, 1, None), "class_sq_lower_bound")
     check_param("tau", tau, Interval(float, 0, 1, closed="right"), "class_sq_lower_bound")
-    # exact rational arithmetic on the decimal the user wrote (0.1 means 1/10): a float product
-    # 0.1**2 * 100 = 1.0000000000000002 would round the bound up by one
-    t = Fraction(repr(float(tau)))
-    return math.ceil(t * t * (int(n_candidates) - 1))
+    wrong = int(n_candidates) - 1
+    if wrong == 0:
+        return 0
+    m = queries_ruled_out_per_answer(tau)
+    if m == 0:
+        return math.inf
+    return -(-wrong // m)
 
 
 def brute_force_expected(d):

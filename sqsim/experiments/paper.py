@@ -85,10 +85,12 @@ PARITY_QUERY_LEARNERS = [
 
 @experiment("parity-queries")
 def parity_queries(out_dir, *, quick=False, workers=1, scheduler=None, resume=False, progress=None, seed=0):
-    """Parity queries versus d against the SQ lower bound (Kearns 1998; Blum, Furst, Jackson, Kearns, Mansour, Rudich 1994).
+    """Parity queries versus d against the exact-identification lower bound of the null adversary.
 
-    Against the null adversary every SQ learner needs ceil(tau^2 (2^d - 2)) queries to identify a
-    parity (MATH.md M2; BFJ+94's SQ-dimension bound); brute force needs 2^(d-1) on average, a
+    Against the null adversary every SQ learner needs ceil((2^d - 2) / (ceil(1/tau^2) - 1)) queries to
+    identify a parity exactly (each answer rules out fewer than 1/tau^2 parities, by Parseval:
+    docs/theory/sq-lower-bounds.md; not the weak-learning bound of Blum et al. 1994 and Kearns 1998,
+    which is stated through the SQ dimension); brute force needs 2^(d-1) on average, a
     cheating learner needs one query when the oracle answers exactly, and Gaussian elimination
     (not an SQ algorithm) about d examples. Grid: d = 4..20 (quick 4..10), tau = 0.1, exact and
     adversarial answers, 9 random parities per d (quick 3). Characters are answered from the target's
