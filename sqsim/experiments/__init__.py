@@ -4,13 +4,17 @@
 >>> report = experiments.run({"learner": "parity-brute-force", "d": [4, 6], "tau": 0.1,
 ...                           "strategy": ["exact", "adversarial"], "seeds": 3,
 ...                           "results": "parity.jsonl"})               # doctest: +SKIP
->>> experiments.plot("parity.jsonl", "plots/")                          # doctest: +SKIP
+>>> figs = experiments.plot("parity.jsonl", "plots/")                   # doctest: +SKIP
+>>> figs = experiments.plot("parity.jsonl", curves=["brute_force_expected", lambda d: d ** 2],
+...                         select={"strategy": "adversarial"})          # doctest: +SKIP
 
 - :func:`run` runs a grid over (learner + parameters, target family, d, tau, answer strategy,
   seed index), serially or on a Dask cluster, appending one JSON line per cell to a results file
   (flushed and fsynced as each cell finishes; ``resume=True`` continues a killed sweep).
-- :func:`plot` draws queries versus d with medians, interquartile bands and the theory curves
-  of :mod:`sqsim.bounds`, as PNG and SVG.
+- :func:`plot` draws queries versus d with medians, their spread over seeds (interquartile bands
+  from 5 seeds, range bars below) and the theory curves of :mod:`sqsim.bounds`; it returns the
+  figures (a dict panel name -> Figure), writes PNG and SVG when given an output directory, and
+  takes your own theory curves (``curves=``), a row filter (``select=``) and an Axes (``ax=``).
 - :func:`load_config` parses and validates a configuration (TOML file or dict) without running it.
 - :mod:`sqsim.experiments.paper` holds one function per paper experiment (``sqsim run NAME``).
 

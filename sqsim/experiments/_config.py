@@ -8,6 +8,7 @@ dimension d, tolerance tau, answer strategy and seed index::
     seeds = 5                    # seed indices per grid point
     results = "parity-queries.jsonl"
     isolation = "none"           # or "process": each learner runs in its own spawned process
+    curves = ["brute_force_expected", "mypackage.theory:my_bound"]  # extra plot curves (optional)
 
     [[grid]]                     # any number of grids; top-level grid keys are their defaults
     learner = ["parity-brute-force", {name = "low-degree", k = 2}]
@@ -26,10 +27,20 @@ seed depends on the whole cell.
 ``isolation`` (``"none"``, the default, or ``"process"``) is passed to every cell's
 ``Learner.learn``; it is recorded in each cell but is not part of its identity, so a sweep gives
 the same cell ids, seeds and results with either setting.
+
+``curves`` (optional) lists extra theory curves for the plots: names of :mod:`sqsim.bounds`
+functions or importable ``"module:function"`` references (imported with :mod:`importlib`, never
+evaluated), or a table label -> name / reference. They are resolved when the config is loaded
+(a bad reference fails before any cell runs) and kept in :attr:`Experiment.curves` for
+``sqsim.experiments.plot(..., curves=experiment.curves)``; they are not part of any cell.
+
+An unknown key, learner name or learner parameter is an error that suggests the closest valid
+ones ("did you mean").
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import inspect
 import json
@@ -57,10 +68,18 @@ EXAMPLES = "examples"
 SUPPORTED_KINDS = ("sq", "vstat", "example")
 
 GRID_KEYS = ("learner", "family", "d", "tau", "strategy", "seeds", "budget")
-TOP_KEYS = ("name", "description", "seed", "results", "progress", "isolation", "grid") + GRID_KEYS
+TOP_KEYS = ("name", "description", "seed", "results", "progress", "isolation", "curves", "grid") + GRID_KEYS
 #: how each cell's learner runs (Learner.learn's ``isolation``); not part of a cell's identity
 ISOLATION = ("none", "process")
 CALLER = "the sweep config"
+
+
+def did_you_mean(word, options) -> str:
+    """`` (did you mean 'x'?)`` naming the options closest to ``word`` (difflib, at most 3), or ``""``."""
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
 def _where(i: int | None) -> str:
@@ -168,7 +187,8 @@ def _check_learner(spec, where: str):
     classes = learner_classes(where)
     if name not in classes:
         raise InvalidParameterError(
-            f"The 'learner' parameter of {where} must be a str among {sorted(classes)}. Got {name!r} instead."
+            f"The 'learner' parameter of {where} must be a str among {sorted(classes)}. Got {name!r} instead"
+            f"{did_you_mean(name, classes)}."
         )
     cls = classes[name]
     accepted, var_kw = init_parameters(cls)
@@ -180,9 +200,10 @@ def _check_learner(spec, where: str):
                 f"and builds lifts from the family). Got {key} = {show(value)} instead."
             )
         if key not in accepted and not var_kw:
+            valid = sorted(k for k in accepted if k not in ("seed", "lift"))
             raise InvalidParameterError(
                 f"The {key!r} parameter of {caller} must be one of its keyword parameters "
-                f"{sorted(k for k in accepted if k not in ('seed', 'lift'))}. Got {key} = {show(value)} instead."
+                f"{valid}. Got {key} = {show(value)} instead{did_you_mean(key, valid)}."
             )
         if not _json_safe(value):
             raise InvalidParameterError(
@@ -232,6 +253,8 @@ class Experiment:
     description: str = ""
     config: dict = field(default_factory=dict)
     isolation: str = "none"
+    #: the config's ``curves`` (names / references, or a dict label -> one), checked: for plot(curves=...)
+    curves: list | dict = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.cells)
@@ -275,13 +298,14 @@ def _build(data: dict, default_name: str, results) -> Experiment:
         if key not in TOP_KEYS:
             raise InvalidParameterError(
                 f"The {key!r} parameter of {CALLER} must be one of the known keys {sorted(TOP_KEYS)}. "
-                f"Got {key} = {show(value)} instead."
+                f"Got {key} = {show(value)} instead{did_you_mean(key, TOP_KEYS)}."
             )
     name = check_param("name", data.get("name", default_name), _NonEmptyStr(), CALLER)
     check_param("description", data.get("description", ""), _Str(), CALLER)
     root = check_param("seed", data.get("seed", 0), Interval(int, 0, None), CALLER)
     check_param("progress", data.get("progress"), [Options((True, False)), NoneOk], CALLER)
     isolation = check_param("isolation", data.get("isolation", "none"), Options(ISOLATION), CALLER)
+    curves = _check_curves(data.get("curves", []))
     out = results if results is not None else data.get("results", f"{name}.jsonl")
     check_param("results", out, [_NonEmptyStr(), _PathLike()], CALLER)
     if Path(out).is_dir():
@@ -305,7 +329,7 @@ def _build(data: dict, default_name: str, results) -> Experiment:
             if key not in GRID_KEYS:
                 raise InvalidParameterError(
                     f"The {key!r} parameter of {where} must be one of the grid keys {sorted(GRID_KEYS)}. "
-                    f"Got {key} = {show(value)} instead."
+                    f"Got {key} = {show(value)} instead{did_you_mean(key, GRID_KEYS)}."
                 )
         g = {**defaults, **grid}
         for key in ("learner", "d", "tau"):
@@ -318,7 +342,24 @@ def _build(data: dict, default_name: str, results) -> Experiment:
             cells.setdefault(c["cell"], c)
     progress = data.get("progress")
     return Experiment(str(name), int(root), Path(out), progress, list(cells.values()),
-                      data.get("description", ""), dict(data), isolation)
+                      data.get("description", ""), dict(data), isolation, curves)
+
+
+def _check_curves(curves):
+    """The config's ``curves``: a name / ``"module:function"`` reference, a list of them or a table
+    label -> one; each resolved now (imported, never evaluated) so a bad one fails before any cell."""
+    from ._curves import resolve_curves
+
+    if isinstance(curves, str):
+        curves = [curves]
+    entries = list(curves.values()) if isinstance(curves, dict) else curves
+    if not isinstance(entries, list) or not all(isinstance(c, str) for c in entries):
+        raise InvalidParameterError(
+            f"The 'curves' parameter of {CALLER} must be a list of names of sqsim.bounds functions or "
+            f"'module:function' references (str), or a table label -> one. Got {show(curves)} instead."
+        )
+    resolve_curves(curves, CALLER)
+    return dict(curves) if isinstance(curves, dict) else list(curves)
 
 
 class _NonEmptyStr:

@@ -77,7 +77,7 @@ def demo(out="sqsim-demo", *, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifte
     config, skipped = demo_config(d_min=d_min, d_max=d_max, tau=tau, seeds=seeds, seed=seed, lifted=lifted,
                                   lifted_d_max=lifted_d_max, lifted_seeds=lifted_seeds, results=results)
     report = run(config, workers=workers, overwrite=True, progress=progress)
-    plots = plot(results, out)
+    plots = plot(results, out).files
     table = format_table(report.records)
     seconds = time.perf_counter() - t0
     lines = [
