@@ -305,9 +305,15 @@ def test_results_file_plot_writes_nothing_without_out_dir(tmp_path):
     path = tmp_path / "r.jsonl"
     report = experiments.run({"learner": "parity-brute-force", "d": [4, 5], "tau": 0.1, "seeds": 2,
                               "strategy": ["exact", "adversarial"], "results": str(path)}, progress=False)
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend, open_figures = matplotlib.get_backend(), plt.get_fignums()
     before = sorted(tmp_path.iterdir())
     figs = experiments.plot(path, curves="brute_force_expected")
     assert sorted(tmp_path.iterdir()) == before and figs.files == []
+    # the user's session is left alone: same backend, no pyplot figure left open
+    assert matplotlib.get_backend() == backend and plt.get_fignums() == open_figures
     again = experiments.plot(report.records)  # loaded rows give the same figure
     assert sorted(_lines(figs.axes["parity"])) == sorted(set(_lines(again.axes["parity"])) | {
         "curve: brute_force_expected"})

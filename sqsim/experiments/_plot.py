@@ -338,8 +338,10 @@ def _draw_curves(ax, allrecs: list[dict], base: tuple, fam: str, curves: list, d
         color, ls = _THEORY_STYLE.get(label.split(" ")[0], _THEORY_DEFAULT)
         ax.plot(dgrid, vals, color=color, ls=ls, lw=1.4, zorder=3, label=f"theory: {label}")
         drawn.theory = True
-    family = make_family({"name": fam, **(allrecs[0].get("family_params") or {})}, CALLER)
-    user = [(c, lv) for c in curves for lv in evaluate(c, allrecs, dgrid, family.n_candidates)]
+    user = []
+    if curves:  # the family only says how many candidates it searches (a curve's n_candidates)
+        family = make_family({"name": fam, **(allrecs[0].get("family_params") or {})}, CALLER)
+        user = [(c, lv) for c in curves for lv in evaluate(c, allrecs, dgrid, family.n_candidates)]
     for color, (c, (label, vals)) in zip(_palette("Dark2", len(user)), user):
         ax.plot(dgrid, vals, color=color, ls=_USER_STYLE, lw=1.5, zorder=3, label=f"curve: {label}")
         drawn.user = True
@@ -425,8 +427,8 @@ def _caption(recs: list[dict], lifted: bool, drawn: _Legend) -> str:
     text = parts[0] + " " + "; ".join(parts[1:]) + "."
     if lifted:
         deltas = sorted({(r.get("target") or {}).get("delta") for r in recs} - {None})
-        text += (f" Gaussian tolerance tau through LiftedOracle (CGKM22 Thm 3.2) over a Boolean oracle at "
-                 f"tau/2; CompressedLift q=2" + (f", delta = {', '.join(f'{x:.3g}' for x in deltas)}" if deltas else "")
+        text += (" Gaussian tolerance tau through LiftedOracle (CGKM22 Thm 3.2) over a Boolean oracle at "
+                 "tau/2; CompressedLift q=2" + (f", delta = {', '.join(f'{x:.3g}' for x in deltas)}" if deltas else "")
                  + "; curves against the Boolean dimension.")
     return text
 
@@ -502,7 +504,6 @@ def plot(results, out_dir=None, *, curves=None, select=None, ax=None, formats=("
 
     Examples
     --------
-    >>> import math
     >>> from sqsim import experiments
     >>> def half_of_2_to_d(d):
     ...     return 2 ** d / 2
@@ -536,8 +537,10 @@ def plot(results, out_dir=None, *, curves=None, select=None, ax=None, formats=("
         caption, user = _draw_panel(target, recs, extra, recs[0]["family"], label, resolved)
         drawn_user |= user
         if ax is None:
-            fig.text(0.01, 0.01, "\n".join(textwrap.wrap(caption, 150)), fontsize=7.5, va="bottom", gid="caption")
-            fig.tight_layout(rect=(0, 0.07, 1, 1))
+            wrapped = textwrap.wrap(caption, 150)
+            fig.text(0.01, 0.01, "\n".join(wrapped), fontsize=7.5, va="bottom", gid="caption")
+            # keep the caption's lines (7.5 pt type, about 9.5 pt a line) clear of the x label
+            fig.tight_layout(rect=(0, (9.5 * len(wrapped) + 10) / (72 * fig.get_figheight()), 1, 1))
         figs[name], figs.axes[name], figs.captions[name] = fig, target, caption
     missing = [c.spec for c in resolved if c.label not in drawn_user]
     if missing:
