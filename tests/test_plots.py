@@ -2,6 +2,7 @@
 select, ax=, the band / range rule, y-label wording, log ticks, the bound-provider hook, and the
 config's curves and did-you-mean messages."""
 
+import math
 import sys
 
 import numpy as np
@@ -323,3 +324,16 @@ def test_results_file_plot_writes_nothing_without_out_dir(tmp_path):
         experiments.plot([{"d": 4}])
     with pytest.raises(InvalidParameterError, match="'results'.*empty"):
         experiments.plot([])
+
+
+def test_bound_curves_take_the_class_size_and_the_boolean_tolerance():
+    sparse = _rows("low-degree", params={"k": 2}, family="sparse-parity", family_params={"k": 2}, seeds=2, tau=0.3)
+    lines = _lines(experiments.plot(sparse, curves="class_sq_lower_bound").axes["sparse-parity-k-2"])
+    ds = range(4, 8)
+    np.testing.assert_allclose(lines["curve: class_sq_lower_bound(tau=0.3)"].get_ydata(),
+                               [bounds.class_sq_lower_bound(math.comb(d, 2), 0.3) for d in ds])
+    # a lifted cell at Gaussian tau answers through a Boolean oracle at tau / 2 (Theorem 3.2)
+    lifted = _rows("lifted-parity-brute-force", family="lifted-parity", oracle="lifted", seeds=2, tau=0.5)
+    lines = _lines(experiments.plot(lifted, curves="parity_sq_lower_bound").axes["lifted-parity"])
+    np.testing.assert_allclose(lines["curve: parity_sq_lower_bound(tau=0.25)"].get_ydata(),
+                               [bounds.parity_sq_lower_bound(d, 0.25) for d in ds])
