@@ -148,6 +148,59 @@ def test_low_degree_fails_honestly_above_its_degree():
     assert not r.success and r.details["grade"]["mismatches"] == 128
 
 
+def _lmn_reference(oracle, d, k, X):
+    """Textbook LMN (Linial, Mansour, Nisan 1993) from the answers the learner received: the sign of the
+    whole degree-<=k estimate sum_S c_S (-1)^{S.x}, computed here independently of the learner."""
+    from sqsim import CharacterBatch
+
+    codes = np.asarray(CharacterBatch(d, max_size=k).codes, dtype=np.int64)
+    c = np.array([r.answer for r in oracle.ledger.records])
+    assert len(c) == len(codes)
+    x = X @ (1 << np.arange(d, dtype=np.int64))
+    signs = 1.0 - 2.0 * (np.array([[bin(int(v) & int(t)).count("1") & 1 for t in codes] for v in x]))
+    return (signs @ c < 0).astype(np.int64)
+
+
+def test_low_degree_general_hypothesis_is_the_sign_of_the_whole_estimate_on_majority_of_three():
+    # majority of 3 bits has coefficients +-1/2 on the singletons: noisy answers lift one of them above 1/2,
+    # and keeping only the coefficients above 1/2 predicted from that one bit (error 0.25); the sign of the
+    # whole degree-2 estimate is majority itself (error 0)
+    from sqsim.concepts import Junta
+
+    d, k = 6, 2
+    X = BooleanCube(d).enumerate()
+    maj = Junta(d, [0, 1, 2], table=[0, 0, 0, 1, 0, 1, 1, 1])
+    for seed in (0, 1, 2):
+        o = SQOracle(BooleanCube(d), maj, 0.1, answers="noisy", seed=seed)
+        r = learners.make("low-degree", k=k).learn(o)
+        h = r.hypothesis(X)
+        np.testing.assert_array_equal(h, _lmn_reference(o, d, k, X))
+        assert r.success and np.mean(h != maj(X)) == 0.0, seed
+        assert r.queries == bounds.low_degree_queries(d, k)
+
+
+def test_low_degree_on_a_thresholded_relu_network():
+    # a small thresholded ReLU network (8 inputs, 3 hidden units, labels 1[net(2x - 1) > median]): on the
+    # same noisy answers, keeping only the coefficient above 1/2 errs on 0.242 of the cube, textbook LMN on 0.066
+    d, k = 8, 2
+    rng = np.random.default_rng(27)
+    w1, b1, w2 = rng.standard_normal((d, 3)), 0.5 * rng.standard_normal(3), rng.standard_normal((3, 1))
+    net = ReLUNetwork([w1, w2], [b1, np.zeros(1)])
+    X = BooleanCube(d).enumerate()
+    cut = float(np.median(net(2.0 * X - 1.0)))
+
+    def target(Z):
+        return (net(2.0 * np.asarray(Z) - 1.0) > cut).astype(np.int64)
+
+    o = SQOracle(BooleanCube(d), target, 0.05, answers="noisy", seed=0)
+    r = learners.make("low-degree", k=k).learn(o)
+    h = r.hypothesis(X)
+    np.testing.assert_array_equal(h, _lmn_reference(o, d, k, X))
+    err = float(np.mean(h != target(X)))
+    assert err < 0.1, err
+    assert r.details["kept"] == len(o.ledger.records)  # every coefficient enters the sign
+
+
 # ---------------------------------------------------------------- elimination
 def test_gf2_elimination_at_d64():
     ok = 0
