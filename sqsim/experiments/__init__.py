@@ -28,7 +28,7 @@ summary, ``error`` (None unless the learner raised) and, for lifted cells, ``boo
 
 from ._config import SCHEMA_VERSION, STRATEGIES, Experiment, load_config
 from ._families import FAMILIES
-from ._plot import plot
+from ._plot import Figures, plot
 from ._runner import SweepReport, read_results, run, run_cell, strip_timing
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "STRATEGIES",
     "Experiment",
+    "Figures",
     "SweepReport",
     "load_config",
     "paper",
