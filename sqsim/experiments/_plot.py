@@ -12,9 +12,11 @@ number of seeds at that point:
 A series' band, range bars and dots take its line's colour. The theory curves come from
 :mod:`sqsim.bounds`, drawn in black and greys:
 
-- the SQ lower bound ceil(tau^2 (N - 1)) for the class searched (N = 2^d - 1 parities, or C(d, k)
-  k-sparse ones; :func:`sqsim.bounds.parity_sq_lower_bound`, :func:`sqsim.bounds.class_sq_lower_bound`),
-  at each Boolean tolerance in the figure;
+- the SQ lower bound for exact identification against the null adversary, ceil((N - 1) / m(tau))
+  with m(tau) = ceil(1/tau^2) - 1, for the class searched (N = 2^d - 1 parities, or C(d, k)
+  k-sparse ones; :func:`sqsim.bounds.parity_sq_lower_bound`, :func:`sqsim.bounds.class_sq_lower_bound`,
+  docs/theory/sq-lower-bounds.md), at each Boolean tolerance in the figure (none at tau = 1, where
+  no answer rules out a candidate);
 - brute force 2^(d-1) (:func:`sqsim.bounds.brute_force_expected`) for full parity classes;
 - the low-degree count sum_{i <= k} C(d, i) (:func:`sqsim.bounds.low_degree_queries`) for each low-degree k;
 - d for Gaussian elimination on examples.
@@ -136,10 +138,10 @@ def theory_curves(records: list[dict], ds: np.ndarray, base: tuple) -> list[tupl
     for tau in taus:
         if kind == "parity":
             vals = [bounds.parity_sq_lower_bound(int(d), float(tau)) for d in ds]
-            label = f"SQ lower bound ceil(tau^2 (2^d - 2)), tau = {tau:g}"
+            label = f"SQ lower bound ceil((2^d - 2) / m(tau)), tau = {tau:g}"
         else:
             vals = [bounds.class_sq_lower_bound(math.comb(int(d), k), float(tau)) for d in ds]
-            label = f"SQ lower bound ceil(tau^2 (C(d,{k}) - 1)), tau = {tau:g}"
+            label = f"SQ lower bound ceil((C(d,{k}) - 1) / m(tau)), tau = {tau:g}"
         curves.append((label, np.maximum(np.asarray(vals, dtype=float), 1.0)))
     if kind == "parity" and any("brute-force" in r["learner"] for r in records):
         curves.append(("brute force 2^(d-1)", np.array([bounds.brute_force_expected(int(d)) for d in ds])))
