@@ -9,6 +9,7 @@ for. A plug-in may not reuse a built-in name (or another plug-in's): asking for 
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import warnings
 from importlib import metadata
@@ -68,6 +69,19 @@ def _collision(name: str, eps: list) -> str | None:
     return None
 
 
+def _did_you_mean(name, known) -> str:
+    """" Did you mean 'a' (or 'b')?" for the closest valid names (difflib), or "" when none is close."""
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if not close:  # underscores for dashes, other case: compare the normalised spellings
+        norm = {k.replace("_", "-").lower(): k for k in known}
+        close = [norm[c] for c in difflib.get_close_matches(name.replace("_", "-").lower(), list(norm), n=3)]
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
 def available() -> list[str]:
     """Names of every registered learner (built-ins and entry-point plug-ins), sorted.
 
@@ -88,9 +102,10 @@ def get_class(name: str, *, caller: str = "learners.get_class") -> type:
     """The learner class registered as ``name`` (built-in, or the one entry-point plug-in asked for)."""
     plugins = _plugins()
     if not isinstance(name, str) or (name not in _REGISTRY and name not in plugins):
+        known = sorted(set(_REGISTRY) | set(plugins))
         raise InvalidParameterError(
-            f"The 'name' parameter of {caller} must be a str among {sorted(set(_REGISTRY) | set(plugins))}. "
-            f"Got {show(name)} instead."
+            f"The 'name' parameter of {caller} must be a str among {known}. Got {show(name)} instead."
+            + _did_you_mean(name, known)
         )
     eps = plugins.get(name)
     if not eps:

@@ -16,6 +16,9 @@ from sqsim.concepts import Parity
 
 from ._base import register
 
+__all__ = ["SignHypothesis", "LowDegree", "GF2Elimination", "ExactCheat", "VersionSpaceSearch", "exact_cheat_phi",
+           "mixture_phi"]
+
 
 def _support(code: int, d: int) -> list[int]:
     return [j for j in range(d) if (int(code) >> j) & 1]

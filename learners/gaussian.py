@@ -19,6 +19,8 @@ from sqsim.gradients import MODELS, ModelHypothesis
 from ._base import get_class, make, register
 from .boolean import _require_tolerance
 
+__all__ = ["DIVERGED", "NoisyGD", "HermitePolynomial", "HermiteMoments", "hermite_phi", "VWCheat", "RegisteredReduction"]
+
 
 #: parameter norm at which gradient descent is declared diverged (closed forms overflow far beyond it)
 DIVERGED = 1e8

@@ -13,6 +13,8 @@ from sqsim._learning import Learner
 
 from ._base import register
 
+__all__ = ["LiftedParityBruteForce"]
+
 
 @register("lifted-parity-brute-force")
 class LiftedParityBruteForce(Learner):

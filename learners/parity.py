@@ -16,6 +16,8 @@ from sqsim._learning import Learner
 
 from ._base import register
 
+__all__ = ["ParityBruteForce"]
+
 
 @register("parity-brute-force")
 class ParityBruteForce(Learner):

@@ -19,6 +19,8 @@ __all__ = [
     "SealError",
     "IsolationError",
     "TargetError",
+    "OptionalDependencyError",
+    "SQSimWarning",
 ]
 
 
@@ -82,3 +84,13 @@ class IsolationError(SQSimError, RuntimeError):
 
 class TargetError(SQSimError, RuntimeError):
     """The target (the hidden concept) raised while the oracle evaluated it; the message names the target."""
+
+
+class OptionalDependencyError(SQSimError, ImportError):
+    """A feature needs a package that sqsim does not depend on (for example pandas for ``Ledger.to_pandas``);
+    the message says what to install."""
+
+
+class SQSimWarning(UserWarning):
+    """Something a user should know about a result that is not an error (for example: ``answers="exact"``
+    above the enumeration guard answers Monte Carlo truths, exact only up to their recorded bound)."""

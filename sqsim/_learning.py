@@ -40,14 +40,65 @@ class LearnResult:
 
 @export
 class Learner:
-    """Base class: subclasses implement ``_learn(handle) -> (hypothesis, details)``.
+    """Base class of every learner: subclasses implement ``_learn(handle) -> (hypothesis, details)``.
 
-    ``learn`` is a final template method: it hands ``_learn`` a sealed handle to the oracle (what a
-    learner may read: the calls of the oracle's kind, ``tolerance``, ``domain``, ``budget_left``,
-    ``queries``, a ledger view without truths), then grades the hypothesis through the oracle's
-    private grader (not a query, not in the ledger). A hypothesis is a callable on batches (for the
-    Boolean cube, arrays of shape (n, d) to labels of shape (n,)). Seeds: every random choice of a
-    learner comes from its ``seed`` parameter; budgets belong to the oracle (``QueryBudgetExceeded``).
+    :meth:`learn` is a final template method: it hands ``_learn`` a sealed handle to the oracle, closes
+    the handle when ``_learn`` returns, grades the hypothesis through the oracle's private grader (not a
+    query, not in the ledger) and returns a :class:`LearnResult`. Override ``_learn`` only.
+
+    Notes
+    -----
+    **What _learn receives.**
+    A sealed :class:`~sqsim.OracleHandle`, never the oracle. It offers
+
+    - the calls of the oracle's kind: ``ask(query)`` (a float) and ``ask_batch(queries)`` (an array;
+      a :class:`~sqsim.CharacterBatch` counts one query per member) for SQ and VSTAT oracles,
+      ``draw(n)`` for an :class:`~sqsim.ExampleOracle`, ``gradient(...)`` for an
+      :class:`~sqsim.ApproxGradientOracle`, ``label(...)`` for label oracles;
+    - public facts: ``kind`` (``"sq"``, ``"vstat"``, ``"example"``, ``"gradient"``, ``"label"``),
+      ``tolerance`` (``t`` for VSTAT, ``epsilon`` and ``model`` for gradients), ``domain``,
+      ``budget_left`` (None without a budget) and ``queries`` (this run's count so far);
+    - ``ledger``: a :class:`~sqsim.LedgerView` of this run's records with index, name, kind, answer
+      and count only (no truths, errors, band flags, keys, strategies or timings).
+
+    No attribute of a handle reaches the oracle, the target, the grader or the strategy; copying or
+    pickling it raises :class:`~sqsim.SealError`, and it refuses calls once ``_learn`` has returned.
+    The class attributes ``oracle_kinds`` and ``domains`` declare what the learner accepts: another
+    oracle kind or domain is refused with :class:`~sqsim.InvalidParameterError` before any query.
+
+    **What a hypothesis must be.**
+    ``_learn`` returns ``(hypothesis, details)``. The hypothesis is a callable on batches: on the
+    Boolean cube it maps an int array of shape (n, d) to labels of shape (n,) (0/1 for Boolean
+    targets); on Gaussian domains a float array of shape (n, d) to real values of shape (n,). It may
+    be None (the run then fails). Prefer sqsim's building blocks (concepts such as
+    :class:`~sqsim.concepts.Parity`, lifts, gradient models, numpy arrays): under
+    ``isolation="process"`` anything else comes back as an opaque proxy evaluated in a sandbox.
+    ``details`` is a dict of the learner's own statistics; the framework adds ``grade``,
+    ``ledger_total``, ``queries_this_run``, ``seconds`` and ``isolation``. Success is decided by the
+    framework (exact agreement for finite classes, a relative squared-error test for real-valued
+    targets), never by the learner.
+
+    **Seeds.**
+    Every random choice of a learner comes from its own ``seed`` parameter (``int``,
+    ``numpy.random.Generator`` or None for fresh entropy), turned into a generator with
+    ``sqsim._random.check_rng``; never from global state. The same learner seed and the same oracle
+    seed give the same ledger (equal fingerprints), hypothesis and count.
+
+    **Budgets.**
+    Budgets belong to the oracle (``SQOracle(..., budget=N)``). A query or batch that would exceed it
+    raises :class:`~sqsim.QueryBudgetExceeded` before it is answered and nothing is recorded; a learner
+    may read ``handle.budget_left`` and stop early. ``LearnResult.queries`` counts this run's queries
+    (examples and labels one each); an oracle reused across runs keeps its total in
+    ``details["ledger_total"]``.
+
+    **What a learner may read.**
+    Only the handle's public names above, its own parameters and what its answers told it. It may not
+    reach the target (the ``oracle-only`` check), read oracle internals, truths or keys, mutate or copy
+    the handle, average repeated queries for fresh noise, or ask queries that are not pointwise (a
+    query whose value on a row depends on the rest of the batch raises
+    :class:`~sqsim.QueryContractError`). ``sqsim.testing.check_learner`` yields one named check per
+    rule. Hyper-parameters are keyword-only and stored unchanged by ``__init__``, so that
+    ``learners.make(name, **params)`` builds any learner.
     """
 
     name = "learner"

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ._errors import InvalidParameterError, QueryBudgetExceeded
+from ._errors import InvalidParameterError, OptionalDependencyError, QueryBudgetExceeded
 from ._export import export
 from ._validation import Interval, NoneOk, check_param
 
@@ -267,6 +267,58 @@ class Ledger:
         tmp.replace(path)
 
     @classmethod
+    def from_csv(cls, path) -> Ledger:
+        """Rebuild a ledger from :meth:`to_csv` output: the same records, hence the same fingerprint.
+
+        Numbers are read back as the type they were written as (``repr`` of a float or an int), empty
+        cells of the nullable columns (``tolerance``, ``truth``) as None, booleans from ``True``/``False``
+        and ``extra`` from its JSON text. Nothing is evaluated.
+        """
+        path = Path(path)
+        names = [f.name for f in fields(QueryRecord)]
+        try:
+            fh = open(path, newline="")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise InvalidParameterError(f"The 'path' parameter of Ledger.from_csv must be a readable CSV file. "
+                                        f"Got {str(path)!r} ({exc}) instead.") from exc
+        led = cls()
+        with fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames != names:
+                raise InvalidParameterError(
+                    f"The 'path' parameter of Ledger.from_csv must be a ledger CSV written by Ledger.to_csv, with the "
+                    f"columns {names}. Got {str(path)!r} with the columns {reader.fieldnames} instead.")
+            for n, row in enumerate(reader, start=2):
+                try:
+                    rec = _parse_csv_row(row)
+                except (ValueError, TypeError) as exc:
+                    raise InvalidParameterError(
+                        f"The 'path' parameter of Ledger.from_csv must be a ledger CSV written by Ledger.to_csv. Got "
+                        f"{str(path)!r} whose line {n} cannot be read ({exc}) instead.") from exc
+                if rec.pop("index") != len(led):
+                    raise InvalidParameterError(
+                        f"The 'path' parameter of Ledger.from_csv must hold the records in index order. Got "
+                        f"{str(path)!r} whose line {n} has index {row['index']!r} instead.")
+                led.append(**rec)
+        return led
+
+    def to_pandas(self):
+        """The records as a :class:`pandas.DataFrame`, one row per record, the columns of :class:`QueryRecord`.
+
+        pandas is not a dependency of sqsim: without it this raises :class:`~sqsim.OptionalDependencyError`
+        (an ``ImportError``) saying how to install it; :meth:`to_csv` and :meth:`to_dicts` need nothing.
+        """
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise OptionalDependencyError(
+                "Ledger.to_pandas needs pandas, which sqsim does not depend on: pip install pandas (or use "
+                "Ledger.to_csv / Ledger.to_dicts, which need nothing)."
+            ) from exc
+        columns = [f.name for f in fields(QueryRecord)]
+        return pd.DataFrame([self._row(i) for i in range(len(self))], columns=columns)
+
+    @classmethod
     def from_json(cls, text: str) -> Ledger:
         """Rebuild a ledger from :meth:`to_json` output."""
         try:
@@ -338,6 +390,38 @@ class Ledger:
 
     def __repr__(self):
         return f"Ledger(records={len(self)}, counts={self.counts()}, budget={self.budget})"
+
+
+_BOOLS = {"True": True, "False": False}
+
+
+def _number(text: str, nullable: bool):
+    """A number as ``str`` wrote it (int or float repr, nan, inf); '' is None in the nullable columns."""
+    if text == "" and nullable:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _parse_csv_row(row: dict) -> dict:
+    """One :meth:`Ledger.to_csv` row as the keyword arguments of :class:`QueryRecord`."""
+    out = dict(row)
+    out["index"] = int(row["index"])
+    for c in ("tolerance", "truth"):
+        out[c] = _number(row[c], True)
+    for c in ("answer", "truth_error", "failure_probability", "seconds"):
+        out[c] = _number(row[c], False)
+    for c in ("in_band", "cached"):
+        if row[c] not in _BOOLS:
+            raise ValueError(f"{c} = {row[c]!r} is not True or False")
+        out[c] = _BOOLS[row[c]]
+    extra = json.loads(row["extra"]) if row["extra"] else {}
+    if not isinstance(extra, dict):
+        raise ValueError(f"extra = {row['extra'][:80]!r} is not a JSON object")
+    out["extra"] = extra
+    return out
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -109,8 +109,16 @@ class Query:
         if not (np.issubdtype(vals.dtype, np.number) or vals.dtype == np.bool_) or np.iscomplexobj(vals):
             raise QueryRangeError(f"Query {self.name!r} must return real numbers. Got dtype {vals.dtype} instead.")
         vals = vals.astype(np.float64, copy=False)
-        check_values(self.name, vals, binary=binary, where=where)
+        try:
+            check_values(self.name, vals, binary=binary, where=where)
+        except QueryRangeError:
+            self._blame_labels(y, vals, boolean_labels, where)
+            raise
         return vals
+
+    def _blame_labels(self, y, vals, boolean_labels, where) -> None:
+        """Raise a clearer :class:`QueryRangeError` when the labels, not the query, caused ``vals`` to leave
+        [-1, 1] (subclasses that multiply by the label); the base class blames the query."""
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
@@ -180,6 +188,24 @@ class CorrelationalQuery(Query):
         check_param("labels", labels, Options(LABEL_MODES), "CorrelationalQuery")
         super().__init__(g, name, kind="csq", reads=reads)
         self.labels = labels
+
+    def _blame_labels(self, y, vals, boolean_labels, where) -> None:
+        boolean = boolean_labels if self.labels == "auto" else self.labels == "boolean"
+        if boolean:
+            return
+        y = np.broadcast_to(np.asarray(y, dtype=np.float64), vals.shape)
+        bad = np.flatnonzero(~((vals >= -1.0) & (vals <= 1.0)) & (np.abs(y) > 1.0))
+        if bad.size == 0:
+            return  # |y| <= 1 on every bad row: g itself left [-1, 1], and the query is blamed as usual
+        i = int(bad[0])
+        at = where(i) if where is not None else f"batch row {i}"
+        raise QueryRangeError(
+            f"CorrelationalQuery {self.name!r} multiplies the target's real labels by g(x), so the labels must lie "
+            f"in [-1, 1]. Got the label y = {float(y[i])!r} at {at} (the query value {float(vals[i])!r}) instead: "
+            f"the target's values leave [-1, 1] (a lifted target's g.range can), not the query. Clip the labels in "
+            f"the query, Query(lambda X, y: np.clip(y, -1, 1) * g(X), kind=\"csq\"), or rescale the target "
+            f"(lambda X: np.clip(f(X), -1, 1) or f(X) / max|f|)."
+        )
 
     def _raw(self, X, y, boolean_labels):
         boolean = boolean_labels if self.labels == "auto" else self.labels == "boolean"

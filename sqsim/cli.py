@@ -21,12 +21,17 @@ bench
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import shutil
 import sys
 import textwrap
 from pathlib import Path
 
 from ._errors import InvalidParameterError
 from .experiments._demo import LIFTED_D_MAX
+
+__all__ = ["CONFIG_HELP", "INTERRUPTED", "PROGRESS", "build_parser", "interrupted_message", "main", "resume_tokens"]
 
 CONFIG_HELP = """\
 A sweep config is a TOML file:
@@ -54,9 +59,25 @@ an error naming the file, the line and the field. With isolation = "process" on 
 the workers non-daemonic: DASK_DISTRIBUTED__WORKER__DAEMON=False dask worker ADDRESS (or --no-nanny)."""
 
 
+#: --progress choices and what they mean for sqsim.experiments.run's ``progress``
+PROGRESS = {"auto": None, "always": True, "never": False}
+#: the exit status of a command stopped by Ctrl-C (128 + SIGINT), as shells report it
+INTERRUPTED = 130
+
+
 def _fail(cmd: str, exc: Exception) -> int:
     print(f"sqsim {cmd}: error: {exc}", file=sys.stderr)
     return 2
+
+
+def _progress(args):
+    """``progress`` for the experiments from --progress (and the older --no-progress)."""
+    return False if args.no_progress else PROGRESS[args.progress]
+
+
+def _files(written):
+    """The paths a plot call wrote (a list of paths, or a result with ``files``)."""
+    return getattr(written, "files", written)
 
 
 def _demo(args) -> int:
@@ -65,7 +86,7 @@ def _demo(args) -> int:
     try:
         demo(args.out, d_min=args.d_min, d_max=args.d_max, tau=args.tau, seeds=args.seeds, seed=args.seed,
              lifted=not args.no_lifted, lifted_d_max=args.lifted_d_max, workers=args.workers,
-             progress=False if args.no_progress else None)
+             progress=_progress(args))
     except InvalidParameterError as exc:
         return _fail("demo", exc)
     return 0
@@ -76,7 +97,7 @@ def _sweep(args) -> int:
 
     from . import experiments
     from .experiments._report import format_table
-    from .experiments._runner import ResultsWarning
+    from .experiments._runner import ResultsWarning, command_line
 
     with warnings.catch_warnings():  # restores showwarning afterwards
         plain = warnings.showwarning
@@ -89,10 +110,10 @@ def _sweep(args) -> int:
 
         warnings.showwarning = show
         try:
-            report = experiments.run(args.config, workers=args.workers, scheduler=args.scheduler,
-                                     resume=args.resume or args.retry_errors, retry_errors=args.retry_errors,
-                                     overwrite=args.overwrite, results=args.out,
-                                     progress=False if args.no_progress else None)
+            with command_line("sqsim sweep"):
+                report = experiments.run(args.config, workers=args.workers, scheduler=args.scheduler,
+                                         resume=args.resume or args.retry_errors, retry_errors=args.retry_errors,
+                                         overwrite=args.overwrite, results=args.out, progress=_progress(args))
         except InvalidParameterError as exc:
             return _fail("sweep", exc)
     if not args.quiet:
@@ -100,7 +121,7 @@ def _sweep(args) -> int:
     print(f"\n{report.cells} cells: {report.ran} run, {report.skipped} already done, {report.errors} raised errors "
           f"({report.seconds:.1f} s). Results: {report.path}")
     if args.plot is not None:
-        for p in experiments.plot(report.path, args.plot):
+        for p in _files(experiments.plot(report.path, args.plot)):
             print(f"plot: {p}")
     return 0
 
@@ -114,13 +135,14 @@ def _plot(args) -> int:
         written = experiments.plot(results, out)
     except InvalidParameterError as exc:
         return _fail("plot", exc)
-    for p in written:
+    for p in _files(written):
         print(f"plot: {p}")
     return 0
 
 
 def _run(args) -> int:
     from .experiments import paper
+    from .experiments._runner import command_line
 
     if args.list or args.name is None:
         for name, fn in paper.EXPERIMENTS.items():
@@ -128,9 +150,9 @@ def _run(args) -> int:
             print(f"{name:<18} {doc}")
         return 0 if args.list else 2
     try:
-        out = paper.run_experiment(args.name, out_dir=args.out, quick=args.quick, workers=args.workers,
-                                   scheduler=args.scheduler, resume=args.resume,
-                                   progress=False if args.no_progress else None)
+        with command_line("sqsim run"):
+            out = paper.run_experiment(args.name, out_dir=args.out, quick=args.quick, workers=args.workers,
+                                       scheduler=args.scheduler, resume=args.resume, progress=_progress(args))
     except InvalidParameterError as exc:
         return _fail("run", exc)
     print(f"\n{args.name}: results {out['results']}")
@@ -189,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"largest d of the lifted sweep, from 3 (default: {LIFTED_D_MAX})")
     demo.add_argument("--no-lifted", action="store_true", help="skip the lifted-parity sweep")
     demo.add_argument("--workers", type=_positive_int, default=1, help="Dask worker processes (default: 1, serial)")
-    demo.add_argument("--no-progress", action="store_true", help="no progress bar")
+    demo.add_argument("--progress", choices=list(PROGRESS), default="auto",
+                    help="auto (default): a bar on a terminal, a line every few seconds in logs; always; never")
+    demo.add_argument("--no-progress", action="store_true", help="the same as --progress never")
     demo.set_defaults(func=_demo)
 
     sweep = sub.add_parser("sweep", help="run a grid from a TOML config (--workers, --scheduler, --resume)",
@@ -209,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--overwrite", action="store_true", help="replace an existing results file")
     sweep.add_argument("--out", metavar="RESULTS", help="results file (default: the config's 'results')")
     sweep.add_argument("--plot", metavar="DIR", help="also draw the plots into DIR")
-    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sweep.add_argument("--progress", choices=list(PROGRESS), default="auto",
+                    help="auto (default): a bar on a terminal, a line every few seconds in logs; always; never")
+    sweep.add_argument("--no-progress", action="store_true", help="the same as --progress never")
     sweep.add_argument("--quiet", action="store_true", help="no table, only the summary line")
     sweep.set_defaults(func=_sweep)
 
@@ -232,7 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     runp.add_argument("--workers", type=_positive_int, default=1, help="Dask worker processes (default: 1)")
     runp.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler")
     runp.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    runp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    runp.add_argument("--progress", choices=list(PROGRESS), default="auto",
+                    help="auto (default): a bar on a terminal, a line every few seconds in logs; always; never")
+    runp.add_argument("--no-progress", action="store_true", help="the same as --progress never")
     runp.set_defaults(func=_run)
 
     bench = sub.add_parser("bench", help="run the kernel benchmarks (ratios against in-run references)")
@@ -243,21 +271,86 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        if not 0 < args.tau < 0.5:
-            parser.error(f"argument --tau must lie in (0, 0.5) for brute-force parity search; got {args.tau}")
-        if not 1 <= args.d_min <= args.d_max <= 20:
-            parser.error(f"arguments --d-min/--d-max must satisfy 1 <= d-min <= d-max <= 20; got "
-                         f"{args.d_min}, {args.d_max}")
-        if args.seeds < 1:
-            parser.error(f"argument --seeds must be >= 1; got {args.seeds}")
-        if args.seed < 0:
-            parser.error(f"argument --seed must be >= 0; got {args.seed}")
-        if not 3 <= args.lifted_d_max <= 20:
-            parser.error(f"argument --lifted-d-max must lie in [3, 20]; got {args.lifted_d_max}")
-    return args.func(args)
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Ctrl-C prints how many cells are saved and the command that continues the run (``--resume``), and
+    returns 130 without a traceback.
+    """
+    tokens = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    args = None
+    try:
+        parser = build_parser()
+        args = parser.parse_args(tokens)
+        if args.command == "demo":
+            if not 0 < args.tau < 0.5:
+                parser.error(f"argument --tau must lie in (0, 0.5) for brute-force parity search; got {args.tau}")
+            if not 1 <= args.d_min <= args.d_max <= 20:
+                parser.error(f"arguments --d-min/--d-max must satisfy 1 <= d-min <= d-max <= 20; got "
+                             f"{args.d_min}, {args.d_max}")
+            if args.seeds < 1:
+                parser.error(f"argument --seeds must be >= 1; got {args.seeds}")
+            if args.seed < 0:
+                parser.error(f"argument --seed must be >= 0; got {args.seed}")
+            if not 3 <= args.lifted_d_max <= 20:
+                parser.error(f"argument --lifted-d-max must lie in [3, 20]; got {args.lifted_d_max}")
+        return args.func(args)
+    except KeyboardInterrupt as exc:
+        command = getattr(args, "command", None)
+        for line in interrupted_message(exc, command, _program(argv is None), tokens):
+            print(line, file=sys.stderr)
+        return INTERRUPTED
+
+
+def interrupted_message(exc: BaseException, command, program: list, tokens: list) -> list[str]:
+    """What Ctrl-C prints: the cells saved (for a sweep) and the exact command that continues."""
+    from .experiments._runner import SweepInterrupted
+
+    who = "sqsim" if command is None else f"sqsim {command}"
+    lines = []
+    if isinstance(exc, SweepInterrupted):
+        lines.append(f"{who}: interrupted: {exc.saved} of {exc.cells} cells saved in {exc.path} "
+                     f"(every saved line is complete).")
+    else:
+        lines.append(f"{who}: interrupted.")
+    if command in ("sweep", "run"):
+        lines.append(f"{who}: continue with: {shlex.join(program + resume_tokens(tokens))}")
+    elif command == "demo" and isinstance(exc, SweepInterrupted):
+        lines.append(f"{who}: the demo starts afresh when run again: {shlex.join(program + tokens)}")
+    return lines
+
+
+def _is_flag(token: str, flag: str) -> bool:
+    """Whether ``token`` spells ``flag``, abbreviations included (argparse accepts unique prefixes)."""
+    return len(token) > 3 and flag.startswith(token)
+
+
+def resume_tokens(tokens: list) -> list:
+    """The arguments of the command that continues an interrupted one: ``--overwrite`` dropped (it would
+    throw the saved cells away), ``--resume`` added unless ``--resume`` or ``--retry-errors`` is there."""
+    out = [t for t in tokens if not _is_flag(t, "--overwrite")]
+    if not any(_is_flag(t, "--resume") or _is_flag(t, "--retry-errors") for t in out):
+        out.append("--resume")
+    return out
+
+
+def _program(from_shell: bool) -> list:
+    """How the user started sqsim: ``python -m sqsim`` (the interpreter as typed) or the ``sqsim`` script."""
+    if not from_shell:
+        return ["sqsim"]
+    argv0 = sys.argv[0] if sys.argv else "sqsim"
+    if os.path.basename(argv0) == "__main__.py":  # python [options] -m sqsim
+        orig = list(getattr(sys, "orig_argv", []))
+        for i in range(len(orig) - 1):
+            if orig[i] == "-m" and orig[i + 1] == "sqsim":
+                return orig[:i + 2]
+        return [os.path.basename(sys.executable) or "python", "-m", "sqsim"]
+    name = os.path.basename(argv0)
+    found = shutil.which(name)
+    try:
+        on_path = found is not None and os.path.samefile(found, argv0)
+    except OSError:
+        on_path = False
+    return [name] if on_path else [argv0]
 
 
 if __name__ == "__main__":  # pragma: no cover

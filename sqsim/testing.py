@@ -50,6 +50,8 @@ from ._domains import BooleanCube, Gaussian
 from ._errors import InvalidParameterError, QueryBudgetExceeded
 from ._learning import LearnResult
 
+__all__ = ["check_learner", "guarded"]
+
 
 def _from_sqsim(depth: int) -> str | None:
     """The calling module's name if it is not part of sqsim, else None."""

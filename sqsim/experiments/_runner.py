@@ -11,14 +11,18 @@ id has no complete line yet; lines are removed by an atomic rewrite, so no cell 
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import json
 import logging
 import math
 import os
 import re
+import signal
 import socket
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,13 +35,15 @@ from .._validation import Interval, NoneOk, check_param, show
 from ._config import SCHEMA_VERSION, Experiment, learner_class, load_config, plan_for
 from ._families import make_family
 
-__all__ = ["SCHEDULER_TIMEOUT", "TIMING_KEY", "ResultsWarning", "SweepReport", "read_results", "run", "run_cell",
-           "strip_timing"]
+__all__ = ["PROGRESS_LOG_INTERVAL", "SCHEDULER_TIMEOUT", "TIMING_KEY", "ResultsWarning", "SweepInterrupted",
+           "SweepReport", "command_line", "read_results", "run", "run_cell", "strip_timing"]
 
 #: the one key of a results line that holds wall-clock measurements (never compared)
 TIMING_KEY = "timing"
 #: seconds to wait for a Dask scheduler given by address before giving up
 SCHEDULER_TIMEOUT = 5.0
+#: seconds between progress lines when stderr is not a terminal (logs, CI, nohup)
+PROGRESS_LOG_INTERVAL = 5.0
 #: what makes a cell, as the config derives it; a results line must repeat these values exactly
 IDENTITY_FIELDS = ("learner", "params", "family", "family_params", "d", "tau", "strategy", "seed_index", "budget",
                    "seeds", "oracle")
@@ -48,6 +54,80 @@ LIFTED_FIELDS = ("boolean_tau", "boolean_queries", "boolean_ledger_fingerprint")
 
 class ResultsWarning(UserWarning):
     """A results line could not be trusted as a finished cell (e.g. fields missing) and is run again."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped a sweep. Every saved line is complete; ``resume=True`` continues it.
+
+    Attributes
+    ----------
+    path : Path
+        The results file.
+    saved : int
+        Cells whose lines are in the file (finished before the interrupt, this run or earlier ones).
+    cells : int
+        Cells of the whole sweep.
+    """
+
+    def __init__(self, path, saved: int, cells: int):
+        super().__init__(f"sweep interrupted: {saved} of {cells} cells saved in {path}")
+        self.path, self.saved, self.cells = Path(path), int(saved), int(cells)
+
+
+#: the command-line command running a sweep ("sqsim sweep"), or None from Python: errors name its flags
+_COMMAND = contextvars.ContextVar("sqsim_command", default=None)
+
+
+@contextlib.contextmanager
+def command_line(command: str):
+    """Within this block, errors of :func:`run` name ``command``'s flags (``--resume``) instead of the Python
+    keywords (``resume=True``); the ``sqsim`` command line wraps its calls in it."""
+    token = _COMMAND.set(command)
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)
+
+
+def _option(name: str) -> str:
+    """The start of an error about option ``name``, as the caller spelled it."""
+    cmd = _COMMAND.get()
+    if cmd is None:
+        return f"The {name!r} parameter of sqsim.experiments.run"
+    return f"The --{name.replace('_', '-')} option of {cmd}"
+
+
+def _setting(name: str, value: bool = True) -> str:
+    """``resume=True`` in Python, ``--resume`` (or "no --resume") on the command line."""
+    cmd = _COMMAND.get()
+    if cmd is None:
+        return f"{name}={value!r}"
+    flag = "--" + name.replace("_", "-")
+    return flag if value else f"no {flag}"
+
+
+class _DeferredInterrupt:
+    """Holds Ctrl-C while a results line is written and counted, then raises it: a saved line is always whole
+    and the saved count is exact. (Only in the main thread, and only over Python's default handler.)"""
+
+    __slots__ = ("pending", "previous")
+
+    def __enter__(self):
+        self.pending, self.previous = False, None
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            self.previous = signal.signal(signal.SIGINT, self._hold)
+        return self
+
+    def _hold(self, signum, frame):
+        self.pending = True
+
+    def __exit__(self, exc_type, exc, tb):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        if self.pending and exc_type is None:
+            raise KeyboardInterrupt
+        return False
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
@@ -317,16 +397,65 @@ class SweepReport:
         return str(self.path)
 
 
+class _LogProgress:
+    """Progress for streams that are not terminals: one plain line every ``interval`` seconds (no carriage
+    returns), and a last line at the end if any was written. The part of the tqdm API the sweep uses."""
+
+    def __init__(self, name: str, total: int, initial: int, stream, interval: float):
+        self.name, self.total, self.n, self.stream = name, int(total), int(initial), stream
+        self.interval, self.queries = float(interval), 0
+        self.start, self.first = time.monotonic(), int(initial)
+        self.last, self.shown = self.start, None
+
+    def set_postfix(self, queries=0, refresh=False):
+        self.queries = queries
+
+    def update(self, n=1):
+        self.n += n
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self._line(now)
+
+    def _line(self, now):
+        elapsed = now - self.start
+        done = self.n - self.first
+        left = "" if done <= 0 or self.n >= self.total else \
+            f", about {_duration(elapsed / done * (self.total - self.n))} left"
+        pct = 100.0 * self.n / self.total if self.total else 100.0
+        print(f"{self.name}: {self.n}/{self.total} cells ({pct:.0f}%), {self.queries} queries, "
+              f"{_duration(elapsed)} elapsed{left}", file=self.stream, flush=True)
+        self.last, self.shown = now, self.n
+
+    def close(self):
+        if self.shown is not None and self.shown != self.n:
+            self._line(time.monotonic())
+
+
+def _duration(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s} s" if s < 120 else (f"{s // 60} min {s % 60:02d} s" if s < 7200 else f"{s // 3600} h {s // 60 % 60:02d} min")
+
+
 def _progress(exp: Experiment, progress, total: int, initial: int):
-    show_bar = exp.progress if progress is None else progress
-    if show_bar is None:
-        show_bar = sys.stderr.isatty()
+    """The progress reporter: None when off; a tqdm bar on a terminal; plain lines every
+    PROGRESS_LOG_INTERVAL seconds otherwise (logs, CI, nohup). ``progress``: False off, True or None
+    (the config's ``progress``, else on) on."""
+    show = exp.progress if progress is None else progress
+    if show is False:
+        return None
+    stream = sys.stderr
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        tty = False
+    if not tty:
+        return _LogProgress(exp.name, total, initial, stream, PROGRESS_LOG_INTERVAL)
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover - tqdm is in the [all] extra
-        return None
-    return tqdm(total=total, initial=initial, unit="cell", desc=exp.name, disable=not show_bar,
-                dynamic_ncols=True, smoothing=0.1)
+        return _LogProgress(exp.name, total, initial, stream, PROGRESS_LOG_INTERVAL)
+    return tqdm(total=total, initial=initial, unit="cell", desc=exp.name, dynamic_ncols=True, smoothing=0.1,
+                file=stream)
 
 
 def _worker_env() -> dict:
@@ -369,8 +498,9 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
         again; their old lines are removed first by an atomic rewrite of the file, so each cell
         still appears once.
     progress : bool, optional
-        tqdm progress bar (cells, queries asked, time left); default: the config's ``progress``, else
-        shown only when stderr is a terminal.
+        Progress on stderr (cells, queries asked, time left): a tqdm bar when stderr is a terminal, else
+        one plain line every ``PROGRESS_LOG_INTERVAL`` (5) seconds, so logs show it too. False turns it
+        off; default: the config's ``progress``, else on.
     results : path, optional
         Overrides the config's ``results``.
     on_record : callable, optional
@@ -381,6 +511,13 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
     SweepReport
         ``path``, ``cells``, ``ran``, ``skipped``, ``errors``, ``seconds`` and ``records`` (every
         cell of the grid read back, in grid order).
+
+    Raises
+    ------
+    SweepInterrupted
+        On Ctrl-C (a ``KeyboardInterrupt``): it carries the results ``path`` and how many cells are
+        ``saved`` of all ``cells``. A line being written when the signal came is finished first, so the
+        file holds whole lines only and ``resume=True`` continues it.
 
     Notes
     -----
@@ -400,9 +537,9 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
     check_param("overwrite", overwrite, _Bool(), "sqsim.experiments.run")
     check_param("retry_errors", retry_errors, _Bool(), "sqsim.experiments.run")
     if retry_errors and not resume:
-        raise InvalidParameterError("The 'retry_errors' parameter of sqsim.experiments.run must come with "
-                                    "resume=True (it retries the failed cells of an existing file). Got "
-                                    "retry_errors=True, resume=False instead.")
+        raise InvalidParameterError(f"{_option('retry_errors')} must come with {_setting('resume')} (it retries the "
+                                    f"failed cells of an existing file). Got {_setting('retry_errors')}, "
+                                    f"{_setting('resume', False)} instead.")
     path = Path(exp.results)
     existed = path.exists()
     wanted = {c["cell"]: c for c in exp.cells}
@@ -416,7 +553,7 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
                 if cid not in wanted:
                     seeds = rec.get("seeds") if isinstance(rec.get("seeds"), dict) else {}
                     raise InvalidParameterError(
-                        f"The 'resume' parameter of sqsim.experiments.run must continue the same sweep. Got a results "
+                        f"{_option('resume')} must continue the same sweep. Got a results "
                         f"file {str(path)!r} holding cell {cid} ({rec.get('learner')}, d={rec.get('d')}, root "
                         f"seed {seeds.get('root')}) that this config does not define instead."
                     )
@@ -437,9 +574,11 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
                     del done[c]
                 drop += failed
         elif not overwrite:
+            where = "sqsim.experiments.run" if _COMMAND.get() is None else _COMMAND.get()
             raise InvalidParameterError(
-                f"The 'results' parameter of sqsim.experiments.run must be a new or empty file (pass resume=True to "
-                f"continue it or overwrite=True to replace it). Got {str(path)!r}, which holds results, instead."
+                f"The 'results' parameter of {where} must be a new or empty file (pass {_setting('resume')} to "
+                f"continue it or {_setting('overwrite')} to replace it). Got {str(path)!r}, which holds results, "
+                f"instead."
             )
     todo = [c for c in exp.cells if c["cell"] not in done]
     # connect first: a dead scheduler fails within SCHEDULER_TIMEOUT, before the file is created or touched
@@ -462,11 +601,12 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
 
             def record(rec):
                 nonlocal ran, errors, asked
-                writer.write(rec)
-                new[rec["cell"]] = rec
-                ran += 1
-                errors += rec.get("error") is not None
-                asked += int(rec.get("queries") or 0)
+                with _DeferredInterrupt():  # Ctrl-C waits until the line is written and counted
+                    writer.write(rec)
+                    new[rec["cell"]] = rec
+                    ran += 1
+                    errors += rec.get("error") is not None
+                    asked += int(rec.get("queries") or 0)
                 if bar is not None:
                     bar.set_postfix(queries=asked, refresh=False)
                     bar.update(1)
@@ -484,13 +624,15 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
                     bar.close()
         finally:
             writer.close()
-    except BaseException:
+    except BaseException as exc:
         if not existed and not new:  # nothing written: leave no empty results file behind
             try:
                 if path.stat().st_size == 0:
                     path.unlink()
             except OSError:
                 pass
+        if isinstance(exc, KeyboardInterrupt) and not isinstance(exc, SweepInterrupted):
+            raise SweepInterrupted(path, len(done) + len(new), len(exp.cells)) from exc
         raise
     finally:
         if pool is not None:

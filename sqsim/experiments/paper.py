@@ -193,8 +193,11 @@ def gadget_masses(out_dir, *, quick=False, workers=1, scheduler=None, resume=Fal
         table.append(f"{r['d']:<2} {r['delta']:<6g} {r['P_G_exact']:11.3e} {r['P_G_mc']:10.3e} {r['P_G_z']:6.2f}"
                      f"  {r['P_nonzero_exact']:13.3e} {r['P_nonzero_mc']:11.3e} {r['P_nonzero_z']:6.2f}")
     text = "\n".join(table)
-    print(text)
-    (out / "summary.txt").write_text(text + f"\n\n{n} Gaussian samples per row, root seed {seed}.\n")
+    params = (f"CompressedLift(d, q = 2, delta, D = 2) of the parity S = {{0, 1}} (|S| = 2 <= D); rho = lift.rho; "
+              f"exact: lift.good_region_mass(), lift.nonzero_mass(f); MC: {n} Gaussian samples per row, root seed "
+              f"{seed}; z = (MC - exact) / standard error.")
+    print(text + "\n" + params)
+    (out / "summary.txt").write_text(text + "\n\n" + params + "\n")
     return {"results": results, "plots": _plot_masses(rows, out, n), "rows": rows, "table": text}
 
 

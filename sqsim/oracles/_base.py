@@ -9,15 +9,17 @@ writes to the ledger; a failure at any step leaves the ledger as it was.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
 from .._domains import Domain, FiniteDomain
-from .._errors import InvalidParameterError, OracleStateError
+from .._errors import InvalidParameterError, OracleStateError, SQSimWarning
 from .._ledger import Ledger
 from .._queries import Character, CharacterBatch, LabelCharacter, Query
 from .._random import derived_seed, root_entropy
-from .._strategies import ANSWER_STRATEGIES, AnswerStrategy, NullAdversary, SampledStrategy, hoeffding_samples
+from .._strategies import (ANSWER_STRATEGIES, AnswerStrategy, ExactStrategy, NullAdversary, SampledStrategy,
+                           hoeffding_samples)
 from .._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param, show
 from .._version_space import VersionSpaceStrategy
 from ..concepts._families import FiniteFamily
@@ -71,6 +73,9 @@ class BaseOracle(Sealed):
                                             n=self._truth_n(), failure_probability=self.failure_probability,
                                             value_range=self._value_range(), max_label_values=self.max_label_values)
         self._noise_features: dict[int, np.ndarray] = {}
+        #: "exact" answers whose truths are Monte Carlo estimates: warned about once, at the first such truth
+        self._estimated_exact = (EstimatedExactNotice(self) if isinstance(self.strategy, ExactStrategy)
+                                 and isinstance(self._engine, MonteCarloEngine) and domain.finite else None)
         #: the built-in strategy answered inline (None: through AnswerContext), and whether Character and
         #: LabelCharacter queries take the lookup path of ``ask`` (docs/theory/structured-queries.md)
         self._fast_kind = None if version_space else fast_strategy(self.strategy)
@@ -170,6 +175,8 @@ class BaseOracle(Sealed):
         check_query(self, query, caller)
 
     def _answer(self, query, ev) -> dict:
+        if self._estimated_exact is not None and ev.failure_probability > 0:  # a Monte Carlo truth, not a junta's
+            self._estimated_exact.warn(ev)
         kind = self._fast_kind
         return answer_with_strategy(self, query, ev) if kind is None else answer_fast(self, query, ev, kind)
 
@@ -298,6 +305,36 @@ class BaseOracle(Sealed):
     def __repr__(self):
         return (f"{type(self).__name__}({self.domain!r}, {self._band_repr()}, answers={self.strategy!r}, "
                 f"queries={len(self.ledger)})")
+
+
+class EstimatedExactNotice:
+    """The one warning of an ``answers="exact"`` oracle above the enumeration guard: its truths are Monte
+    Carlo estimates, so its "exact" answers are exact only up to their recorded bound.
+
+    Issued at the first truth that is really estimated (a junta query on a target that declares its
+    support gets an exact truth beyond the guard, docs/theory/juntas.md, and warns nothing), once per oracle.
+    """
+
+    __slots__ = ("caller", "domain", "done")
+
+    def __init__(self, oracle):
+        self.caller, self.domain, self.done = oracle._caller, oracle.domain, False
+
+    def warn(self, ev) -> None:
+        if self.done:
+            return
+        self.done = True
+        n = ev.extra.get("truth_samples") if ev.extra else None
+        on = f" on n = {n} samples" if n is not None else ""
+        dom = self.domain
+        warnings.warn(
+            f"{self.caller}(answers='exact') on {dom!r}: the domain has {dom.size:.3g} points, above the enumeration "
+            f"guard max_enumeration={dom.max_enumeration}, so truths are Monte Carlo estimates{on}, within "
+            f"{ev.truth_error:.3g} of the expectation with probability 1 - {ev.failure_probability:g}; 'exact' "
+            f"answers are exact only up to that bound (recorded per query as truth_error and failure_probability). "
+            f"Queries that declare their reads on a target that declares its support get exact junta truths "
+            f"(docs/theory/juntas.md).",
+            SQSimWarning, stacklevel=5)
 
 
 def validate_config(c: str, binary_queries: bool, domain, target, answers, budget, truth, truth_samples,
