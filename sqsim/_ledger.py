@@ -419,7 +419,7 @@ def _parse_csv_row(row: dict) -> dict:
         out[c] = _BOOLS[row[c]]
     extra = json.loads(row["extra"]) if row["extra"] else {}
     if not isinstance(extra, dict):
-        raise ValueError(f"extra = {row['extra'][:80]!r} is not a JSON object")
+        raise TypeError(f"extra = {row['extra'][:80]!r} is not a JSON object")
     out["extra"] = extra
     return out
 

@@ -1,9 +1,7 @@
 """The rough edges a new user hit (issue 16, item 3): each test here failed before its fix."""
 
 import importlib
-import io
 import json
-import math
 import os
 import pkgutil
 import pydoc
@@ -22,8 +20,19 @@ import pytest
 
 import learners
 import sqsim
-from sqsim import (BooleanCube, Character, CorrelationalQuery, Gaussian, InvalidParameterError, Ledger, Query,
-                   QueryRangeError, SQOracle, cli, experiments)
+from sqsim import (
+    BooleanCube,
+    Character,
+    CorrelationalQuery,
+    Gaussian,
+    InvalidParameterError,
+    Ledger,
+    Query,
+    QueryRangeError,
+    SQOracle,
+    cli,
+    experiments,
+)
 from sqsim.concepts import Parity
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +116,7 @@ def test_sigint_to_the_command_line_exits_130_without_a_traceback(tmp_path):
         time.sleep(0.01)
     assert proc.poll() is None, "the sweep finished before it could be interrupted: " + proc.stderr.read()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     saved = _complete_lines(results)
@@ -151,7 +160,7 @@ def test_exact_answers_beyond_the_enumeration_guard_warn_once_with_their_bound()
     from sqsim import SQSimWarning
 
     d = 30
-    xor = lambda X: X[:, 0] ^ X[:, 1]  # noqa: E731 - declares no support: Monte Carlo truths
+    xor = lambda X: X[:, 0] ^ X[:, 1]  # declares no support: Monte Carlo truths
     o = SQOracle(BooleanCube(d), xor, 0.1, answers="exact", seed=1)
     q = Query(lambda X, y: (1 - 2 * y) * (1 - 2 * X[:, 2]), name="corr-x2")
     with pytest.warns(SQSimWarning, match="Monte Carlo") as caught:
@@ -289,7 +298,7 @@ def test_progress_reports_lines_in_non_interactive_logs(tmp_path, monkeypatch, c
     from sqsim.experiments import _runner
 
     monkeypatch.setattr(_runner, "PROGRESS_LOG_INTERVAL", 0.0)  # a line per cell instead of every few seconds
-    cfg, results = _tiny_config(tmp_path)
+    cfg, _ = _tiny_config(tmp_path)
     experiments.run(str(cfg))  # stderr is captured: not a terminal
     err = capsys.readouterr().err
     lines = [x for x in err.splitlines() if x.startswith("tiny: ")]
@@ -326,6 +335,6 @@ def test_readme_performance_sentences_are_measured_and_state_their_conditions():
     readme = (ROOT / "README.md").read_text()
     demo = re.search(r"`sqsim demo` \(([^)]*)\)", readme)
     assert demo and "measured" in demo.group(1) and "loaded" in demo.group(1) and "2-core" in demo.group(1)
-    numba = re.search(r"Queries given as Numba functions.*?\n\n", readme, re.S).group(0)
+    numba = re.search(r"Queries given as Numba functions.*?\n\n", readme, re.DOTALL).group(0)
     assert "d = 12" in numba and "measured" in numba.lower() and "tens of times" not in numba
     assert "ceil(tau^2 (2^d - 2))" not in readme  # the bound's formula is the tight one now

@@ -432,8 +432,10 @@ class _LogProgress:
 
 
 def _duration(seconds: float) -> str:
-    s = int(round(seconds))
-    return f"{s} s" if s < 120 else (f"{s // 60} min {s % 60:02d} s" if s < 7200 else f"{s // 3600} h {s // 60 % 60:02d} min")
+    s = round(seconds)
+    if s < 120:
+        return f"{s} s"
+    return f"{s // 60} min {s % 60:02d} s" if s < 7200 else f"{s // 3600} h {s // 60 % 60:02d} min"
 
 
 def _progress(exp: Experiment, progress, total: int, initial: int):

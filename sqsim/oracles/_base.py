@@ -18,8 +18,14 @@ from .._errors import InvalidParameterError, OracleStateError, SQSimWarning
 from .._ledger import Ledger
 from .._queries import Character, CharacterBatch, LabelCharacter, Query
 from .._random import derived_seed, root_entropy
-from .._strategies import (ANSWER_STRATEGIES, AnswerStrategy, ExactStrategy, NullAdversary, SampledStrategy,
-                           hoeffding_samples)
+from .._strategies import (
+    ANSWER_STRATEGIES,
+    AnswerStrategy,
+    ExactStrategy,
+    NullAdversary,
+    SampledStrategy,
+    hoeffding_samples,
+)
 from .._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param, show
 from .._version_space import VersionSpaceStrategy
 from ..concepts._families import FiniteFamily
