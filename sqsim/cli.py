@@ -9,7 +9,8 @@ demo
     PNG and SVG plots, summary.txt).
 sweep CONFIG.toml
     Runs a grid from a TOML file (``--workers N`` local Dask processes, ``--scheduler ADDRESS``
-    an existing cluster, ``--resume`` continues a killed sweep).
+    an existing cluster, ``--resume`` continues a killed sweep). Ctrl-C keeps the finished cells,
+    prints how many and the exact ``--resume`` command, and exits with status 130.
 plot RESULTS
     Draws a results file: queries versus d with medians, interquartile bands and theory curves.
 run NAME
@@ -193,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
               sqsim run parity-queries                    # one paper experiment (sqsim run --list)
               sqsim bench --json --quick                  # kernel speed ratios
 
-            `python -m sqsim` is the same command. `sqsim sweep --help` describes the config file."""))
+            `python -m sqsim` is the same command. `sqsim sweep --help` describes the config file.
+            Ctrl-C stops a sweep: its finished cells stay in the results file, and sqsim prints how many
+            and the --resume command that continues it (exit status 130)."""))
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="parity and lifted-parity sweeps with defaults; writes sqsim-demo/",
@@ -212,7 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-lifted", action="store_true", help="skip the lifted-parity sweep")
     demo.add_argument("--workers", type=_positive_int, default=1, help="Dask worker processes (default: 1, serial)")
     demo.add_argument("--progress", choices=list(PROGRESS), default="auto",
-                    help="auto (default): a bar on a terminal, a line every few seconds in logs; always; never")
+                    help="progress on stderr, a bar on a terminal and a line every few seconds in logs: "
+                         "auto (default: on unless a sweep config says progress = false), always, never")
     demo.add_argument("--no-progress", action="store_true", help="the same as --progress never")
     demo.set_defaults(func=_demo)
 
@@ -234,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", metavar="RESULTS", help="results file (default: the config's 'results')")
     sweep.add_argument("--plot", metavar="DIR", help="also draw the plots into DIR")
     sweep.add_argument("--progress", choices=list(PROGRESS), default="auto",
-                    help="auto (default): a bar on a terminal, a line every few seconds in logs; always; never")
+                    help="progress on stderr, a bar on a terminal and a line every few seconds in logs: "
+                         "auto (default: on unless a sweep config says progress = false), always, never")
     sweep.add_argument("--no-progress", action="store_true", help="the same as --progress never")
     sweep.add_argument("--quiet", action="store_true", help="no table, only the summary line")
     sweep.set_defaults(func=_sweep)
@@ -259,7 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     runp.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler")
     runp.add_argument("--resume", action="store_true", help="continue an interrupted run")
     runp.add_argument("--progress", choices=list(PROGRESS), default="auto",
-                    help="auto (default): a bar on a terminal, a line every few seconds in logs; always; never")
+                    help="progress on stderr, a bar on a terminal and a line every few seconds in logs: "
+                         "auto (default: on unless a sweep config says progress = false), always, never")
     runp.add_argument("--no-progress", action="store_true", help="the same as --progress never")
     runp.set_defaults(func=_run)
 
