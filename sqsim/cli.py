@@ -157,7 +157,7 @@ def _run(args) -> int:
     except InvalidParameterError as exc:
         return _fail("run", exc)
     print(f"\n{args.name}: results {out['results']}")
-    for p in out.get("plots", []):
+    for p in _files(out.get("plots", [])):
         print(f"plot: {p}")
     return 0
 
