@@ -74,8 +74,8 @@ class AnswerContext:
 class AnswerStrategy:
     """Base class of answer strategies.
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     name : str
         Recorded in the ledger.
     failure_probability : float or None
