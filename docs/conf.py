@@ -12,8 +12,11 @@ import os
 import re
 import sys
 
-# the checkout itself, so that the site documents the sources next to it (not an installed copy)
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+# the checkout itself, so that the site documents the sources next to it (not an installed copy);
+# a copy of docs/ elsewhere (tests/test_docs.py builds one) finds sqsim through PYTHONPATH
+_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+if os.path.isdir(os.path.join(_ROOT, "sqsim")):
+    sys.path.insert(0, _ROOT)
 
 import sqsim  # noqa: E402
 

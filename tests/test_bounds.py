@@ -23,7 +23,7 @@ def test_brute_force_and_low_degree():
 
 
 def test_hoeffding_sizes_match_math_md():
-    # MATH.md: n = ceil(2 ln(2/delta) / tau^2), eps(n, delta) = sqrt(2 ln(2/delta) / n) on [-1, 1]
+    # docs/theory/bounds.md, section bounds-hoeffding: n = ceil(2 ln(2/delta) / tau^2), eps(n, delta) = sqrt(2 ln(2/delta) / n) on [-1, 1]
     assert bounds.hoeffding_samples(0.1, 1e-3) == math.ceil(2 * math.log(2e3) / 0.01)
     n = bounds.hoeffding_samples(0.05, 1e-6)
     assert bounds.hoeffding_error(n, 1e-6) <= 0.05 < bounds.hoeffding_error(n - 1, 1e-6)

@@ -5,7 +5,7 @@ series: the median over seeds at each d with the band between the 25th and 75th 
 theory curves come from :mod:`sqsim.bounds`:
 
 - the SQ lower bound ceil(tau^2 (N - 1)) for the class searched (N = 2^d - 1 parities, or C(d, k)
-  k-sparse ones; MATH.md M2), at each Boolean tolerance in the figure;
+  k-sparse ones; docs/theory/bounds.md, section bounds-parity), at each Boolean tolerance in the figure;
 - brute force 2^(d-1) (``bounds.brute_force_expected``) for full parity classes;
 - the low-degree count sum_{i <= k} C(d, i) (``bounds.low_degree_queries``) for each low-degree k;
 - d for Gaussian elimination on examples.

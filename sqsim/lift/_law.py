@@ -2,15 +2,15 @@
 
 phi_D(V) != 0 needs every N2(z_j) < 1 (one N2 = 1 gives V >= 1 >= kmax/kappa, where phi_D = 0), so only
 the sub-probability law of N2 on {N2 < 1} matters: per cell c an atom at 0 plus a ramp part on (0, 1)
-on which N2 is affine in z (section "cell-law"). Flooring / ceiling each ramp value to the lattice
+on which N2 is affine in z (section lifted-images-cell-law). Flooring / ceiling each ramp value to the lattice
 (1/G) Z gives V^- <= V <= V^+ on {every N2 < 1}; their pmfs on {0, .., G} are exact truncated
 convolutions of per-cell lattice pmfs (Gaussian CDF differences), and
 
     P[V^+ < b] <= P[V < b] <= P[V^- < b],    P[V^+ <= a] <= P[V <= a] <= P[V^- <= a]   (a > 0)
 
 bracket P[V in (a, b)] for each open interval of phi_D's sign sets, whose end points are exact
-Fractions (N3Constants.phi_breakpoints); P[V = 0] is the exact atom (section "bracket"). Every
-floating-point step is non-negative sums, so its error is bounded a priori (section "allowance").
+Fractions (N3Constants.phi_breakpoints); P[V = 0] is the exact atom (section lifted-images-bracket). Every
+floating-point step is non-negative sums, so its error is bounded a priori (section lifted-images-allowance).
 """
 
 from __future__ import annotations
