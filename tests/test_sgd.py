@@ -230,3 +230,20 @@ def test_sqsim_imports_without_jax_and_never_imports_it_eagerly():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ERR" in out.stdout and "pip install 'sqsim[nn]'" in out.stdout
+
+
+def test_bench_entry_checks_the_numpy_step_against_the_program():
+    from sqsim._bench import _numpy_sgd_step, bench_sgd_mlp
+
+    r = bench_sgd_mlp(6, 16, 8, 10, 2)  # asserts internally that one numpy step equals the program's step
+    assert r["unit"] == "steps/s" and r["value"] > 0 and r["reference_value"] > 0
+    # the numpy step is a descent step on the hinge loss of its batch (a check independent of JAX)
+    rng = np.random.default_rng(0)
+    p = [(rng.standard_normal((6, 16)) * 0.5, np.zeros(16)), (rng.standard_normal((16, 1)) * 0.25, np.zeros(1))]
+    X, y = 1.0 - 2.0 * rng.integers(0, 2, size=(64, 6)), 1.0 - 2.0 * rng.integers(0, 2, size=64)
+
+    def hinge(ps):
+        h = np.maximum(X @ ps[0][0] + ps[0][1], 0)
+        return np.maximum(0, 1 - y * (h @ ps[1][0] + ps[1][1])[:, 0]).mean()
+
+    assert hinge(_numpy_sgd_step(p, X, y, 1e-3)) < hinge(p)
