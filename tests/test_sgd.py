@@ -247,3 +247,46 @@ def test_bench_entry_checks_the_numpy_step_against_the_program():
         return np.maximum(0, 1 - y * (h @ ps[1][0] + ps[1][1])[:, 0]).mean()
 
     assert hinge(_numpy_sgd_step(p, X, y, 1e-3)) < hinge(p)
+
+
+# ---------------------------------------------------------------------------- sweeps
+def _sgd_sweep(path):
+    params = {"width": 16, "steps": 300, "eval_every": 100, "holdout": 100}
+    return {"name": "sgd-small", "seed": 3, "seeds": 3, "tau": 0.1, "results": str(path),
+            "grid": [{"learner": {"name": "sgd-mlp", **params}, "family": {"name": "sparse-parity", "k": 2},
+                      "d": [4, 5]},
+                     {"learner": "gf2-elimination", "family": "parity", "d": [5]}]}
+
+
+def test_sweep_batches_seed_cells_through_learn_many(tmp_path, monkeypatch):
+    from learners.sgd import SGDMLP
+    from sqsim import experiments
+    from sqsim.experiments._config import load_config
+    from sqsim.experiments._runner import run_cell, seed_groups
+
+    cells = load_config(_sgd_sweep(tmp_path / "x.jsonl")).cells
+    groups = seed_groups(cells)
+    sizes = sorted((g[0]["learner"], g[0]["d"], len(g)) for g in groups)
+    assert sizes == [("gf2-elimination", 5, 1)] * 3 + [("sgd-mlp", 4, 3), ("sgd-mlp", 5, 3)]
+    calls = []
+    real = SGDMLP.learn_many
+    monkeypatch.setattr(SGDMLP, "learn_many", lambda self, o, **kw: calls.append(len(o)) or real(self, o, **kw))
+    report = experiments.run(_sgd_sweep(tmp_path / "batched.jsonl"), progress=False)
+    assert calls == [3, 3] and report.errors == 0
+    for rec in report.records:  # the same lines as the cells run one by one
+        alone = run_cell({k: v for k, v in rec.items() if k in cells[0]})
+        assert rec["ledger_fingerprint"] == alone["ledger_fingerprint"]
+        assert (rec["queries"], rec["success"], rec["target"]) == (alone["queries"], alone["success"], alone["target"])
+        if rec["learner"] == "sgd-mlp":
+            assert rec["details"]["batched"] == 3 and rec["details"]["steps"] == alone["details"]["steps"]
+
+
+def test_readme_sgd_example_runs(capsys):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = text.split("## Gradient-trained networks")[1].split("```py\n")[1].split("```")[0]
+    ns: dict = {}
+    exec(compile(block, "README-sgd", "exec"), ns)  # our own README, not a user file
+    assert all(r.success for r in ns["results"])
+    assert [o.ledger.total for o in ns["oracles"]] == [1000 + 32 * r.details["steps"] for r in ns["results"]]
