@@ -32,6 +32,8 @@ MAX_ENUMERATED_D = 20
 GRADIENT_LOSSES = ("square", "hinge", "logistic")
 #: rows per compiled chunk (the last chunk is padded with zero weights: one compilation per model)
 CHUNK = 4096
+#: compiled per-example functions shared by equal sqsim models (see JaxModel._cache_key)
+_SHARED: dict = {}
 #: distinct label values up to which the null gradient on a cube is computed exactly
 MAX_NULL_LABELS = 64
 
@@ -135,11 +137,24 @@ class JaxModel:
         return ModelHypothesis(self, self.check_params(v, "JaxModel.hypothesis"))
 
     # ------------------------------------------------------------------ per-example gradients
+    def _cache_key(self, loss: str):
+        """Models whose repr says everything (sqsim's own) share compiled functions across instances."""
+        from ..gradients import _Model
+        from ._models import MLP
+
+        if type(self.model) in (MLP, *_Model.__subclasses__()):
+            return (type(self.model), repr(self.model), self.dtype, self.inputs, loss)
+        return None
+
     def _chunk_fn(self, loss: str):
         """jit of (v, X, y, w, clip) -> (sum_i w_i clip(h_i), sum_i w_i h_i, sum_i w_i l_i, sum_i w_i [clipped],
         max_i |h_i|_inf), h_i the per-example gradient of the loss."""
         if loss in self._compiled:
             return self._compiled[loss]
+        key = self._cache_key(loss)
+        if key is not None and key in _SHARED:
+            self._compiled[loss] = _SHARED[key]
+            return _SHARED[key]
         jax = require_jax("JaxModel")
         jnp = jax.numpy
         if loss == "square":
@@ -163,24 +178,28 @@ class JaxModel:
                     jnp.max(jnp.where(live[:, None], jnp.abs(H), 0.0)))
 
         self._compiled[loss] = fn = jax.jit(chunk)
+        if key is not None:
+            _SHARED[key] = fn
         return fn
 
     def expectation(self, v, X, y, weights, loss="square", clip=math.inf) -> dict:
         """Weighted sums over rows: the clipped and raw gradients, the loss, the clipped mass and max |h_i|.
 
         The weights sum to 1 for an expectation (uniform on an enumerated cube, 1/n for Monte Carlo, or
-        quadrature weights); rows are processed in padded chunks of :data:`CHUNK`.
+        quadrature weights); rows are processed in chunks of at most :data:`CHUNK` rows, the last one padded
+        with zero weights (chunk sizes are powers of two: few compilations).
         """
         jnp = require_jax("JaxModel").numpy
         fn = self._chunk_fn(loss)
         n = X.shape[0]
+        size = min(CHUNK, 1 << max(0, (n - 1).bit_length()))
         acc = [np.zeros(self.n_params), np.zeros(self.n_params), 0.0, 0.0, 0.0]
         with self.precision():
             vj = jnp.asarray(np.asarray(v, dtype=np.float64), dtype=self.dtype)
-            for s in range(0, n, CHUNK):
-                m = min(CHUNK, n - s)
-                Xc = np.zeros((CHUNK, X.shape[1]))
-                yc, wc = np.zeros(CHUNK), np.zeros(CHUNK)
+            for s in range(0, n, size):
+                m = min(size, n - s)
+                Xc = np.zeros((size, X.shape[1]))
+                yc, wc = np.zeros(size), np.zeros(size)
                 Xc[:m], yc[:m], wc[:m] = X[s:s + m], y[s:s + m], weights[s:s + m]
                 out = fn(vj, self._encode(Xc, jnp), jnp.asarray(yc, dtype=self.dtype),
                          jnp.asarray(wc, dtype=self.dtype), float(clip))
