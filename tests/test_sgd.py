@@ -290,3 +290,19 @@ def test_readme_sgd_example_runs(capsys):
     exec(compile(block, "README-sgd", "exec"), ns)  # our own README, not a user file
     assert all(r.success for r in ns["results"])
     assert [o.ledger.total for o in ns["oracles"]] == [1000 + 32 * r.details["steps"] for r in ns["results"]]
+
+
+def test_sgd_parity_is_registered_and_its_fit_recovers_an_exponent():
+    from sqsim.experiments import paper
+    from sqsim.experiments._sgd import fit_exponent
+
+    assert "sgd-parity" in paper.EXPERIMENTS
+    ns = np.array([10, 20, 40, 80] * 5)
+    exact = fit_exponent(ns, 3.0 * ns**2.5)
+    assert abs(exact["exponent"] - 2.5) < 1e-9 and exact["ci"][1] - exact["ci"][0] < 1e-6
+    # with log-normal noise the 95 % interval covers the true exponent in about 95 % of the trials
+    rng = np.random.default_rng(0)
+    cover = [lo <= 2.5 <= hi for lo, hi in (fit_exponent(ns, 3.0 * ns**2.5 * np.exp(0.3 * rng.standard_normal(ns.size)))
+                                            ["ci"] for _ in range(400))]
+    assert 0.91 <= np.mean(cover) <= 0.98
+    assert fit_exponent([10, 10], [5, 6])["exponent"] is None

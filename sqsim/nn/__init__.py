@@ -7,6 +7,7 @@ optax is missing. See ``docs/theory/sgd.md``.
 
 from ._jax import INSTALL_HINT, MissingExtraError, require_jax, require_optax
 from ._models import LOSSES, MLP, hinge_loss, logistic_loss, square_loss, to_pm1
+from ._gradient import JaxModel
 
 __all__ = ["MLP", "LOSSES", "square_loss", "hinge_loss", "logistic_loss", "to_pm1",
-           "MissingExtraError", "require_jax", "require_optax", "INSTALL_HINT"]
+           "MissingExtraError", "require_jax", "require_optax", "INSTALL_HINT", "JaxModel"]
