@@ -52,6 +52,9 @@ class SQGD(Learner):
 
     oracle_kinds = ("gradient",)
     domains = ("gaussian", "boolean")
+    #: the hidden width of the OneHiddenReLU problem that sqsim.testing.check_learner builds by default for a
+    #: gradient learner (sq-gd itself takes its model, of any width, from the oracle)
+    width = 2
 
     def __init__(self, *, steps=500, lr=0.2, optimizer="sgd", momentum=0.0, weight_decay=0.0, init_scale=1.0,
                  tol=0.0, seed=None):
