@@ -32,14 +32,6 @@ INPUTS = ("pm1", "raw")
 EVAL_CHUNK = 1 << 16
 
 
-@functools.lru_cache(maxsize=32)
-def _jitted_apply(in_dim: int, widths: tuple, bias: bool):
-    from sqsim.nn._jax import require_jax
-
-    jax = require_jax("sgd-mlp")
-    return jax.jit(MLP(in_dim, widths, bias=bias).apply)
-
-
 @functools.lru_cache(maxsize=16)
 def _program(in_dim, widths, bias, init, loss, optimizer, lr, momentum, weight_decay):
     """One compiled training program per configuration (shared by every run of a process)."""
@@ -58,7 +50,9 @@ class MLPHypothesis:
 
     ``h(X)`` gives labels in {0, 1} for a classification target (the network's output is the +-1 label
     1 - 2y: ``h = 1[score < 0]``) and the network's output itself for a real-valued target;
-    :meth:`scores` gives the raw outputs. ``params`` holds numpy copies (the hypothesis pickles).
+    :meth:`scores` gives the raw outputs. ``params`` holds numpy copies, evaluated by
+    :meth:`MLP.apply_numpy <sqsim.nn.MLP.apply_numpy>`: a hypothesis needs no JAX (it pickles, and runs in
+    the sandboxed evaluator of ``isolation="process"``).
     """
 
     def __init__(self, model: MLP, params, *, inputs: str, task: str):
@@ -73,8 +67,7 @@ class MLPHypothesis:
         if X.ndim != 2 or X.shape[1] != self.d:
             raise InvalidParameterError(f"The 'X' parameter of MLPHypothesis must be an array of shape (n, {self.d}). "
                                         f"Got shape {X.shape} instead.")
-        apply = _jitted_apply(self.model.in_dim, self.model.widths, self.model.bias)
-        out = [np.asarray(apply(self.params, _inputs(X[i:i + EVAL_CHUNK], self.inputs)))
+        out = [self.model.apply_numpy(self.params, _inputs(X[i:i + EVAL_CHUNK], self.inputs))
                for i in range(0, X.shape[0], EVAL_CHUNK)]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 

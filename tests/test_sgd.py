@@ -42,11 +42,13 @@ def test_mlp_shapes_params_and_bias_off():
     np.testing.assert_array_equal(np.asarray(nb.apply(q, X)), np.asarray(nb.apply(q2, X)))
     g = jax.grad(lambda ps: nb.apply(ps, X).sum())(q)
     assert all(float(np.abs(np.asarray(b)).max()) == 0.0 for _, b in g)
-    # the forward pass is ReLU hidden layers and a linear output (numpy reference)
+    # the forward pass is ReLU hidden layers and a linear output (written out), and apply_numpy is its twin
     h = np.maximum(X @ np.asarray(p[0][0]) + np.asarray(p[0][1]), 0)
     h = np.maximum(h @ np.asarray(p[1][0]) + np.asarray(p[1][1]), 0)
     ref = (h @ np.asarray(p[2][0]) + np.asarray(p[2][1]))[:, 0]
     np.testing.assert_allclose(np.asarray(m.apply(p, X)), ref, rtol=1e-5, atol=1e-6)
+    for model, ps in ((m, p), (nb, q2)):
+        np.testing.assert_allclose(model.apply_numpy(ps, X), np.asarray(model.apply(ps, X)), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("init, var", [("he", 2.0 / 400), ("lecun", 1.0 / 400), ("normal", 1.0)])

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from sqsim._errors import InvalidParameterError
 from sqsim._validation import Interval, Options, check_param, show
 
@@ -101,6 +103,16 @@ class MLP:
             h = h @ W + b if self.bias else h @ W
             if i < last:
                 h = jax.nn.relu(h)
+        return h[:, 0] if self.out_dim == 1 else h
+
+    def apply_numpy(self, params, X) -> np.ndarray:
+        """The numpy twin of :meth:`apply` (no JAX): what a trained network's hypothesis evaluates with."""
+        h = np.asarray(X, dtype=np.asarray(params[0][0]).dtype)
+        last = len(params) - 1
+        for i, (W, b) in enumerate(params):
+            h = h @ np.asarray(W) + np.asarray(b) if self.bias else h @ np.asarray(W)
+            if i < last:
+                h = np.maximum(h, 0)
         return h[:, 0] if self.out_dim == 1 else h
 
     def __repr__(self) -> str:
