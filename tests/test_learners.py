@@ -409,6 +409,7 @@ def _contract_cases():
         "parity-brute-force": ({"seed": 0}, None), "low-degree": ({"k": 2}, None), "gf2-elimination": ({}, None),
         "exact-cheat": ({}, None), "version-space-search": ({"seed": 0}, None),
         "noisy-gd": ({"width": 2, "steps": 20, "seed": 0}, None),
+        "sq-gd": ({"steps": 20, "seed": 0}, None),
         "hermite-moments": ({"k": 1}, hermite), "vw-cheat": ({"family": fam}, vw),
         "lifted-parity-brute-force": ({"lift": lift, "seed": 0}, lifted),
         "lifted-low-degree": ({"lift": lift, "k": 2}, lifted),

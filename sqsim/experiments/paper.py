@@ -464,3 +464,7 @@ def _plot_vw(rows, out: Path) -> list[Path]:
                          "CompressedLift(k, q = 2, delta = 0.1) on N(0, I_k).", fontsize=7.5)
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
     return _save(fig, out, "vw_vs_lifted")
+
+
+from . import _sgd  # noqa: E402,F401 - registers sgd-parity (imports no JAX until it runs)
+from . import _sgd_lifted  # noqa: E402,F401 - registers sgd-lifted
