@@ -124,8 +124,6 @@ def test_example_runner_sees_markers():
 # -------------------------------------------------------------------------------------- citations
 #: the design documents kept outside the repository; nothing in the repository may cite them
 FORBIDDEN = re.compile(r"\b(?:MATH|DESIGN|STYLE)\.md\b")
-#: Files whose citations another branch rewrites (the gradient pages); remove once it has landed.
-PENDING = {"sqsim/gradients.py", "sqsim/oracles/_gradient.py"}
 
 #: A citation of a docs page: ``docs/<path>.md``, optionally followed by ``, section <label>`` or
 #: ``, sections <label>, <label> and <label>``; the page must exist and define each label as a MyST
@@ -173,9 +171,8 @@ def citation_problems(name: str, text: str, labels: dict[str, set[str]]) -> list
     def line(pos):
         return text.count("\n", 0, pos) + 1
 
-    if name not in PENDING:
-        problems += [f"{name}:{line(m.start())}: cites {m[0]}, which is not in the repository"
-                     for m in FORBIDDEN.finditer(text)]
+    problems += [f"{name}:{line(m.start())}: cites {m[0]}, which is not in the repository"
+                 for m in FORBIDDEN.finditer(text)]
     spans = []
     for m in PAGE_CITATION.finditer(text):
         spans.append(m.span())
