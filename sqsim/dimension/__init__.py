@@ -1,0 +1,12 @@
+"""Statistical dimension: certified SQ lower bounds for finite classes (docs/theory/dimension.md).
+
+`pairwise_correlations` computes the correlation matrix of a family against a reference law
+(exactly on finite domains), `sda` a certified interval for the statistical dimension with
+average correlation of Feldman, Grigorescu, Reyzin, Vempala and Xiao, `sq_lower_bound` the query
+lower bound it implies for STAT or VSTAT, and `sq_dimension` the SQ dimension of Blum, Furst,
+Jackson, Kearns, Mansour and Rudich.
+"""
+
+from ._matrix import CorrelationMatrix, RowStatistics
+
+__all__ = ["CorrelationMatrix", "RowStatistics"]
