@@ -8,5 +8,8 @@ Jackson, Kearns, Mansour and Rudich.
 """
 
 from ._matrix import CorrelationMatrix, RowStatistics
+from ._correlations import pairwise_correlations
+from ._sda import QueryLowerBound, SDAInterval, orthonormal_sda, sda, sq_lower_bound, stat_gamma
 
-__all__ = ["CorrelationMatrix", "RowStatistics"]
+__all__ = ["CorrelationMatrix", "RowStatistics", "pairwise_correlations", "sda", "SDAInterval", "orthonormal_sda",
+           "sq_lower_bound", "QueryLowerBound", "stat_gamma"]

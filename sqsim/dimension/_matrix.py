@@ -81,15 +81,9 @@ class RowStatistics:
         a = np.abs(rows)
         b, N = a.shape
         K = min(int(K), N)
-        if K < N:
-            part = np.argpartition(-a, K - 1, axis=1)[:, :K]
-            vals = np.take_along_axis(a, part, axis=1)
-        else:
-            part = np.broadcast_to(np.arange(N), (b, N))
-            vals = a
-        order = np.argsort(-vals, axis=1, kind="stable")
-        idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
-        vals = np.take_along_axis(vals, order, axis=1)
+        # stable: ties keep the lower column index first (as the streaming kernel does)
+        idx = np.argsort(-a, axis=1, kind="stable")[:, :K].astype(np.int64)
+        vals = np.take_along_axis(a, idx, axis=1)
         r = np.arange(b)
         diag = rows[r, first + r].astype(np.float64)
         off = a.copy()
