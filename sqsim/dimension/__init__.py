@@ -10,6 +10,8 @@ Jackson, Kearns, Mansour and Rudich.
 from ._matrix import CorrelationMatrix, RowStatistics
 from ._correlations import pairwise_correlations
 from ._sda import QueryLowerBound, SDAInterval, orthonormal_sda, sda, sq_lower_bound, stat_gamma
+from ._sqdim import SQDimension, sq_dimension, weak_learning_bound
 
 __all__ = ["CorrelationMatrix", "RowStatistics", "pairwise_correlations", "sda", "SDAInterval", "orthonormal_sda",
-           "sq_lower_bound", "QueryLowerBound", "stat_gamma"]
+           "sq_lower_bound", "QueryLowerBound", "stat_gamma", "sq_dimension", "SQDimension",
+           "weak_learning_bound"]
