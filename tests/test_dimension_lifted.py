@@ -12,8 +12,13 @@ from sqsim import Gaussian, InvalidParameterError
 from sqsim.concepts import LWRSecrets, NaturalWeights, Parity
 from sqsim.dimension import pairwise_correlations, sda
 from sqsim.dimension._gaussian import gaussian_correlations
-from sqsim.dimension._lifted import (_phi_exact, lifted_correlations, nonzero_probability, second_moment,
-                                     square_variations)
+from sqsim.dimension._lifted import (
+    _phi_exact,
+    lifted_correlations,
+    nonzero_probability,
+    second_moment,
+    square_variations,
+)
 from sqsim.lift import CompressedLift
 
 
@@ -228,7 +233,7 @@ def test_monte_carlo_refusals():
         pairwise_correlations(_halfspaces(np.ones((2, 3))) + _halfspaces(np.ones((1, 4))), Gaussian(3))
     with pytest.raises(InvalidParameterError, match="'family'.*finite"):
         pairwise_correlations(NaturalWeights(5, 3), Gaussian(5), kind="csq")
-    lift_a, fam_a = lifted_parities(3, delta=0.1)
+    _, fam_a = lifted_parities(3, delta=0.1)
     _, fam_b = lifted_parities(3, delta=0.2)
     with pytest.raises(InvalidParameterError, match="one lift"):
         pairwise_correlations(fam_a[:2] + fam_b[:2], Gaussian(3))

@@ -464,3 +464,4 @@ def _plot_vw(rows, out: Path) -> list[Path]:
                          "CompressedLift(k, q = 2, delta = 0.1) on N(0, I_k).", fontsize=7.5)
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
     return _save(fig, out, "vw_vs_lifted")
+from . import _dimension  # noqa: F401  (registers "sq-dimension")
