@@ -359,3 +359,12 @@ def test_gaussian_sq_correlations_need_finite_labels():
     nets = NaturalWeights(3, members=3, seed=0)
     with pytest.raises(InvalidParameterError):
         pairwise_correlations(nets, Gaussian(3), kind="sq")
+
+
+def test_sda_benchmark_reports_its_fields():
+    """Structure only (no timing assertion): the entry `sqsim bench` reports as sda_parities_d16."""
+    from sqsim._bench import bench_sda_parities
+
+    r = bench_sda_parities(8, 6, 1)
+    assert set(r) == {"value", "unit", "reference_value", "ratio"} and r["unit"] == "s"
+    assert r["value"] > 0 and r["reference_value"] > 0 and r["ratio"] == r["reference_value"] / r["value"]
