@@ -368,3 +368,10 @@ def test_sda_benchmark_reports_its_fields():
     r = bench_sda_parities(8, 6, 1)
     assert set(r) == {"value", "unit", "reference_value", "ratio"} and r["unit"] == "s"
     assert r["value"] > 0 and r["reference_value"] > 0 and r["ratio"] == r["reference_value"] / r["value"]
+
+
+def test_readme_worked_example_numbers():
+    """README, "Certified lower bounds for your own class": XORs of one or two coordinates at tau = 0.3."""
+    got = [sq_lower_bound(Parities(d, max_size=2), tolerance=0.3, members=range(1, d + math.comb(d, 2) + 1)).lower
+           for d in (8, 10, 12, 14)]
+    assert got == [1, 1, 2, 3] == [math.ceil((d + math.comb(d, 2)) / 33) - 1 for d in (8, 10, 12, 14)]
