@@ -375,3 +375,15 @@ def test_readme_worked_example_numbers():
     got = [sq_lower_bound(Parities(d, max_size=2), tolerance=0.3, members=range(1, d + math.comb(d, 2) + 1)).lower
            for d in (8, 10, 12, 14)]
     assert got == [1, 1, 2, 3] == [math.ceil((d + math.comb(d, 2)) / 33) - 1 for d in (8, 10, 12, 14)]
+
+
+def test_public_names_round_trip_through_pickle():
+    import pickle
+
+    import sqsim.dimension as dim
+
+    r = sda(Parities(4), gamma=0.25, members=range(1, 16))
+    assert pickle.loads(pickle.dumps(r)) == r and repr(type(r)).startswith("<class 'sqsim.dimension.")
+    m = pickle.loads(pickle.dumps(pairwise_correlations(Parities(3))))
+    assert m.N == 8 and set(dim.__all__) >= {"pairwise_correlations", "sda", "sq_lower_bound", "sq_dimension",
+                                             "CorrelationMatrix"}

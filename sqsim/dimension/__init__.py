@@ -15,3 +15,9 @@ from ._sqdim import SQDimension, sq_dimension, weak_learning_bound
 __all__ = ["CorrelationMatrix", "RowStatistics", "pairwise_correlations", "sda", "SDAInterval", "orthonormal_sda",
            "sq_lower_bound", "QueryLowerBound", "stat_gamma", "sq_dimension", "SQDimension",
            "weak_learning_bound"]
+
+# ``export`` presents objects as ``sqsim.<name>``; these live in the public subpackage instead, and
+# pickling (Dask, process isolation) needs the real path
+for _name in __all__:
+    globals()[_name].__module__ = __name__
+del _name

@@ -92,7 +92,7 @@ def pairwise_correlations(family, domain=None, *, kind="sq", reference=None, str
     --------
     >>> from sqsim.concepts import Parities
     >>> m = pairwise_correlations(Parities(3), members=range(1, 8))
-    >>> m.values[0, 0], m.values[0, 1]
+    >>> float(m.values[0, 0]), float(m.values[0, 1])
     (1.0, 0.0)
     """
     if isinstance(domain, Gaussian) or (domain is None and isinstance(getattr(family, "domain", None), Gaussian)):
