@@ -387,3 +387,16 @@ def test_public_names_round_trip_through_pickle():
     m = pickle.loads(pickle.dumps(pairwise_correlations(Parities(3))))
     assert m.N == 8 and set(dim.__all__) >= {"pairwise_correlations", "sda", "sq_lower_bound", "sq_dimension",
                                              "CorrelationMatrix"}
+
+
+def test_sequences_of_network_members():
+    """Members of an infinite family (SmoothedNetworks) as a sequence of callables, on a finite cube."""
+    from sqsim.concepts import SmoothedNetworks
+
+    nets = [SmoothedNetworks(4, sigma=0.1).sample(s) for s in range(4)]
+    m = pairwise_correlations(nets, BooleanCube(4), kind="csq")
+    X = BooleanCube(4).enumerate()
+    t = np.array([n(X) for n in nets])
+    t -= t.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(m.values, t @ t.T / 16, atol=1e-12)
+    assert np.all(np.linalg.eigvalsh(m.values) > -1e-12)

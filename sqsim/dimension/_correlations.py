@@ -32,6 +32,8 @@ CALLER = "pairwise_correlations"
 MAX_DENSE_BYTES = 2**30
 #: label tables (N x points) are refused above this many bytes
 MAX_TABLE_BYTES = 2**31
+#: ``sda`` and friends stream (``streaming=None``) above this many members
+AUTO_STREAM = 4096
 #: ``kind="sq"`` needs a finite label set: at most this many distinct label values
 MAX_LABELS = 64
 
@@ -110,15 +112,16 @@ def pairwise_correlations(family, domain=None, *, kind="sq", reference=None, str
 
 def build_matrix(family, domain, *, kind="sq", reference=None, streaming=None, block=256, top=64, members=None,
                  label_map=None, max_dense_bytes=MAX_DENSE_BYTES, caller=CALLER):
-    """:func:`pairwise_correlations` on a finite domain; ``streaming=None`` streams when N x N does not fit."""
+    """:func:`pairwise_correlations` on a finite domain; ``streaming=None`` streams above AUTO_STREAM members
+    or when N x N does not fit."""
     check_param("kind", kind, Options(KINDS), caller)
     check_param("block", block, Interval(int, 1, None), caller)
     check_param("top", top, Interval(int, 1, None), caller)
     check_param("max_dense_bytes", max_dense_bytes, Interval(int, 1, None), caller)
     source = resolve_family(family, domain, members, label_map)
     N = source.N
-    if streaming is None:
-        streaming = 8 * N * N > max_dense_bytes
+    if streaming is None:  # the dense path sorts every row: beyond a few thousand members streaming is faster
+        streaming = 8 * N * N > max_dense_bytes or N > AUTO_STREAM
     if not streaming and 8 * N * N > max_dense_bytes:
         raise InvalidParameterError(
             f"The 'streaming' parameter of {caller} must be True for N = {N} members: the dense N x N matrix needs "

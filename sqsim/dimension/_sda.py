@@ -210,7 +210,7 @@ def _find_witness(matrix, stats, level, w_max, sizes):
         inW[start] = True
         col = A[:, start] if A is not None else np.abs(matrix.submatrix(pool, pool[[start]]))[:, 0]
         c = col.copy()
-        diag = np.diag(A).copy() if A is not None else np.abs(matrix.submatrix(pool, pool)).diagonal()
+        diag = np.abs(stats.diagonal[pool])
         T = float(diag[start])
         totals = [T]
         for size in range(2, steps + 1):
