@@ -26,7 +26,7 @@ from .._domains import Gaussian
 from .._errors import InvalidParameterError
 from .._random import derived_rng, root_entropy
 from .._validation import Callable, Interval, NoneOk, Options, check_param, show
-from ._lifted import event_labels, lifted_correlations, lifted_members
+from ._lifted import event_labels, factored_matrix, gram, lifted_correlations, lifted_members
 
 CALLER = "pairwise_correlations"
 #: ``kind="sq"`` needs at most this many distinct labels (as on finite domains)
@@ -275,25 +275,8 @@ def monte_carlo_correlations(fns, domain, *, kind, reference, label_map, samples
     events = N * (N + 1) // 2 + (N if centre is not None else 0)
     L = math.log(4.0 * events / delta)
 
-    def mean_entries(rows, cols):
-        out = np.full((len(rows), len(cols)), offset_mean)
-        for F in mean_f:
-            out += F[rows] @ F[cols].T
-        if centre is not None:
-            out -= centre[rows][:, None] * centre[cols][None, :]
-        return out
-
-    def raw_entries(rows, cols):  # the pair means E^[t_i t_j] (csq) or E^[k_ij] (sq)
-        out = np.full((len(rows), len(cols)), offset_mean)
-        for F in mean_f:
-            out += F[rows] @ F[cols].T
-        return out
-
-    def second_entries(rows, cols):
-        out = np.full((len(rows), len(cols)), offset_second)
-        for F, s in zip(second, second_sign):
-            out += s * (F[rows] @ F[cols].T)
-        return out
+    raw_entries = gram(mean_f, offset_mean)  # the pair means E^[t_i t_j] (csq) or E^[k_ij] (sq)
+    second_entries = gram(second, offset_second, second_sign)
 
     if centre is not None:
         var_mu = n / (n - 1) * np.maximum((t * t).mean(axis=1) - mu**2, 0.0)
@@ -309,14 +292,11 @@ def monte_carlo_correlations(fns, domain, *, kind, reference, label_map, samples
             eps = eps + eps_mu[rows][:, None] * np.abs(mu)[None, :] \
                 + eps_mu[None, :] * (np.abs(mu[rows]) + eps_mu[rows])[:, None]
         worst = max(worst, float(eps.max()))
-    meta = dict(kind=kind, reference=ref_meta, abs_error=worst, exact=False, names=names)
-    from ._matrix import CorrelationMatrix, RowStatistics
-
-    if not streaming:
-        return CorrelationMatrix(mean_entries(allc, allc), **meta)
-    stats = RowStatistics.concatenate(RowStatistics.from_rows(mean_entries(np.arange(s, min(N, s + block)), allc), s,
-                                                              top) for s in range(0, N, block))
-    return CorrelationMatrix.streamed(stats, mean_entries, **meta)
+    meta = {"kind": kind, "reference": ref_meta, "abs_error": worst, "exact": False, "names": names}
+    if centre is None:
+        return factored_matrix(mean_f, offset_mean, N, streaming=streaming, block=block, top=top, meta=meta)
+    return factored_matrix(mean_f + [centre[:, None]], offset_mean, N, streaming=streaming, block=block, top=top,
+                           meta=meta, signs=[1.0] * len(mean_f) + [-1.0])
 
 
 __all__ = ["gaussian_correlations", "monte_carlo_correlations"]

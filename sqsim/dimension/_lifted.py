@@ -229,16 +229,24 @@ def point_weights(lift, X: np.ndarray, which: str, grid=None) -> tuple[np.ndarra
 
 
 # ---------------------------------------------------------------------------------------------- matrices
-def factored_matrix(factors, offset, N, *, streaming, block, top, meta):
-    """chi = offset + sum_k F_k F_k^T as a CorrelationMatrix (dense, or streamed over row blocks)."""
-    from ._matrix import CorrelationMatrix, RowStatistics
+def gram(factors, offset, signs=None):
+    """entries(rows, cols) = offset + sum_k s_k F_k[rows] F_k[cols]^T (blocked BLAS products; s_k = +-1)."""
+    signs = [1.0] * len(factors) if signs is None else [float(v) for v in signs]
 
     def entries(rows, cols):
         out = np.full((len(rows), len(cols)), float(offset))
-        for F in factors:
-            out += F[rows] @ F[cols].T
+        for F, sgn in zip(factors, signs):
+            out += sgn * (F[rows] @ F[cols].T)
         return out
 
+    return entries
+
+
+def factored_matrix(factors, offset, N, *, streaming, block, top, meta, signs=None):
+    """chi = offset + sum_k s_k F_k F_k^T as a CorrelationMatrix (dense, or streamed over row blocks)."""
+    from ._matrix import CorrelationMatrix, RowStatistics
+
+    entries = gram(factors, offset, signs)
     allc = np.arange(N)
     if not streaming:
         return CorrelationMatrix(entries(allc, allc), **meta)
