@@ -11,11 +11,20 @@ import pytest
 
 import learners
 from sqsim import BooleanCube, InvalidParameterError, SQOracle, ZqCube
-from sqsim.concepts import LWRSecrets, NaturalWeights, Parities, Parity, SparseParities
-from sqsim.dimension import (CorrelationMatrix, RowStatistics, orthonormal_sda, pairwise_correlations, sda,
-                             sq_dimension, sq_lower_bound, stat_gamma, weak_learning_bound)
-from sqsim.dimension._correlations import character_stats
 from sqsim._kernels.correlation import character_row_stats
+from sqsim.concepts import LWRSecrets, NaturalWeights, Parities, Parity, SparseParities
+from sqsim.dimension import (
+    CorrelationMatrix,
+    RowStatistics,
+    orthonormal_sda,
+    pairwise_correlations,
+    sda,
+    sq_dimension,
+    sq_lower_bound,
+    stat_gamma,
+    weak_learning_bound,
+)
+from sqsim.dimension._correlations import character_stats
 
 GAMMAS = (0.25, 0.1, 1 / 3, 0.01, stat_gamma(0.05), 1.0)
 
@@ -197,7 +206,7 @@ def test_row_bound_is_non_increasing_and_certified():
         M = random_matrix(9, seed)
         stats = CorrelationMatrix(M, kind="sq", reference="hand", exact=True).row_statistics()
         R = [stats.top_sum_bound(m).max() / m for m in range(1, 10)]
-        assert all(a >= b - 1e-15 for a, b in zip(R, R[1:]))
+        assert all(a >= b - 1e-15 for a, b in itertools.pairwise(R))
         for m in range(1, 10):  # the row bound dominates every subset of size m
             worst = max(np.abs(M)[np.ix_(c, c)].sum() / m**2 for c in itertools.combinations(range(9), m))
             assert worst <= R[m - 1] + 1e-15
@@ -349,7 +358,7 @@ def test_bad_input_is_a_clear_error():
         CorrelationMatrix(np.eye(2), kind="sq", reference="x", exact=True, abs_error=-1.0)
     big = pairwise_correlations(Parities(7), streaming=True)
     with pytest.raises(InvalidParameterError, match="are not stored"):
-        big.values
+        _ = big.values
 
 
 def test_gaussian_sq_correlations_need_finite_labels():
@@ -400,3 +409,9 @@ def test_sequences_of_network_members():
     t -= t.mean(axis=1, keepdims=True)
     np.testing.assert_allclose(m.values, t @ t.T / 16, atol=1e-12)
     assert np.all(np.linalg.eigvalsh(m.values) > -1e-12)
+
+
+def test_family_options_with_a_matrix_are_an_error():
+    m = pairwise_correlations(Parities(3))
+    with pytest.raises(InvalidParameterError, match="'members' parameter of sda applies to families only"):
+        sda(m, gamma=0.5, members=[1, 2])

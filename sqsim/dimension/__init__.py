@@ -7,14 +7,25 @@ lower bound it implies for STAT or VSTAT, and `sq_dimension` the SQ dimension of
 Jackson, Kearns, Mansour and Rudich.
 """
 
-from ._matrix import CorrelationMatrix, RowStatistics
 from ._correlations import pairwise_correlations
+from ._matrix import CorrelationMatrix, RowStatistics
 from ._sda import QueryLowerBound, SDAInterval, orthonormal_sda, sda, sq_lower_bound, stat_gamma
 from ._sqdim import SQDimension, sq_dimension, weak_learning_bound
 
-__all__ = ["CorrelationMatrix", "RowStatistics", "pairwise_correlations", "sda", "SDAInterval", "orthonormal_sda",
-           "sq_lower_bound", "QueryLowerBound", "stat_gamma", "sq_dimension", "SQDimension",
-           "weak_learning_bound"]
+__all__ = [
+    "CorrelationMatrix",
+    "QueryLowerBound",
+    "RowStatistics",
+    "SDAInterval",
+    "SQDimension",
+    "orthonormal_sda",
+    "pairwise_correlations",
+    "sda",
+    "sq_dimension",
+    "sq_lower_bound",
+    "stat_gamma",
+    "weak_learning_bound",
+]
 
 # ``export`` presents objects as ``sqsim.<name>``; these live in the public subpackage instead, and
 # pickling (Dask, process isolation) needs the real path

@@ -21,10 +21,9 @@ import numpy as np
 from .._domains import BooleanCube, FiniteDomain, Gaussian
 from .._errors import InvalidParameterError
 from .._export import export
-from .._kernels import pick
-from .._kernels import walsh
+from .._kernels import pick, walsh
 from .._kernels.correlation import character_row_stats
-from .._validation import Interval, NoneOk, Options, check_param, show
+from .._validation import Interval, Options, check_param, show
 from ._matrix import KINDS, CorrelationMatrix, RowStatistics
 
 CALLER = "pairwise_correlations"
@@ -103,7 +102,7 @@ def pairwise_correlations(family, domain=None, *, kind="sq", reference=None, str
         return gaussian_correlations(family, domain if domain is not None else family.domain, kind=kind,
                                      reference=reference, **options)
     if options:
-        raise InvalidParameterError(f"The {sorted(options)[0]!r} parameter of {CALLER} is only accepted for Gaussian "
+        raise InvalidParameterError(f"The {min(options)!r} parameter of {CALLER} is only accepted for Gaussian "
                                     f"domains. Got {show(options)} instead.")
     check_param("streaming", streaming, Options((True, False)), CALLER)
     return build_matrix(family, domain, kind=kind, reference=reference, streaming=streaming, block=block, top=top,
@@ -247,7 +246,7 @@ class CharacterSource:
 
     def correlations(self, kind, reference, streaming, block, top):
         coef, ref = self.coefficients(kind, reference)
-        meta = dict(kind=kind, reference=ref, abs_error=0.0, exact=True, names=self.names)
+        meta = {"kind": kind, "reference": ref, "abs_error": 0.0, "exact": True, "names": self.names}
         if not streaming:
             allr = np.arange(self.N)
             out = np.empty((self.N, self.N))
@@ -338,7 +337,7 @@ class TableSource:
                 out += G[rows] @ G[cols].T
             return out
 
-        meta = dict(kind=kind, reference=ref, abs_error=0.0, exact=True, names=self.names)
+        meta = {"kind": kind, "reference": ref, "abs_error": 0.0, "exact": True, "names": self.names}
         allc = np.arange(self.N)
         if not streaming:
             return CorrelationMatrix(entries(allc, allc), **meta)

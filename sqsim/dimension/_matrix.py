@@ -6,8 +6,8 @@ See docs/theory/dimension.md, sections "Pairwise correlation" and "The row bound
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class RowStatistics:
         return cum
 
     @staticmethod
-    def from_rows(rows: np.ndarray, first: int, K: int) -> "RowStatistics":
+    def from_rows(rows: np.ndarray, first: int, K: int) -> RowStatistics:
         """Statistics of a block of rows (rows[r] is row ``first + r`` of |chi|, all N columns)."""
         a = np.abs(rows)
         b, N = a.shape
@@ -93,7 +93,7 @@ class RowStatistics:
                              max(max_off, 0.0))
 
     @staticmethod
-    def concatenate(blocks) -> "RowStatistics":
+    def concatenate(blocks) -> RowStatistics:
         blocks = list(blocks)
         return RowStatistics(np.concatenate([s.top_values for s in blocks]),
                              np.concatenate([s.top_indices for s in blocks]),
@@ -165,7 +165,7 @@ class CorrelationMatrix:
 
     @classmethod
     def streamed(cls, stats: RowStatistics, entries: Callable[[np.ndarray, np.ndarray], np.ndarray], *, kind,
-                 reference, abs_error=0.0, exact, names=None) -> "CorrelationMatrix":
+                 reference, abs_error=0.0, exact, names=None) -> CorrelationMatrix:
         """The streaming form: row statistics plus ``entries(rows, cols) -> chi[rows][:, cols]``."""
         c = "CorrelationMatrix.streamed"
         check_param("kind", kind, Options(KINDS), c)

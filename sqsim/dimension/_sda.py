@@ -92,8 +92,9 @@ def orthonormal_sda(N: int, gamma: float) -> float:
 def _as_matrix(family_or_matrix, domain, caller, options):
     if isinstance(family_or_matrix, CorrelationMatrix):
         if options:
-            raise InvalidParameterError(f"The {sorted(options)[0]!r} parameter of {caller} applies to families only, "
-                                        f"not to a CorrelationMatrix. Got {options[sorted(options)[0]]!r} instead.")
+            name = min(options)
+            raise InvalidParameterError(f"The {name!r} parameter of {caller} applies to families only, "
+                                        f"not to a CorrelationMatrix. Got {options[name]!r} instead.")
         return family_or_matrix
     from .._domains import Gaussian
 

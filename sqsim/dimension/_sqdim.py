@@ -97,7 +97,7 @@ def sq_dimension(family_or_matrix, domain=None, *, form="bfj94", exact_cap=40, *
     definition = BFJ94 if form == "bfj94" else ONE_OVER_D
 
     def result(lower, upper, witness):
-        mu = lower if form == "bfj94" else int(math.floor(lower ** (1 / 3) + 1e-12))
+        mu = lower if form == "bfj94" else math.floor(lower ** (1 / 3) + 1e-12)
         return SQDimension(int(lower), int(upper), form, tuple(int(i) for i in sorted(witness)), lower == upper,
                            weak_learning_bound(mu), definition)
 
