@@ -330,6 +330,28 @@ def bench_sgd_mlp(d: int, width: int, batch: int, steps: int, repeats: int) -> d
     return {"value": steps / t, "unit": "steps/s", "reference_value": steps / t_ref, "ratio": t_ref / t}
 
 
+def bench_sda_parities(d: int, d_ref: int, repeats: int) -> dict:
+    """Seconds for the certified SDA (gamma = 1/4) of all 2^d - 1 nonempty parities: the streaming kernel
+    (docs/theory/dimension.md, section "Character families") against the dense numpy path (the full matrix,
+    then sorted rows) at d_ref in the same run, scaled per matrix entry to d."""
+    from .dimension import orthonormal_sda, pairwise_correlations, sda
+
+    def run(dim, streaming):
+        m = pairwise_correlations(Parities(dim), members=range(1, 2**dim), streaming=streaming)
+        return sda(m, gamma=0.25)
+
+    from .concepts import Parities
+
+    r = run(d, True)  # warm-up (compilation) and check
+    assert r.lower == r.upper == orthonormal_sda(2**d - 1, 0.25)
+    t = _best(lambda: run(d, True), repeats)
+    start = time.perf_counter()  # the numpy reference compiles nothing: one timed run, checked
+    r = run(d_ref, False)
+    t_ref = (time.perf_counter() - start) * ((2**d - 1) / (2**d_ref - 1)) ** 2
+    assert r.lower == r.upper == orthonormal_sda(2**d_ref - 1, 0.25)
+    return {"value": t, "unit": "s", "reference_value": t_ref, "ratio": t_ref / t}
+
+
 def collect(quick: bool = False) -> dict:
     reps = 5 if quick else 20
     out = {}
@@ -347,6 +369,7 @@ def collect(quick: bool = False) -> dict:
     sgd = bench_sgd_mlp(20, 256, 32, 200 if quick else 1000, reps)
     if sgd is not None:  # the nn extra is installed
         out["sgd_mlp_steps"] = sgd
+    out["sda_parities_d16"] = bench_sda_parities(16, 12, 2 if quick else 5)
     return out
 
 

@@ -468,3 +468,4 @@ def _plot_vw(rows, out: Path) -> list[Path]:
 
 from . import _sgd  # noqa: E402,F401 - registers sgd-parity (imports no JAX until it runs)
 from . import _sgd_lifted  # noqa: E402,F401 - registers sgd-lifted
+from . import _dimension  # noqa: F401  (registers "sq-dimension")
