@@ -237,3 +237,29 @@ def test_monte_carlo_refusals():
     _, fam_b = lifted_parities(3, delta=0.2)
     with pytest.raises(InvalidParameterError, match="one lift"):
         pairwise_correlations(fam_a[:2] + fam_b[:2], Gaussian(3))
+
+
+def test_pairwise_correlations_forwards_gaussian_options():
+    """streaming, block, top, members, label_map and max_dense_bytes reach the Gaussian paths."""
+    nw = NaturalWeights(5, 3, members=4, seed=1)
+    direct = gaussian_correlations(nw, Gaussian(5), kind="sq", label_map="nonzero", samples=4000)
+    public = pairwise_correlations(nw, Gaussian(5), kind="sq", label_map="nonzero", samples=4000)
+    assert np.array_equal(public.values, direct.values)  # the event is applied (without it: 'kind' refused)
+    sub = pairwise_correlations(nw, Gaussian(5), kind="sq", label_map="nonzero", samples=4000, members=[1, 3])
+    assert sub.N == 2
+    streamed = pairwise_correlations(nw, Gaussian(5), kind="sq", label_map="nonzero", samples=4000, streaming=True,
+                                     top=2, block=1)
+    assert not streamed.stored and streamed.row_statistics().K == 2
+    assert np.allclose(streamed.submatrix(np.arange(4)), direct.values)
+    with pytest.raises(InvalidParameterError, match="'streaming'.*N = 4"):
+        pairwise_correlations(nw, Gaussian(5), kind="csq", samples=1000, max_dense_bytes=64)
+    with pytest.raises(InvalidParameterError, match="'members'"):
+        pairwise_correlations(nw, Gaussian(5), kind="csq", samples=1000, members=[7])
+    with pytest.raises(InvalidParameterError, match="'streaming'"):
+        pairwise_correlations(nw, Gaussian(5), kind="csq", samples=1000, streaming="yes")
+    _, fam = lifted_parities(4)
+    lifted = pairwise_correlations(fam, Gaussian(4), kind="csq", label_map="nonzero", members=range(3),
+                                   streaming=True, top=2)
+    assert lifted.N == 3 and not lifted.stored
+    full = pairwise_correlations(fam, Gaussian(4), kind="csq", label_map="nonzero")
+    assert np.allclose(lifted.submatrix(np.arange(3)), full.values[:3, :3])

@@ -78,11 +78,16 @@ def pairwise_correlations(family, domain=None, *, kind="sq", reference=None, str
         Entries kept per row in the streaming form.
     members : sequence of int, optional
         Indices of the members to keep (for example ``range(1, 2**d)``: the nonempty parities).
-    label_map : callable, optional
+    label_map : callable, "nonzero" or "sign", optional
         Applied to every label table before anything else (a label event such as
-        ``lambda y: y != 0`` makes real labels finite).
+        ``lambda y: y != 0`` makes real labels finite). On a Gaussian domain also the names
+        ``"nonzero"`` (1[y != 0]) and ``"sign"``; a lifted family takes only these two.
     max_dense_bytes : int, default 2**30
         The dense matrix is refused above this size unless ``streaming=True``.
+    **options
+        Gaussian domains only (``grid``, ``samples``, ``seed``, ``confidence``, ``label_range``):
+        see ``sqsim.dimension._gaussian.gaussian_correlations``; on a finite domain any of them
+        raises InvalidParameterError.
 
     Returns
     -------
@@ -100,7 +105,9 @@ def pairwise_correlations(family, domain=None, *, kind="sq", reference=None, str
         from ._gaussian import gaussian_correlations
 
         return gaussian_correlations(family, domain if domain is not None else family.domain, kind=kind,
-                                     reference=reference, **options)
+                                     reference=reference, streaming=streaming, block=block, top=top,
+                                     members=members, label_map=label_map, max_dense_bytes=max_dense_bytes,
+                                     **options)
     if options:
         raise InvalidParameterError(f"The {min(options)!r} parameter of {CALLER} is only accepted for Gaussian "
                                     f"domains. Got {show(options)} instead.")
@@ -121,12 +128,17 @@ def build_matrix(family, domain, *, kind="sq", reference=None, streaming=None, b
     N = source.N
     if streaming is None:  # the dense path sorts every row: beyond a few thousand members streaming is faster
         streaming = 8 * N * N > max_dense_bytes or N > AUTO_STREAM
+    check_dense_size(N, streaming, max_dense_bytes, caller)
+    return source.correlations(kind, reference, streaming, int(block), int(top))
+
+
+def check_dense_size(N, streaming, max_dense_bytes, caller):
+    """InvalidParameterError when the dense N x N matrix is asked for (``streaming`` False) above max_dense_bytes."""
     if not streaming and 8 * N * N > max_dense_bytes:
         raise InvalidParameterError(
             f"The 'streaming' parameter of {caller} must be True for N = {N} members: the dense N x N matrix needs "
             f"{8 * N * N / 1e9:.3g} GB, above max_dense_bytes = {max_dense_bytes}. Got False instead."
         )
-    return source.correlations(kind, reference, streaming, int(block), int(top))
 
 
 def resolve_family(family, domain, members, label_map):

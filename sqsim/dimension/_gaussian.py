@@ -41,7 +41,7 @@ LABEL_EVENTS = ("nonzero", "sign")
 
 def gaussian_correlations(family, domain, *, kind="sq", reference=None, label_map=None, members=None,
                           streaming=False, block=256, top=64, grid=None, samples=DEFAULT_SAMPLES, seed=0,
-                          confidence=DEFAULT_CONFIDENCE, label_range=None):
+                          confidence=DEFAULT_CONFIDENCE, label_range=None, max_dense_bytes=None):
     """The correlation matrix of a finite family on a Gaussian domain (see the module docstring).
 
     Parameters
@@ -76,6 +76,9 @@ def gaussian_correlations(family, domain, *, kind="sq", reference=None, label_ma
     label_range : (float, float), optional
         Bounds on the labels for ``kind="csq"`` Monte Carlo (default: the members' ``range`` attributes,
         [0, 1] for clipped natural-weights networks, or the label event's range).
+    max_dense_bytes : int, optional
+        The dense matrix is refused above this size unless ``streaming=True`` (default 2**30, as on
+        finite domains).
 
     Returns
     -------
@@ -91,7 +94,12 @@ def gaussian_correlations(family, domain, *, kind="sq", reference=None, label_ma
     check_param("block", block, Interval(int, 1, None), CALLER)
     check_param("top", top, Interval(int, 1, None), CALLER)
     check_param("label_map", label_map, [NoneOk, Options(LABEL_EVENTS), Callable], CALLER)
+    from ._correlations import MAX_DENSE_BYTES, check_dense_size
+
+    max_dense_bytes = MAX_DENSE_BYTES if max_dense_bytes is None else max_dense_bytes
+    check_param("max_dense_bytes", max_dense_bytes, Interval(int, 1, None), CALLER)
     fns = _members(family, members)
+    check_dense_size(len(fns), streaming, max_dense_bytes, CALLER)
     dims = sorted({int(f.d) for f in fns if isinstance(getattr(f, "d", None), (int, np.integer))})
     if len(dims) > 1 or (dims and dims[0] != domain.d):
         raise InvalidParameterError(f"The 'family' parameter of {CALLER} must hold members of one dimension, "
