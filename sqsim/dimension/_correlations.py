@@ -24,7 +24,7 @@ from .._export import export
 from .._kernels import pick, walsh
 from .._kernels.correlation import character_row_stats
 from .._validation import Interval, Options, check_param, show
-from ._matrix import KINDS, CorrelationMatrix, RowStatistics
+from ._matrix import KINDS, CorrelationMatrix, RowStatistics, factored_matrix
 
 CALLER = "pairwise_correlations"
 #: the dense N x N matrix is refused above this many bytes without ``streaming=True``
@@ -203,6 +203,11 @@ def _pick(codes, members):
     return codes[_check_members(members, len(codes))]
 
 
+def label_keys(law):
+    """{label: p} with integral labels as ints (0 rather than 0.0), as reported in ``reference``."""
+    return {(int(k) if float(k).is_integer() else k): v for k, v in law.items()}
+
+
 def _check_reference(reference, labels_present):
     """The label law as {label: p} (p > 0 for every label present), validated."""
     if not isinstance(reference, dict) or not reference:
@@ -237,18 +242,25 @@ class CharacterSource:
         self.e = walsh.fwht_inplace(np.full(n, 1.0 / n), walsh.BLOCK_BITS)
         self.names = [f"chi_{int(c)}" for c in self.codes] if self.N <= 4096 else None
 
+    def label_law(self, reference):
+        """The Boolean label law {0: p, 1: 1 - p}: the average over the members (``reference`` None) or validated."""
+        eS = self.e[self.codes]
+        if reference is None:
+            p1 = float(np.mean((1.0 - eS) / 2.0))  # P[chi_S = 1] = (1 - e_S) / 2
+            return {0: 1.0 - p1, 1: p1}
+        present = [y for y, has in ((0.0, np.any(eS > -1)), (1.0, np.any(eS < 1))) if has]
+        law = _check_reference(reference, present)
+        return {0: law.get(0.0, 0.0), 1: law.get(1.0, 0.0)}
+
     def coefficients(self, kind, reference):
         """(A, B, C, D) with chi = A + B (e_S + e_T) + C e_{S xor T} + D e_S e_T, and the reference used."""
-        eS = self.e[self.codes]
         if kind == "csq":  # labels 1 - 2 chi_S in {-1, 1}: E = e_S, covariance e_{S^T} - e_S e_T
             return (0.0, 0.0, 1.0, -1.0), "member means"
-        p1 = float(np.mean((1.0 - eS) / 2.0))  # P[chi_S = 1] = (1 - e_S) / 2
-        present = [y for y, has in ((0.0, np.any(eS > -1)), (1.0, np.any(eS < 1))) if has]
-        law = {0.0: 1.0 - p1, 1.0: p1} if reference is None else _check_reference(reference, present)
-        a0 = 1.0 / law[0.0] if law.get(0.0, 0.0) > 0 else 0.0
-        a1 = 1.0 / law[1.0] if law.get(1.0, 0.0) > 0 else 0.0
+        law = self.label_law(reference)
+        a0 = 1.0 / law[0] if law[0] > 0 else 0.0
+        a1 = 1.0 / law[1] if law[1] > 0 else 0.0
         # P[f = g = 0] = (1 + e_S + e_T + e_X) / 4, P[f = g = 1] = (1 - e_S - e_T + e_X) / 4
-        return ((a0 + a1) / 4.0 - 1.0, (a0 - a1) / 4.0, (a0 + a1) / 4.0, 0.0), {0: law[0.0], 1: law[1.0]}
+        return ((a0 + a1) / 4.0 - 1.0, (a0 - a1) / 4.0, (a0 + a1) / 4.0, 0.0), law
 
     def block(self, coef, rows, cols):
         A, B, C, D = coef
@@ -259,6 +271,11 @@ class CharacterSource:
     def correlations(self, kind, reference, streaming, block, top):
         coef, ref = self.coefficients(kind, reference)
         meta = {"kind": kind, "reference": ref, "abs_error": 0.0, "exact": True, "names": self.names}
+        return self.matrix(coef, meta, streaming, block, top)
+
+    def matrix(self, coef, meta, streaming, block, top):
+        """The CorrelationMatrix with entries :meth:`block` ``(coef, ...)``: dense in row blocks, or streamed by the
+        Numba row kernel (:func:`character_stats`); ``meta`` holds its keyword arguments."""
         if not streaming:
             allr = np.arange(self.N)
             out = np.empty((self.N, self.N))
@@ -332,7 +349,7 @@ class TableSource:
             law = _check_reference(reference, labels.tolist())
         n = self.table.shape[1]
         factors = [(self.table == y).astype(np.float64) / math.sqrt(n * law[float(y)]) for y in labels]
-        return factors, {(int(k) if float(k).is_integer() else k): v for k, v in law.items()}
+        return factors, label_keys(law)
 
     def correlations(self, kind, reference, streaming, block, top):
         if kind == "sq":
@@ -343,17 +360,5 @@ class TableSource:
             factors = [(t - t.mean(axis=1, keepdims=True)) / math.sqrt(t.shape[1])]
             ref, offset = "member means", 0.0
 
-        def entries(rows, cols):
-            out = np.full((len(rows), len(cols)), offset)
-            for G in factors:
-                out += G[rows] @ G[cols].T
-            return out
-
         meta = {"kind": kind, "reference": ref, "abs_error": 0.0, "exact": True, "names": self.names}
-        allc = np.arange(self.N)
-        if not streaming:
-            return CorrelationMatrix(entries(allc, allc), **meta)
-        stats = RowStatistics.concatenate(
-            RowStatistics.from_rows(entries(np.arange(s, min(self.N, s + block)), allc), s, top)
-            for s in range(0, self.N, block))
-        return CorrelationMatrix.streamed(stats, entries, **meta)
+        return factored_matrix(factors, offset, self.N, streaming=streaming, block=block, top=top, meta=meta)

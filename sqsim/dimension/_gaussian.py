@@ -26,7 +26,8 @@ from .._domains import Gaussian
 from .._errors import InvalidParameterError
 from .._random import derived_rng, root_entropy
 from .._validation import Callable, Interval, NoneOk, Options, check_param, show
-from ._lifted import event_labels, factored_matrix, gram, lifted_correlations, lifted_members
+from ._lifted import event_labels, lifted_correlations, lifted_members
+from ._matrix import factored_matrix, gram
 
 CALLER = "pairwise_correlations"
 #: ``kind="sq"`` needs at most this many distinct labels (as on finite domains)
@@ -217,7 +218,7 @@ def bernstein_halfwidth(variance, n: int, value_range: float, log_term: float):
 def monte_carlo_correlations(fns, domain, *, kind, reference, label_map, samples, seed, confidence, label_range,
                              streaming, block, top, names):
     """Monte Carlo correlation matrix with simultaneous empirical-Bernstein intervals (section "gaussian-monte-carlo")."""
-    from ._correlations import _check_reference
+    from ._correlations import _check_reference, label_keys
 
     entropy = root_entropy(seed, CALLER)
     n = samples
@@ -256,7 +257,7 @@ def monte_carlo_correlations(fns, domain, *, kind, reference, label_map, samples
         second_sign = np.sign(sq_w)
         value_range = float(1.0 / p.min())
         offset_mean, offset_second = -1.0, 1.0
-        ref_meta["law"] = {(int(k) if float(k).is_integer() else k): v for k, v in law.items()}
+        ref_meta["law"] = label_keys(law)
         centre = None
     else:
         boolean = bool(np.all((T == 0) | (T == 1)))

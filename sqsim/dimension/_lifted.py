@@ -18,6 +18,7 @@ they are constants c and m2, so chi = c chi^Boolean. P_nz comes certified from
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,6 +27,7 @@ import numpy as np
 
 from .._errors import InvalidParameterError
 from .._validation import show
+from ._matrix import factored_matrix
 
 UNIT_ROUNDOFF = 2.0**-53
 #: label events the exact lifted engine supports (docs/theory/dimension-lifted.md, "lifted-events")
@@ -70,7 +72,7 @@ def square_variations(const, G: int) -> tuple[np.ndarray, np.ndarray, float]:
     bps = [(Fraction(const.kmax - m, const.kappa), Fraction(const.sign * const.g_table[m], const.kappa))
            for m in range(const.kmax + 1)]
     bps.sort()
-    for (va, pa), (vb, pb) in zip(bps[:-1], bps[1:]):
+    for (va, pa), (vb, pb) in itertools.pairwise(bps):
         pts.add(va)
         pts.add(vb)
         if pa * pb < 0:  # a zero inside the segment
@@ -229,32 +231,6 @@ def point_weights(lift, X: np.ndarray, which: str, grid=None) -> tuple[np.ndarra
 
 
 # ---------------------------------------------------------------------------------------------- matrices
-def gram(factors, offset, signs=None):
-    """entries(rows, cols) = offset + sum_k s_k F_k[rows] F_k[cols]^T (blocked BLAS products; s_k = +-1)."""
-    signs = [1.0] * len(factors) if signs is None else [float(v) for v in signs]
-
-    def entries(rows, cols):
-        out = np.full((len(rows), len(cols)), float(offset))
-        for F, sgn in zip(factors, signs):
-            out += sgn * (F[rows] @ F[cols].T)
-        return out
-
-    return entries
-
-
-def factored_matrix(factors, offset, N, *, streaming, block, top, meta, signs=None):
-    """chi = offset + sum_k s_k F_k F_k^T as a CorrelationMatrix (dense, or streamed over row blocks)."""
-    from ._matrix import CorrelationMatrix, RowStatistics
-
-    entries = gram(factors, offset, signs)
-    allc = np.arange(N)
-    if not streaming:
-        return CorrelationMatrix(entries(allc, allc), **meta)
-    stats = RowStatistics.concatenate(RowStatistics.from_rows(entries(np.arange(s, min(N, s + block)), allc), s, top)
-                                      for s in range(0, N, block))
-    return CorrelationMatrix.streamed(stats, entries, **meta)
-
-
 def _event_map(event):
     return None if event is None else (lambda y: event_labels(y, event))
 
@@ -290,7 +266,7 @@ def lifted_correlations(lift, concepts, *, kind, reference=None, event=None, str
     """
     from .._domains import BooleanCube, ZqCube
     from ..concepts import Parity
-    from ._correlations import CharacterSource, TableSource, _check_reference, character_stats
+    from ._correlations import CharacterSource, TableSource, _check_reference, label_keys
 
     check_event(event, where)
     d, q = lift.d, lift.q
@@ -303,37 +279,19 @@ def lifted_correlations(lift, concepts, *, kind, reference=None, event=None, str
         # character path: every entry is affine in e_S, e_T, e_{S xor T}, e_S e_T (labels in {0, 1}, events = identity)
         src = CharacterSource(dom, np.array([f.code for f in concepts], dtype=np.int64))
         w = nonzero_probability(lift, grid=grid) if which == "nonzero" else second_moment(lift, grid=grid)
-        eS = src.e[src.codes]
         if kind == "sq":
             coef, law = src.coefficients("sq", reference)
         else:
-            if reference is None:
-                p1 = float(np.mean((1.0 - eS) / 2.0))
-                law = {0: 1.0 - p1, 1: p1}
-            else:
-                present = [y for y, has in ((0.0, np.any(eS > -1)), (1.0, np.any(eS < 1))) if has]
-                law = {(int(k) if float(k).is_integer() else k): v
-                       for k, v in _check_reference(reference, present).items()}
+            law = src.label_law(reference)
             a = 0.5 - _law_mean(law)  # f - m0 = a - chi_S / 2 with chi_S = (-1)^{S.x}
             coef = (a * a, -a / 2.0, 0.25, 0.0)
         scale = _csq_scale(kind, event)
         coef = tuple(scale * w.value * c for c in coef)
         K = scale * _kernel_bound(kind, law)
         ref_meta["law"] = law
-        meta = dict(kind=kind, reference=ref_meta, abs_error=float(w.error * K + 64 * UNIT_ROUNDOFF * K),
-                    exact=False, names=names if names is not None else src.names)
-        if not streaming:
-            allr = np.arange(src.N)
-            out = np.empty((src.N, src.N))
-            for s in range(0, src.N, block):
-                out[s : s + block] = src.block(coef, allr[s : s + block], allr)
-            from ._matrix import CorrelationMatrix
-
-            return CorrelationMatrix(out, **meta)
-        from ._matrix import CorrelationMatrix
-
-        stats = character_stats(src.codes, src.e, coef, top)
-        return CorrelationMatrix.streamed(stats, lambda r, c: src.block(coef, r, c), **meta)
+        meta = {"kind": kind, "reference": ref_meta, "abs_error": float(w.error * K + 64 * UNIT_ROUNDOFF * K),
+                "exact": False, "names": names if names is not None else src.names}
+        return src.matrix(coef, meta, streaming, block, top)
     # label-table path: factors weighted by sqrt(W(x)), one per label (sq) or the centred table (csq)
     tab = TableSource.evaluate(dom, list(concepts), _event_map(event), names)
     table = tab.table
@@ -344,7 +302,7 @@ def lifted_correlations(lift, concepts, *, kind, reference=None, event=None, str
         law = {float(y): float(np.mean(table == y)) for y in labels}
     else:
         law = _check_reference(reference, labels.tolist())
-    law = {(int(k) if float(k).is_integer() else k): v for k, v in law.items()}
+    law = label_keys(law)
     root = np.sqrt(weights / n)
     if kind == "sq":
         if labels.size > 64:
@@ -359,6 +317,6 @@ def lifted_correlations(lift, concepts, *, kind, reference=None, event=None, str
         offset = 0.0
     K = _csq_scale(kind, event) * _kernel_bound(kind, law)
     ref_meta["law"] = law
-    meta = dict(kind=kind, reference=ref_meta, abs_error=float(werr * K + 4 * (n + 2) * UNIT_ROUNDOFF * K),
-                exact=False, names=tab.names if names is None else names)
+    meta = {"kind": kind, "reference": ref_meta, "abs_error": float(werr * K + 4 * (n + 2) * UNIT_ROUNDOFF * K),
+            "exact": False, "names": tab.names if names is None else names}
     return factored_matrix(factors, offset, tab.N, streaming=streaming, block=block, top=top, meta=meta)

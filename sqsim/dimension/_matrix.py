@@ -245,6 +245,32 @@ class CorrelationMatrix:
                 f"abs_error={self.abs_error:.3g}, exact={self.exact}, {form})")
 
 
+# ---------------------------------------------------------------------------------------------- factored matrices
+def gram(factors, offset, signs=None):
+    """entries(rows, cols) = offset + sum_k s_k F_k[rows] F_k[cols]^T (blocked BLAS products; s_k = +-1)."""
+    signs = [1.0] * len(factors) if signs is None else [float(v) for v in signs]
+
+    def entries(rows, cols):
+        out = np.full((len(rows), len(cols)), float(offset))
+        for F, sgn in zip(factors, signs):
+            out += sgn * (F[rows] @ F[cols].T)
+        return out
+
+    return entries
+
+
+def factored_matrix(factors, offset, N, *, streaming, block, top, meta, signs=None):
+    """chi = offset + sum_k s_k F_k F_k^T as a CorrelationMatrix (dense, or streamed over row blocks)."""
+    entries = gram(factors, offset, signs)
+    allc = np.arange(N)
+    if not streaming:
+        return CorrelationMatrix(entries(allc, allc), **meta)
+    stats = RowStatistics.concatenate(RowStatistics.from_rows(entries(np.arange(s, min(N, s + block)), allc), s, top)
+                                      for s in range(0, N, block))
+    return CorrelationMatrix.streamed(stats, entries, **meta)
+
+
+
 class _IsStats:
     def holds(self, value):
         return isinstance(value, RowStatistics)
