@@ -263,3 +263,32 @@ def test_pairwise_correlations_forwards_gaussian_options():
     assert lifted.N == 3 and not lifted.stored
     full = pairwise_correlations(fam, Gaussian(4), kind="csq", label_map="nonzero")
     assert np.allclose(lifted.submatrix(np.arange(3)), full.values[:3, :3])
+
+
+def test_vlaw_lattice_law_public_and_consistent():
+    """VLaw.lattice_law: the histogram laws mix (multinomial weights) into the unconditional law; q = 2 ignores x."""
+    import itertools
+
+    lift = CompressedLift(4, 3, 0.25, 4)
+    law = lift._law(256)
+    whole = law.lattice_law(None)
+    assert whole.cell_counts is None and whole.floor.shape == (257,)
+    assert whole.ceil.sum() <= whole.floor.sum() + 2 * whole.error <= 1 + 3 * whole.error  # ceil loses the top cell
+    assert np.all(np.cumsum(whole.floor) >= np.cumsum(whole.ceil) - 2 * whole.error)  # V^- <= V^+
+    mix_f, mix_c, tol = np.zeros(257), np.zeros(257), 0.0
+    for counts in itertools.product(range(5), repeat=3):
+        if sum(counts) != 4:
+            continue
+        part = law.lattice_law(counts)
+        assert part.cell_counts == counts and law.lattice_law(list(counts)) is part  # cached, normalised key
+        w = math.factorial(4) / math.prod(math.factorial(c) for c in counts) / 3**4
+        mix_f += w * part.floor
+        mix_c += w * part.ceil
+        tol += w * part.error
+    assert np.abs(mix_f - whole.floor).sum() <= tol + whole.error + 1e-12
+    assert np.abs(mix_c - whole.ceil).sum() <= tol + whole.error + 1e-12
+    assert law.events((2, 1, 1)).cell_counts == (2, 1, 1)
+    law2 = CompressedLift(4, 2, 0.25, 4)._law(256)
+    assert law2.lattice_law((3, 1)) is law2.lattice_law(None)
+    with pytest.raises(InvalidParameterError, match="'cell_counts'"):
+        law.lattice_law((1, 1, 1))

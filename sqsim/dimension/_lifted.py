@@ -105,23 +105,6 @@ def square_variations(const, G: int) -> tuple[np.ndarray, np.ndarray, float]:
     return Hp, Hm, float(total)
 
 
-def _lattice_law(law, counts):
-    """(floor pmf, ceil pmf, atom, L1 error) of V^-, V^+ on {every N2 < 1} for one histogram (or None).
-
-    The same convolution the law code uses for :meth:`CompressedLift.event_probabilities`.
-    """
-    from ..lift._law import _combine
-
-    if counts is None:
-        return law._power(None, law.d)
-    out = None
-    for c, n in enumerate(counts):
-        if n:
-            part = law._power(c, n)
-            out = part if out is None else _combine(out, part, law.G)
-    return out
-
-
 def second_moment(lift, cell_counts=None, *, grid=None) -> CertifiedValue:
     """E[phi_D(V)^2 | the cells of x] with a certified absolute error (docs/theory/dimension-lifted.md).
 
@@ -135,7 +118,8 @@ def second_moment(lift, cell_counts=None, *, grid=None) -> CertifiedValue:
     widened by the law's L1 error, the rounding of the sums and the float64 phi_D allowance.
     """
     law = lift._law(grid)
-    counts = law._check_counts(cell_counts)
+    lattice = law.lattice_law(cell_counts)
+    counts = lattice.cell_counts
     cache = law.__dict__.setdefault("_second_moments", {})
     if counts in cache:
         return cache[counts]
@@ -145,7 +129,7 @@ def second_moment(lift, cell_counts=None, *, grid=None) -> CertifiedValue:
         var = square_variations(lift.constants, G)
         law.__dict__["_square_variations"] = var
     Hp, Hm, total = var
-    floor, ceil, _atom, err = _lattice_law(law, counts)
+    floor, ceil, err = lattice.floor, lattice.ceil, lattice.error
     lo = float(floor @ Hp) - float(ceil @ Hm)
     hi = float(ceil @ Hp) - float(floor @ Hm)
     # each sum: L1 error err of the pmf times max |Ht| = total, rounding of G + 1 products and of Ht

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import numba
 import numpy as np
@@ -122,6 +122,22 @@ def sign_sets(const) -> dict:
     return {"positive": merge(pos), "negative": merge(neg), "nonzero": merge(pos + neg)}
 
 
+class LatticeLaw(NamedTuple):
+    """The certified lattice law of V given the cells of x (:meth:`VLaw.lattice_law`).
+
+    ``floor`` and ``ceil``: pmfs of V^- and V^+ on the lattice k / G, k = 0 .. G, restricted to
+    {every N2(z_j) < 1} (V^- <= V <= V^+ there); ``atom``: P[V = 0] exactly (up to its rounding);
+    ``error``: a bound on the L1 distance of each computed pmf from its exact value; ``cell_counts``:
+    the histogram conditioned on, normalised (None: unconditional, always None for q = 2).
+    """
+
+    floor: np.ndarray
+    ceil: np.ndarray
+    atom: float
+    error: float
+    cell_counts: Optional[tuple]
+
+
 class VLaw:
     """Certified event laws of phi_D(V) for one lift, cached per histogram of cells (or unconditional)."""
 
@@ -134,6 +150,7 @@ class VLaw:
         self._sets = sign_sets(lift.constants)
         self._cells: dict = {}
         self._powers: dict = {}
+        self._laws: dict = {}
         self._events: dict = {}
         #: the largest image error over every histogram, per event kind (filled by the image builder)
         self.max_errors: dict = {}
@@ -203,11 +220,20 @@ class VLaw:
         self._powers[key] = out
         return out
 
-    # ------------------------------------------------------------------ events
-    def events(self, cell_counts=None) -> EventProbabilities:
+    # ------------------------------------------------------------------ the lattice law of V given the cells
+    def lattice_law(self, cell_counts=None) -> LatticeLaw:
+        """The certified lattice brackets of V = sum_j N2(z_j) on {every N2 < 1}, given the cells of x.
+
+        ``cell_counts[c]`` is the number of coordinates of x in cell c (q non-negative integers summing
+        to d), None the unconditional law (for q = 2 every histogram gives it). Returns
+        :class:`LatticeLaw`: the pmfs of V^- = sum floor(G N2)/G and V^+ = sum ceil(G N2)/G on
+        {0, 1/G, .., 1} (sub-probability: mass outside is on {some N2 >= 1}), the exact atom P[V = 0],
+        and a bound on the L1 error of both computed pmfs (docs/theory/lifted-images.md, section
+        "lifted-images-bracket"). Cached per histogram.
+        """
         counts = self._check_counts(cell_counts)
-        if counts in self._events:
-            return self._events[counts]
+        if counts in self._laws:
+            return self._laws[counts]
         if counts is None:
             law = self._power(None, self.d)
         else:
@@ -216,6 +242,16 @@ class VLaw:
                 if n:
                     part = self._power(c, n)
                     law = part if law is None else _combine(law, part, self.G)
+        out = LatticeLaw(*law, counts)
+        self._laws[counts] = out
+        return out
+
+    # ------------------------------------------------------------------ events
+    def events(self, cell_counts=None) -> EventProbabilities:
+        law = self.lattice_law(cell_counts)
+        counts = law.cell_counts
+        if counts in self._events:
+            return self._events[counts]
         ev = self._evaluate(law, counts)
         self._events[counts] = ev
         return ev
@@ -239,7 +275,7 @@ class VLaw:
         return counts
 
     def _evaluate(self, law, counts) -> EventProbabilities:
-        floor, ceil, atom, err = law
+        floor, ceil, atom, err = law.floor, law.ceil, law.atom, law.error
         G = self.G
         cf, cc = np.cumsum(floor), np.cumsum(ceil)  # P[V^- <= k/G], P[V^+ <= k/G] (non-negative sums)
 
