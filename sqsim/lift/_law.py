@@ -15,10 +15,11 @@ floating-point step is non-negative sums, so its error is bounded a priori (sect
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -79,7 +80,7 @@ class EventProbabilities:
     nonzero_interval: tuple
     positive_interval: tuple
     negative_interval: tuple
-    cell_counts: Optional[tuple]
+    cell_counts: tuple | None
     grid: int
     nonzero_error: float = 0.0
     positive_error: float = 0.0
@@ -100,7 +101,7 @@ def sign_sets(const) -> dict:
     finitely many points; adjacent pieces merged (V has no atom in (0, 1))."""
     pts = sorted(const.phi_breakpoints())  # (v_m, phi_D(v_m)) by increasing v; v from 0 to kmax/kappa
     pos, neg = [], []
-    for (va, pa), (vb, pb) in zip(pts[:-1], pts[1:]):
+    for (va, pa), (vb, pb) in itertools.pairwise(pts):
         if pa >= 0 and pb >= 0 and (pa > 0 or pb > 0):
             pos.append((va, vb))
         elif pa <= 0 and pb <= 0 and (pa < 0 or pb < 0):
@@ -135,7 +136,7 @@ class LatticeLaw(NamedTuple):
     ceil: np.ndarray
     atom: float
     error: float
-    cell_counts: Optional[tuple]
+    cell_counts: tuple | None
 
 
 class VLaw:
@@ -317,7 +318,7 @@ class VLaw:
         signs can differ lies within that distance of phi_D's zeros (at most kmax + 1 of them), and V's
         density on (0, 1) is at most the largest conditional ramp density of one coordinate.
         """
-        c, i = self.lift.constants, self.lift.intervals
+        c = self.lift.constants
         lo, hi = c.phi_range()
         width = 16 * UNIT_ROUNDOFF * (c.kmax + c.kappa * max(abs(lo), abs(hi)))
         dens = 0.0
