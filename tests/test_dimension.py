@@ -437,3 +437,50 @@ def test_factored_matrix_is_the_one_assembly_dense_and_streamed():
         a = pairwise_correlations(fam, BooleanCube(4), kind=kind)
         b = pairwise_correlations(wrapped, BooleanCube(4), kind=kind, streaming=True, top=2)
         assert np.allclose(b.submatrix(np.arange(3)), a.values, atol=1e-12)
+
+
+def test_csq_lower_bound_uses_the_correlational_route():
+    N, tau = 63, 0.2
+    b = sq_lower_bound(Parities(6), tolerance=tau, members=range(1, 64), kind="csq")
+    assert b.gamma == pytest.approx(tau**2) and "Correlational" in b.theorem and "Theorem 3.7:" not in b.theorem
+    assert b.lower == b.upper == orthonormal_sda(N, tau**2)
+    sq = sq_lower_bound(Parities(6), tolerance=tau, members=range(1, 64))
+    assert sq.gamma == pytest.approx(min(tau / 6, tau**2 / 3)) and sq.lower < b.lower  # the VSTAT route is weaker
+    with pytest.raises(InvalidParameterError, match="'oracle'.*'stat' for a kind='csq'.*Got 'vstat'"):
+        sq_lower_bound(Parities(4), tolerance=10.0, oracle="vstat", kind="csq")
+
+
+def test_csq_lower_bound_certifies_the_adversary_lemma():
+    """For every CSQ query h (|h| <= 1) fewer than N/d members have |E[h (f_i - c)]| > tau (c: the mid mean),
+    so the constant-reference adversary needs more than d queries to be refuted (section "dimension-csq")."""
+    rng = np.random.default_rng(11)
+    dom = BooleanCube(6)
+    X = dom.enumerate()
+    N = 24
+    tables = (rng.random((N, 64)) < rng.uniform(0.3, 0.7, (N, 1))).astype(float)  # unequal means
+    fam = [lambda Z, t=t: t[Z @ (1 << np.arange(6))] for t in tables]
+    assert np.array_equal(fam[0](X), tables[0][X @ (1 << np.arange(6))])
+    tau = 0.7
+    m = pairwise_correlations(fam, dom, kind="csq")
+    F = 1.0 - 2.0 * tables[:, X @ (1 << np.arange(6))]  # y' = 1 - 2y on the enumerated points
+    mu = F.mean(axis=1)
+    assert m.mean_offset == pytest.approx((mu.max() - mu.min()) / 2)
+    assert np.allclose(m.values, np.cov(F, bias=True), atol=1e-12)
+    b = sq_lower_bound(m, tolerance=tau)
+    assert b.gamma == pytest.approx(tau**2 - m.mean_offset**2)
+    d = b.sda.lower
+    assert 2 <= d < math.inf
+    c = (mu.max() + mu.min()) / 2
+    G = F - c
+    worst = 0
+    for _ in range(400):  # adversarial queries h = sign(sum_{i in W} s_i g_i), the extremal ones of the lemma
+        W = rng.choice(N, size=int(rng.integers(1, N + 1)), replace=False)
+        s = rng.choice([-1.0, 1.0], size=W.size)
+        h = np.sign(s @ G[W])
+        h[h == 0] = 1.0
+        worst = max(worst, int(np.sum(np.abs(G @ h) / 64 > tau)))
+    assert worst > 0  # the queries do eliminate members
+    assert worst <= math.ceil(N / d) - 1
+    # without the mean offset the same matrix would claim more than it may
+    no_offset = sq_lower_bound(CorrelationMatrix(m.values, kind="csq", reference="test", exact=True), tolerance=tau)
+    assert no_offset.sda.lower >= d

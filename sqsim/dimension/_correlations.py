@@ -271,6 +271,9 @@ class CharacterSource:
     def correlations(self, kind, reference, streaming, block, top):
         coef, ref = self.coefficients(kind, reference)
         meta = {"kind": kind, "reference": ref, "abs_error": 0.0, "exact": True, "names": self.names}
+        if kind == "csq":  # member means e_S
+            eS = self.e[self.codes]
+            meta["mean_offset"] = float(eS.max() - eS.min()) / 2.0
         return self.matrix(coef, meta, streaming, block, top)
 
     def matrix(self, coef, meta, streaming, block, top):
@@ -357,8 +360,10 @@ class TableSource:
             offset = -1.0
         else:
             t = 1.0 - 2.0 * self.table if self.boolean else self.table
-            factors = [(t - t.mean(axis=1, keepdims=True)) / math.sqrt(t.shape[1])]
+            mu = t.mean(axis=1, keepdims=True)
+            factors = [(t - mu) / math.sqrt(t.shape[1])]
             ref, offset = "member means", 0.0
-
         meta = {"kind": kind, "reference": ref, "abs_error": 0.0, "exact": True, "names": self.names}
+        if kind == "csq":
+            meta["mean_offset"] = float(mu.max() - mu.min()) / 2.0
         return factored_matrix(factors, offset, self.N, streaming=streaming, block=block, top=top, meta=meta)

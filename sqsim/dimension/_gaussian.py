@@ -302,6 +302,8 @@ def monte_carlo_correlations(fns, domain, *, kind, reference, label_map, samples
                 + eps_mu[None, :] * (np.abs(mu[rows]) + eps_mu[rows])[:, None]
         worst = max(worst, float(eps.max()))
     meta = {"kind": kind, "reference": ref_meta, "abs_error": worst, "exact": False, "names": names}
+    if centre is not None:  # the true means lie within eps_mu of the estimates (same simultaneous level)
+        meta["mean_offset"] = float(mu.max() - mu.min()) / 2.0 + float(eps_mu.max())
     if centre is None:
         return factored_matrix(mean_f, offset_mean, N, streaming=streaming, block=block, top=top, meta=meta)
     return factored_matrix(mean_f + [centre[:, None]], offset_mean, N, streaming=streaming, block=block, top=top,

@@ -128,9 +128,14 @@ class CorrelationMatrix:
         Whether the entries are exact (up to floating-point rounding of the enumeration).
     names : sequence of str, optional
         One name per member.
+    mean_offset : float, default 0.0
+        For ``kind="csq"``: a bound on max_i |E f_i - c| for one constant c, when the entries are
+        centred at each member's own mean (0 when every member has the same mean, or when the entries
+        are already taken against one common reference function, as for lifted families). The CSQ
+        query lower bound needs it (docs/theory/dimension.md, section "dimension-csq").
     """
 
-    def __init__(self, values, *, kind, reference, abs_error=0.0, exact, names=None):
+    def __init__(self, values, *, kind, reference, abs_error=0.0, exact, names=None, mean_offset=0.0):
         c = "CorrelationMatrix"
         check_param("kind", kind, Options(KINDS), c)
         check_param("abs_error", abs_error, Interval(float, 0, None), c)
@@ -146,11 +151,13 @@ class CorrelationMatrix:
         v = 0.5 * (v + v.T)
         v.setflags(write=False)
         self._values = v
-        self._init(v.shape[0], kind, reference, float(abs_error), bool(exact), names)
+        self._init(v.shape[0], kind, reference, float(abs_error), bool(exact), names, mean_offset)
         self._stats = None
         self._entries = None
 
-    def _init(self, N, kind, reference, abs_error, exact, names):
+    def _init(self, N, kind, reference, abs_error, exact, names, mean_offset):
+        check_param("mean_offset", mean_offset, Interval(float, 0, None), "CorrelationMatrix")
+        self.mean_offset = float(mean_offset)
         self.N = int(N)
         self.kind = kind
         self.reference = reference
@@ -165,7 +172,7 @@ class CorrelationMatrix:
 
     @classmethod
     def streamed(cls, stats: RowStatistics, entries: Callable[[np.ndarray, np.ndarray], np.ndarray], *, kind,
-                 reference, abs_error=0.0, exact, names=None) -> CorrelationMatrix:
+                 reference, abs_error=0.0, exact, names=None, mean_offset=0.0) -> CorrelationMatrix:
         """The streaming form: row statistics plus ``entries(rows, cols) -> chi[rows][:, cols]``."""
         c = "CorrelationMatrix.streamed"
         check_param("kind", kind, Options(KINDS), c)
@@ -173,7 +180,7 @@ class CorrelationMatrix:
         check_param("stats", stats, _IsStats(), c)
         self = cls.__new__(cls)
         self._values = None
-        self._init(stats.N, kind, reference, float(abs_error), bool(exact), names)
+        self._init(stats.N, kind, reference, float(abs_error), bool(exact), names, mean_offset)
         self._stats = stats
         self._entries = entries
         return self

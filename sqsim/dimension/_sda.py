@@ -30,6 +30,15 @@ STAT_ROUTE = (
     "section 'From VSTAT to STAT')."
 )
 
+CSQ_ROUTE = (
+    "Correlational queries (derived in docs/theory/dimension.md, section 'dimension-csq'; the SDA argument of "
+    "FGRVX17 applied to CSQ answers, in the spirit of Szorenyi 2009 and Feldman 2012): for CSQ queries y' g(x), "
+    "|g| <= 1, of tolerance tau in sqsim's convention, if every subset W with |W| >= N/d has "
+    "rho(W) <= tau^2 - mean_offset^2 for the centred covariances, any algorithm that decides the family against "
+    "the constant reference label with probability alpha > 1/2 against every oracle strategy needs more than "
+    "(2 alpha - 1) d queries."
+)
+
 
 @export
 @dataclass(frozen=True)
@@ -279,7 +288,7 @@ def stat_gamma(tau: float) -> float:
 @export
 def sq_lower_bound(family_or_matrix, domain=None, tolerance=None, oracle="stat", *, success_probability=1.0,
                    **options) -> QueryLowerBound:
-    """Queries needed at a tolerance, from FGRVX17 Theorem 3.7 and a certified SDA interval.
+    """Queries needed at a tolerance, from FGRVX17 Theorem 3.7 (SQ kind) or the correlational route (CSQ kind).
 
     Parameters
     ----------
@@ -295,6 +304,11 @@ def sq_lower_bound(family_or_matrix, domain=None, tolerance=None, oracle="stat",
 
     Notes
     -----
+    For a ``kind="csq"`` matrix the oracle must be ``"stat"``, read as the CSQ oracle (queries
+    y' g(x), |g| <= 1, tolerance tau), and gamma = tau^2 - mean_offset^2 (docs/theory/dimension.md,
+    section "dimension-csq"): no VSTAT theorem and no factor 1/6 is involved. When gamma <= 0 the
+    bound is 0 (the members' means may give the target away).
+
     The theorem is about deciding D_D against D_0; a learner that identifies the target decides
     with one more query whenever the target's distance from D_0 exceeds twice the tolerance (for
     parities, (-1)^{S.x}(1 - 2y) has mean 1 under D_S and 0 under D_0), so a learner's count is
@@ -317,12 +331,24 @@ def sq_lower_bound(family_or_matrix, domain=None, tolerance=None, oracle="stat",
         gamma = min(1.0, 1.0 / (3.0 * float(tolerance)))
     check_param("success_probability", success_probability, Interval(float, 0.5, 1, closed="right"), c)
     matrix = _as_matrix(family_or_matrix, domain, c, options)
-    s = sda_of_matrix(matrix, gamma)
+    if matrix.kind == "csq":
+        if oracle != "stat":
+            raise InvalidParameterError(
+                f"The 'oracle' parameter of {c} must be 'stat' for a kind='csq' matrix: the correlational bound is "
+                f"for CSQ queries y' g(x), |g| <= 1, of tolerance tau (docs/theory/dimension.md, section "
+                f"'dimension-csq'). Got {oracle!r} instead.")
+        gamma = float(tolerance) ** 2 - matrix.mean_offset**2
+        theorem = CSQ_ROUTE
+    else:
+        theorem = VSTAT_THEOREM + (STAT_ROUTE if oracle == "stat" else "")
+    if gamma > 0:
+        s = sda_of_matrix(matrix, min(gamma, 1.0))
+    else:  # the member means alone may identify the target: this route certifies nothing
+        s = SDAInterval(0, math.inf, gamma, matrix.N, (), None, None, matrix.abs_error)
     a = 2.0 * float(success_probability) - 1.0
 
     def scale(v):
         return v if math.isinf(v) else math.ceil(a * v - 1e-12)
 
-    theorem = VSTAT_THEOREM + (STAT_ROUTE if oracle == "stat" else "")
     return QueryLowerBound(scale(s.lower), scale(s.upper), oracle, float(tolerance), gamma,
                            float(success_probability), s, theorem)
