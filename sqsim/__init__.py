@@ -25,6 +25,6 @@ __all__ = [
     "Ledger", "QueryRecord", "Learner", "LearnResult",
     "SQSimError", "InvalidParameterError", "QueryRangeError", "QueryBudgetExceeded",
     "DomainTooLargeError", "StrategyContractError", "OracleStateError", "QueryContractError", "SealError",
-    "IsolationError", "TargetError", "OracleHandle", "LedgerView",
+    "IsolationError", "TargetError", "MissingExtraError", "OracleHandle", "LedgerView",
     "bounds", "concepts",
 ]

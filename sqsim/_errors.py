@@ -19,6 +19,7 @@ __all__ = [
     "SealError",
     "IsolationError",
     "TargetError",
+    "MissingExtraError",
 ]
 
 
@@ -82,3 +83,8 @@ class IsolationError(SQSimError, RuntimeError):
 
 class TargetError(SQSimError, RuntimeError):
     """The target (the hidden concept) raised while the oracle evaluated it; the message names the target."""
+
+
+class MissingExtraError(SQSimError, ImportError):
+    """An optional dependency is not installed (for example JAX or optax, the ``nn`` extra); the message names the
+    extra to install (``pip install 'sqsim[nn]'``)."""

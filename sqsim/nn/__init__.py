@@ -1,8 +1,8 @@
 """Gradient-trained networks on JAX (the optional ``nn`` extra).
 
 ``import sqsim.nn`` never imports JAX; the first use of a model or loss does, and raises
-:class:`MissingExtraError` (an :class:`ImportError`) with ``pip install 'sqsim[nn]'`` when JAX or
-optax is missing. See ``docs/theory/sgd.md``.
+:class:`sqsim.MissingExtraError` (an :class:`ImportError`; ``sqsim.nn.MissingExtraError`` is the same
+class) with ``pip install 'sqsim[nn]'`` when JAX or optax is missing. See ``docs/theory/sgd.md``.
 """
 
 from ._jax import INSTALL_HINT, MissingExtraError, require_jax, require_optax

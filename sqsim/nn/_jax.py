@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import importlib
 
-from sqsim._errors import SQSimError
+from sqsim._errors import MissingExtraError
 
 __all__ = ["MissingExtraError", "require_jax", "require_optax", "INSTALL_HINT"]
 
 INSTALL_HINT = "pip install 'sqsim[nn]'"
-
-
-class MissingExtraError(SQSimError, ImportError):
-    """An optional dependency (here JAX or optax, the ``nn`` extra) is not installed."""
 
 
 def _load(module: str, what: str):
