@@ -16,8 +16,10 @@ from .boolean import ExactCheat, GF2Elimination, LowDegree, VersionSpaceSearch
 from .lifted import LiftedParityBruteForce
 from .lift import LiftedHypothesis, LiftedLearner, LiftedLowDegree, lift_learner
 from .parity import ParityBruteForce
+from .sgd import MLPHypothesis, SGDMLP  # imports no JAX (the nn extra is needed only to train)
+from .sqgd import SQGD
 
 __all__ = ["LearnResult", "Learner", "available", "get_class", "make", "register", "ParityBruteForce", "LiftedParityBruteForce",
            "LowDegree", "GF2Elimination", "ExactCheat", "VersionSpaceSearch",
            "NoisyGD", "HermiteMoments", "VWCheat", "RegisteredReduction",
-           "lift_learner", "LiftedLearner", "LiftedLowDegree", "LiftedHypothesis"]
+           "lift_learner", "LiftedLearner", "LiftedLowDegree", "LiftedHypothesis", "SGDMLP", "MLPHypothesis", "SQGD"]

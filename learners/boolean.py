@@ -1,4 +1,4 @@
-"""Boolean learners beyond brute force (MATH.md section 1): LMN, elimination, the cheats, version-space search."""
+"""Boolean learners beyond brute force (docs/theory/sq-model.md): LMN, elimination, the cheats, version-space search."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class SignHypothesis:
 
 @register("low-degree")
 class LowDegree(Learner):
-    """The Linial-Mansour-Nisan low-degree algorithm (Linial, Mansour, Nisan 1993; MATH.md section 1).
+    """The Linial-Mansour-Nisan low-degree algorithm (LMN 1993; docs/theory/sq-model.md, section sq-low-degree).
 
     Asks all sum_{i <= k} C(d, i) characters chi_S with |S| <= k as one
     :class:`~sqsim.CharacterBatch` (one Walsh-Hadamard pass, one ledger record per member), so the
@@ -131,7 +131,7 @@ class _GF2Basis:
 
 @register("gf2-elimination")
 class GF2Elimination(Learner):
-    """Gaussian elimination over GF(2) on labelled examples: not an SQ algorithm (MATH.md section 1).
+    """Gaussian elimination over GF(2) on labelled examples: not an SQ algorithm (docs/theory/sq-model.md, section sq-examples).
 
     Each example (x, chi_S(x)) is a linear equation <S, x> = y over GF(2). The learner draws
     examples one batch at a time from an :class:`~sqsim.ExampleOracle` until the equations have
@@ -193,7 +193,7 @@ def mixture_phi(X, y, codes):
 
 @register("exact-cheat")
 class ExactCheat(Learner):
-    """One query whose exact answer spells the support in binary (MATH.md section 1, exact-answer cheat).
+    """One query whose exact answer spells the support in binary (docs/theory/sq-model.md, section sq-exact-cheat).
 
     phi(x, y) = (1 - 2y) sum_{i=1}^{d} 2^-i 1[x = e_i] has E = 2^-d sum_i 2^-i (1 - 2 chi_S(e_i)),
     whose signed binary digits are S (exact in double precision for d <= 50). With the exact
@@ -230,8 +230,7 @@ class VersionSpaceSearch(Learner):
     width 2 tau keeping the most members, which is what the version-space adversary picks)
     leaves the fewest survivors. Parseval caps what any query can do: against the version-space
     or null adversary a query removes at most ceil(1/tau^2) - 1 members, so the count is at least
-    the exact-identification bound ceil((|C| - 1) / (ceil(1/tau^2) - 1)) (docs/theory/sq-lower-bounds.md,
-    section "Exact identification against the null adversary"), while an exact oracle lets it
+    the exact-identification bound ceil((|C| - 1) / (ceil(1/tau^2) - 1)) (docs/theory/bounds.md, section bounds-search), while an exact oracle lets it
     halve V only as far as |A| < 1/(2 tau) allows.
 
     Parameters

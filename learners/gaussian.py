@@ -188,7 +188,7 @@ class VWCheat(Learner):
 
     phi_A(x, y) = 2 * 1[exists i in A : |y - f_i(x)| <= 1e-9 (1 + |y|)] - 1 has E = +1 if the target
     is in A and -1 if not, when members disagree almost surely; ceil(log2 N) queries with tolerance
-    < 1 find the target (MATH.md section 1). It fails when members agree on a set of positive mass
+    < 1 find the target (docs/theory/sq-model.md, section sq-vw-cheat). It fails when members agree on a set of positive mass
     (lifted classes are 0 on most of R^d), because then E[phi_A] is near +1 for every A holding a member.
 
     Parameters

@@ -6,11 +6,11 @@ independent of its magnitude). So the Gaussian query phi(z, l) = psi(thres_2(z),
 
     E_z[phi(z, f^Delta(z))] = A0 + c (E_x[psi(x, f(x))] - A0),   A0 = E_x psi(x, 0),  c = P[E]
 
-(docs/theory/lifting-learners.md, section "The identity"). :func:`lift_learner` runs any Boolean SQ learner
+(docs/theory/lifting-learners.md, section lifting-identity). :func:`lift_learner` runs any Boolean SQ learner
 against a Gaussian oracle on the lifted class by translating each Boolean query psi into that phi and each
 Gaussian answer a into the Boolean answer b = A0 + (a - A0) / c^, within the implied tolerance
-(tau + (c_hi - c_lo)) / c^ (c^ the midpoint of the certified interval [c_lo, c_hi]; section "The implied
-tolerance").
+(tau + (c_hi - c_lo)) / c^ (c^ the midpoint of the certified interval [c_lo, c_hi]; section
+lifting-tolerance).
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ _HOW = ("Liftable Boolean queries are Character, LabelCharacter, CharacterBatch 
 class LiftedHypothesis:
     """z -> h(thres_2(z)) phi_D(sum_j N2(z_j)): the lift of a Boolean hypothesis h in closed form.
 
-    The same formula as :meth:`CompressedLift.lift` (docs/theory/lifting-learners.md, section "The
-    hypothesis"), for hypotheses that are not compressible (Definition 2.1) or whose compressed form needs
+    The same formula as :meth:`CompressedLift.lift` (docs/theory/lifting-learners.md, section
+    lifting-hypothesis), for hypotheses that are not compressible (Definition 2.1) or whose compressed form needs
     a larger D than the lift's.
     """
 
@@ -340,7 +340,7 @@ def implied_tolerance(tau: float, c_interval) -> tuple[float, float]:
     """(c^, the implied Boolean tolerance (tau + c_hi - c_lo) / c^) with c^ the midpoint of [c_lo, c_hi].
 
     |b - E_x psi(x, f(x))| <= (tau + 2 eps_c) / c^ with eps_c = (c_hi - c_lo) / 2, since |E psi - A0| <= 2
-    (docs/theory/lifting-learners.md, section "The implied tolerance"); the midpoint minimises the bound.
+    (docs/theory/lifting-learners.md, section lifting-tolerance); the midpoint minimises the bound.
     """
     lo, hi = float(c_interval[0]), float(c_interval[1])
     c_hat = 0.5 * (lo + hi)
@@ -447,7 +447,7 @@ class LiftedLowDegree(LiftedLearner):
 
     It asks sum_{i <= k} C(d, i) lifted characters as one LiftedCharacterBatch; against a lifted parity of
     size <= k it identifies the support when the implied tolerance (tau + c_hi - c_lo) / c^ is below 1/2
-    (docs/theory/lifting-learners.md, section "Lifted low degree").
+    (docs/theory/lifting-learners.md, section lifting-low-degree).
 
     Parameters
     ----------

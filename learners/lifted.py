@@ -1,4 +1,4 @@
-"""Gaussian learners for lifted classes (MATH.md 4, signal budget)."""
+"""Gaussian learners for lifted classes (docs/theory/adapter.md, section adapter-signal-budget)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ __all__ = ["LiftedParityBruteForce"]
 
 @register("lifted-parity-brute-force")
 class LiftedParityBruteForce(Learner):
-    """Brute force over lifted parities with phi_S(z, y) = 1[y != 0] (1 - 2 chi_S(thres_q z)) (MATH.md 4).
+    """Brute force over lifted parities with phi_S(z, y) = 1[y != 0] (1 - 2 chi_S(thres_q z))
+    (docs/theory/adapter.md, section adapter-lifted-brute-force).
 
     Its truth is -P[f^Delta != 0] for S = S* and 0 otherwise (q = 2), so an answer below
     -P[f^Delta != 0] / 2 identifies S* whenever tau < P[f^Delta != 0] / 2; through the adapter its count
@@ -49,7 +50,7 @@ class LiftedParityBruteForce(Learner):
         if tau is None or not tau < signal / 2:
             raise InvalidParameterError(
                 f"The 'oracle' parameter of LiftedParityBruteForce.learn must have tolerance < P[f^Delta != 0] / 2 "
-                f"= {signal / 2:.4g} (MATH.md 4, signal budget). Got {tau!r} instead."
+                f"= {signal / 2:.4g} (docs/theory/adapter.md, section adapter-signal-budget). Got {tau!r} instead."
             )
         order = check_rng(self.seed, "LiftedParityBruteForce").permutation(np.arange(1, 2**d))
         for asked, code in enumerate(order, start=1):

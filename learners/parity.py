@@ -1,4 +1,4 @@
-"""Parity learners (MATH.md section 1)."""
+"""Parity learners (docs/theory/sq-model.md, section sq-brute-force)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class ParityBruteForce(Learner):
 
     The correlational query (1 - 2y)(-1)^{S.x} has truth 1 for S = S* and 0 otherwise; any
     answer above 1/2 identifies S* when tau < 1/2. Against the null adversary (answer 0 for
-    S != S*) it needs exactly rank(S*) queries, 2^(d-1) in expectation (MATH.md section 1).
+    S != S*) it needs exactly rank(S*) queries, 2^(d-1) in expectation (docs/theory/sq-model.md, section sq-brute-force).
 
     Parameters
     ----------

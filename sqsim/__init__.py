@@ -25,6 +25,6 @@ __all__ = [
     "Ledger", "QueryRecord", "Learner", "LearnResult",
     "SQSimError", "InvalidParameterError", "QueryRangeError", "QueryBudgetExceeded",
     "DomainTooLargeError", "StrategyContractError", "OracleStateError", "QueryContractError", "SealError",
-    "IsolationError", "TargetError", "OptionalDependencyError", "SQSimWarning", "OracleHandle", "LedgerView",
+    "IsolationError", "TargetError", "OptionalDependencyError", "MissingExtraError", "SQSimWarning", "OracleHandle", "LedgerView",
     "bounds", "concepts",
 ]

@@ -280,6 +280,78 @@ def bench_lifted_generic(d: int, n: int, tau: float = 0.02) -> dict:
     return {"value": t, "unit": "ms/query", "reference_value": t_ref, "ratio": t_ref / t}
 
 
+def _numpy_sgd_step(params, X, y, lr):
+    """The in-run reference of ``sgd_mlp_steps``: one hinge-loss SGD step of a one-hidden-layer ReLU network in numpy."""
+    (W1, b1), (W2, b2) = params
+    pre = X @ W1 + b1
+    h = np.maximum(pre, 0.0)
+    pred = (h @ W2 + b2)[:, 0]
+    g = (-y * (1.0 - y * pred > 0) / X.shape[0])[:, None]  # d mean(max(0, 1 - y pred)) / d pred
+    gh = (g @ W2.T) * (pre > 0)
+    return [(W1 - lr * (X.T @ gh), b1 - lr * gh.sum(0)), (W2 - lr * (h.T @ g), b2 - lr * g.sum(0))]
+
+
+def bench_sgd_mlp(d: int, width: int, batch: int, steps: int, repeats: int) -> dict | None:
+    """SGD steps/s of the sgd-mlp program (hinge loss, one hidden layer, jitted scan) vs the numpy step.
+
+    None without the nn extra (JAX, optax): the entry is then left out.
+    """
+    try:
+        from .nn import MLP, require_optax
+        from .nn._train import SGDProgram
+
+        require_optax("sqsim bench")
+    except ImportError:
+        return None
+    import jax
+
+    lr = 0.1
+    prog = SGDProgram(MLP(d, (width,)), "hinge", "sgd", lr)
+    state = prog.init(jax.random.split(jax.random.PRNGKey(0), 1))
+    rng = np.random.default_rng(d)
+    X = (1.0 - 2.0 * rng.integers(0, 2, size=(1, steps, batch, d))).astype(np.float32)
+    Y = (1.0 - 2.0 * ((X[..., :3] < 0).sum(-1) % 2)).astype(np.float32)  # a 3-sparse parity
+    active = np.ones(1, dtype=bool)
+    params = [(np.asarray(W[0], dtype=np.float64), np.asarray(b[0], dtype=np.float64)) for W, b in state[0]]
+    one, _ = prog.run(state, X[:, :1], Y[:, :1], active)  # the numpy step agrees with the program's first step
+    ref_one = _numpy_sgd_step(params, X[0, 0].astype(np.float64), Y[0, 0].astype(np.float64), lr)
+    assert all(np.allclose(np.asarray(a[0]), b, atol=1e-4) for la, lb in zip(one[0], ref_one) for a, b in zip(la, lb))
+
+    def program():
+        jax.block_until_ready(prog.run(state, X, Y, active))
+
+    def numpy_twin():
+        p = params
+        for i in range(steps):
+            p = _numpy_sgd_step(p, X[0, i], Y[0, i], lr)
+
+    t = _best(program, repeats)
+    t_ref = _best(numpy_twin, max(1, repeats // 4))
+    return {"value": steps / t, "unit": "steps/s", "reference_value": steps / t_ref, "ratio": t_ref / t}
+
+
+def bench_sda_parities(d: int, d_ref: int, repeats: int) -> dict:
+    """Seconds for the certified SDA (gamma = 1/4) of all 2^d - 1 nonempty parities: the streaming kernel
+    (docs/theory/dimension.md, section "Character families") against the dense numpy path (the full matrix,
+    then sorted rows) at d_ref in the same run, scaled per matrix entry to d."""
+    from .dimension import orthonormal_sda, pairwise_correlations, sda
+
+    def run(dim, streaming):
+        m = pairwise_correlations(Parities(dim), members=range(1, 2**dim), streaming=streaming)
+        return sda(m, gamma=0.25)
+
+    from .concepts import Parities
+
+    r = run(d, True)  # warm-up (compilation) and check
+    assert r.lower == r.upper == orthonormal_sda(2**d - 1, 0.25)
+    t = _best(lambda: run(d, True), repeats)
+    start = time.perf_counter()  # the numpy reference compiles nothing: one timed run, checked
+    r = run(d_ref, False)
+    t_ref = (time.perf_counter() - start) * ((2**d - 1) / (2**d_ref - 1)) ** 2
+    assert r.lower == r.upper == orthonormal_sda(2**d_ref - 1, 0.25)
+    return {"value": t, "unit": "s", "reference_value": t_ref, "ratio": t_ref / t}
+
+
 def collect(quick: bool = False) -> dict:
     reps = 5 if quick else 20
     out = {}
@@ -294,6 +366,10 @@ def collect(quick: bool = False) -> dict:
     out["sq_query_overhead"] = bench_sq_query_overhead(16, 500 if quick else 5_000, reps)
     out["lifted_query_structured_d16"] = bench_lifted_structured(16, 50 if quick else 500, 2 if quick else 5)
     out["lifted_query_generic_d16"] = bench_lifted_generic(16, 3 if quick else 5)
+    sgd = bench_sgd_mlp(20, 256, 32, 200 if quick else 1000, reps)
+    if sgd is not None:  # the nn extra is installed
+        out["sgd_mlp_steps"] = sgd
+    out["sda_parities_d16"] = bench_sda_parities(16, 12, 2 if quick else 5)
     return out
 
 

@@ -221,7 +221,7 @@ class Gaussian(Domain):
     """The standard Gaussian N(0, I_d) on R^d.
 
     No expectation under it is exact: oracles estimate truths by Monte Carlo with a recorded
-    Hoeffding error bound (MATH.md section 1, "Gaussian truths").
+    Hoeffding error bound (docs/theory/sq-model.md, section sq-gaussian-truths).
 
     Parameters
     ----------

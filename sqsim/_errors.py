@@ -20,6 +20,7 @@ __all__ = [
     "IsolationError",
     "TargetError",
     "OptionalDependencyError",
+    "MissingExtraError",
     "SQSimWarning",
 ]
 
@@ -89,6 +90,11 @@ class TargetError(SQSimError, RuntimeError):
 class OptionalDependencyError(SQSimError, ImportError):
     """A feature needs a package that sqsim does not depend on (for example pandas for ``Ledger.to_pandas``);
     the message says what to install."""
+
+
+class MissingExtraError(OptionalDependencyError):
+    """An optional extra of sqsim is not installed (for example JAX and optax, the ``nn`` extra); the message names
+    the extra to install (``pip install 'sqsim[nn]'``)."""
 
 
 class SQSimWarning(UserWarning):

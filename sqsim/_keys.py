@@ -1,4 +1,4 @@
-"""Query keys (DESIGN.md section 3, "Query identity").
+"""Query keys (docs/theory/contracts.md, section contracts-query-identity).
 
 On enumerable finite domains the key hashes the query's values on the whole domain for
 every label value v of the target:

@@ -1,4 +1,4 @@
-"""The learner protocol (DESIGN.md section 3, Learners): LearnResult and the Learner template.
+"""The learner protocol (docs/theory/contracts.md, section contracts-learners): LearnResult and the Learner template.
 
 It lives in the library so that sqsim's own learners (the Theorem 3.2 reduction) and the
 ``learners`` package share it; ``learners`` re-exports both.

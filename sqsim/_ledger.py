@@ -55,7 +55,7 @@ class QueryRecord:
     seconds : float
         Wall time spent answering (excluded from fingerprints).
     key : str
-        The query key (hash of its values, DESIGN.md section 3): equal keys get equal answers.
+        The query key (hash of its values, docs/theory/contracts.md, section contracts-query-identity): equal keys get equal answers.
     cached : bool
         True when the answer was repeated from an earlier identical query.
     extra : dict

@@ -3,7 +3,7 @@
 * :class:`Query` wraps a vectorised Python function ``fn(X, y)`` (X of shape (n, d), y of
   shape (n,)) returning an array of shape (n,).
 * :class:`CorrelationalQuery` is phi(x, y) = y' g(x) with y' = 1 - 2y for Boolean labels and
-  y' = y for real labels (MATH.md section 1).
+  y' = y for real labels (docs/theory/sq-model.md, section sq-stat).
 * :class:`NumbaQuery` wraps a Numba-compiled scalar function ``fn(x, y, params)``; on finite
   domains it runs fused inside the enumeration kernel.
 * :class:`Character` (chi_S correlation on {0,1}^d) and :class:`ZqCharacter` (cosine
@@ -169,7 +169,7 @@ def check_values(name: str, vals: np.ndarray, *, binary: bool = False, where=Non
 
 @export
 class CorrelationalQuery(Query):
-    """A correlational query phi(x, y) = y' g(x), |g| <= 1 (MATH.md section 1).
+    """A correlational query phi(x, y) = y' g(x), |g| <= 1 (docs/theory/sq-model.md, section sq-stat).
 
     Parameters
     ----------
@@ -313,7 +313,7 @@ def support_code(support: Sequence[int]) -> int:
 
 @export
 class Character(Query):
-    """The correlational query with the character chi_S on {0,1}^d (MATH.md section 1).
+    """The correlational query with the character chi_S on {0,1}^d (docs/theory/sq-model.md, section sq-stat).
 
     phi(x, y) = (1 - 2y) (-1)^{sum_{j in S} x_j}; for a parity target its truth is 1 if S is
     the target's support and 0 otherwise. Structured: on enumerable cubes it is answered by

@@ -1,4 +1,4 @@
-"""Answer strategies: which value inside the band an oracle returns (DESIGN.md section 4).
+"""Answer strategies: which value inside the band an oracle returns (docs/theory/strategies.md).
 
 A strategy only *chooses*; the oracle computes the truth, the band, checks the chosen value
 and records it. Strategies never touch the ledger. Write your own adversary by subclassing
@@ -42,7 +42,7 @@ class AnswerContext:
         ``rng(purpose)`` returns a generator that is a pure function of (oracle seed, key, purpose).
     null : callable
         ``null()`` returns the expectation under the null distribution (label independent of
-        x, drawn from the target's label marginal; MATH.md section 1).
+        x, drawn from the target's label marginal; docs/theory/sq-model.md, section sq-null).
     sample_mean : callable
         ``sample_mean(n, rng)`` returns the empirical mean of the query on n fresh examples.
     sample_size : callable
@@ -74,8 +74,8 @@ class AnswerContext:
 class AnswerStrategy:
     """Base class of answer strategies.
 
-    Class attributes
-    ----------------
+    Attributes
+    ----------
     name : str
         Recorded in the ledger.
     failure_probability : float or None
@@ -110,7 +110,7 @@ class ExactStrategy(AnswerStrategy):
 
 @export
 class NoisyStrategy(AnswerStrategy):
-    """Truth plus noise uniform in the band, a fixed *smooth* function of the query (docs/theory/strategies.md, smooth-noise).
+    """Truth plus noise uniform in the band, a fixed *smooth* function of the query (docs/theory/strategies.md, section smooth-noise).
 
     The noise is lo + u (hi - lo) with u = Phi(<g, w>): w is the query's centred, normalised vector of
     values on the oracle's fixed probe set and g a Gaussian vector fixed by the oracle seed, so u is
@@ -142,7 +142,7 @@ class RoundedStrategy(AnswerStrategy):
 
 @export
 class NullAdversary(AnswerStrategy):
-    """The null adversary of SQ lower bounds (MATH.md section 1, M1 and M2).
+    """The null adversary of SQ lower bounds (docs/theory/bounds.md, section bounds-parity).
 
     Answers the expectation under the null distribution (same x-marginal, label drawn
     independently from the target's label marginal), clipped into the band. Against parities
@@ -204,7 +204,7 @@ def hoeffding_samples(eps: float, delta: float, value_range: float = 2.0) -> int
     """n with P[|mean - E| >= eps] <= delta for values in an interval of length ``value_range``.
 
     Hoeffding: P <= 2 exp(-2 n eps^2 / range^2), so n = ceil(range^2 ln(2/delta) / (2 eps^2));
-    for [-1, 1] this is MATH.md's ceil(2 ln(2/delta) / eps^2).
+    for [-1, 1] this is the ceil(2 ln(2/delta) / eps^2).
     """
     return max(1, math.ceil(value_range**2 * math.log(2.0 / delta) / (2.0 * eps**2)))
 

@@ -1,4 +1,4 @@
-"""The version-space adversary for finite classes (MATH.md section 1, "Version-space adversary").
+"""The version-space adversary for finite classes (docs/theory/version-space.md).
 
 It keeps the set V of members consistent with every answer so far. For a query it computes
 the true answer v_c of every member (for parities all 2^d at once from one Walsh-Hadamard
@@ -24,7 +24,7 @@ MAX_TABLE = 2**26
 
 @export
 class VersionSpaceStrategy(AnswerStrategy):
-    """Answer so as to keep the most members of a finite class consistent (MATH.md section 1).
+    """Answer so as to keep the most members of a finite class consistent (docs/theory/version-space.md, section version-space-rule).
 
     Use it as ``SQOracle(domain, family, tau, answers="version-space", seed=...)`` with a finite
     family (e.g. ``Parities(d)``) instead of a target. The survivor count after each query is

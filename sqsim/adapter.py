@@ -1,4 +1,4 @@
-"""The Theorem 3.2 adapter (CGKM22; MATH.md section 4): :class:`LiftedOracle` (the Gaussian oracle that
+"""The Theorem 3.2 adapter (CGKM22; docs/theory/adapter.md): :class:`LiftedOracle` (the Gaussian oracle that
 asks one Boolean query per Gaussian query; it lives in :mod:`sqsim.oracles._lifted`), the weak predictor
 B~ of Eq. (8), and the reduction B(A) that runs a Gaussian learner through the adapter.
 """
@@ -21,7 +21,7 @@ from .lift._n3 import phi_table
 __all__ = ["LiftedOracle", "weak_predictor", "WeakPredictor", "reduce", "Reduction"]
 
 class WeakPredictor:
-    """The Boolean predictor B~ of the proof of Theorem 2.3 (Eq. (8); MATH.md 4).
+    """The Boolean predictor B~ of the proof of Theorem 2.3 (Eq. (8); docs/theory/adapter.md, section adapter-weak-predictor).
 
     For a Boolean point x it draws z ~ N(0, I_d) conditioned on thres_q(z) = x; if z lies in the good
     region G (N2(z_1..z_{d-1}) = 0 and N2(z_d) in (rho/2, rho)) it predicts clip(f^(z) / N2(z_d), 0, 1),

@@ -1,7 +1,7 @@
 """The theory's numbers: SQ lower bounds, expected query counts, Hoeffding sample sizes.
 
 Every function cites its source. The parity lower bound here is the exact-identification count
-against the null adversary (docs/theory/sq-lower-bounds.md); the weak-learning bounds of Blum et
+against the null adversary (docs/theory/bounds.md, section bounds-parity); the weak-learning bounds of Blum et
 al. (1994) and Kearns (1998), stated through the statistical-query dimension, are different
 quantities.
 """
@@ -39,8 +39,7 @@ def queries_ruled_out_per_answer(tau):
 
     For a query phi put g(x) = (phi(x, 1) - phi(x, 0))/2, so |g| <= 1. The null answer is within
     tau of the truth for parity S unless |g^(S)| > tau, and by Parseval fewer than 1/tau^2 sets S
-    have |g^(S)| > tau, so at most ceil(1/tau^2) - 1 of them (docs/theory/sq-lower-bounds.md,
-    section "One answer rules out fewer than 1/tau^2 parities"). At tau = 1 it is 0: no answer
+    have |g^(S)| > tau, so at most ceil(1/tau^2) - 1 of them (docs/theory/bounds.md, section bounds-parity). At tau = 1 it is 0: no answer
     rules out any candidate.
 
     Parameters
@@ -60,8 +59,7 @@ def queries_ruled_out_per_answer(tau):
 def parity_sq_lower_bound(d, tau):
     """Queries needed to identify a parity exactly against the null adversary: ceil((2^d - 2) / m(tau)).
 
-    This is the exact-identification count of the parity lower bound (docs/theory/sq-lower-bounds.md,
-    section "Exact identification against the null adversary"): the null adversary answers every
+    This is the exact-identification count of the parity lower bound (docs/theory/bounds.md, section bounds-parity): the null adversary answers every
     query with its value under labels drawn independently of x, each answer rules out at most
     m(tau) = ceil(1/tau^2) - 1 of the 2^d - 1 nonempty parities (Parseval, see
     :func:`queries_ruled_out_per_answer`), and a learner that names S* must have ruled out the
@@ -107,8 +105,7 @@ def class_sq_lower_bound(n_candidates, tau):
 
     The same count as :func:`parity_sq_lower_bound` for a search among N candidates whose +-1 forms
     are orthonormal (for example the C(d, k) parities of size k, or the sum_{1 <= i <= k} C(d, i)
-    of size at most k), against the null adversary (docs/theory/sq-lower-bounds.md, section
-    "Exact identification against the null adversary"). Returns 0 for N = 1 and ``math.inf`` at
+    of size at most k), against the null adversary (docs/theory/bounds.md, section bounds-search). Returns 0 for N = 1 and ``math.inf`` at
     tau = 1 for N >= 2 (no answer rules out any candidate).
     """
     check_param("n_candidates", n_candidates, Interval(int, 1, None), "class_sq_lower_bound")
@@ -126,7 +123,7 @@ def brute_force_expected(d):
     """Expected queries of brute force over the 2^d - 1 nonempty parities in random order: 2^(d-1).
 
     The rank of S* in a uniformly random order of N = 2^d - 1 candidates has mean (N + 1)/2 = 2^(d-1)
-    (MATH.md section 1).
+    (docs/theory/bounds.md, section bounds-brute-force).
     """
     check_param("d", d, Interval(int, 1, None), "brute_force_expected")
     return 2.0 ** (int(d) - 1)
@@ -142,7 +139,7 @@ def low_degree_queries(d, k):
 def hoeffding_samples(eps, delta, value_range=2.0):
     """n = ceil(range^2 ln(2/delta) / (2 eps^2)): mean within eps w.p. 1 - delta (Hoeffding 1963).
 
-    For queries with values in [-1, 1] (range 2) this is MATH.md's ceil(2 ln(2/delta) / eps^2).
+    For queries with values in [-1, 1] (range 2) this is the ceil(2 ln(2/delta) / eps^2).
     """
     check_param("eps", eps, Interval(float, 0, None, closed="neither"), "hoeffding_samples")
     check_param("delta", delta, Interval(float, 0, 1, closed="neither"), "hoeffding_samples")
@@ -151,7 +148,7 @@ def hoeffding_samples(eps, delta, value_range=2.0):
 
 
 def hoeffding_error(n, delta, value_range=2.0):
-    """eps(n, delta) = range sqrt(ln(2/delta) / (2 n)) (MATH.md section 1: sqrt(2 ln(2/delta)/n) on [-1, 1])."""
+    """eps(n, delta) = range sqrt(ln(2/delta) / (2 n)) (docs/theory/bounds.md, section bounds-hoeffding)."""
     check_param("n", n, Interval(int, 1, None), "hoeffding_error")
     check_param("delta", delta, Interval(float, 0, 1, closed="neither"), "hoeffding_error")
     check_param("value_range", value_range, Interval(float, 0, None, closed="neither"), "hoeffding_error")
@@ -161,7 +158,7 @@ def hoeffding_error(n, delta, value_range=2.0):
 def bad_event_probability(d, m, delta):
     """P[more than m of the d coordinates have N2(z_j) = 1] = binom.sf(m, d, delta) (CGKM22 Eq. (6)).
 
-    The event that the paper's m-design of N3 cannot handle (MATH.md 3.3: Eq. (6) sums from i = m,
+    The event that the paper's m-design of N3 cannot handle (docs/theory/lift.md, section lift-bad-event: Eq. (6) sums from i = m,
     but the bad event is i >= m + 1). With sqsim's N3 it does not arise (``lift.bad_event_probability()``
     is 0); this is for comparing with the paper's construction, next to :func:`bad_event_paper_bound`.
     """
@@ -174,7 +171,7 @@ def bad_event_probability(d, m, delta):
 
 
 def bad_event_paper_bound(d, m):
-    """The paper's bound d^(-9 m^2) on Eq. (6)'s event, valid only for delta = d^(-10 m) (MATH.md 3.3)."""
+    """The paper's bound d^(-9 m^2) on Eq. (6)'s event, valid only for delta = d^(-10 m) (docs/theory/lift.md, section lift-bad-event)."""
     check_param("d", d, Interval(int, 2, None), "bad_event_paper_bound")
     check_param("m", m, Interval(int, 1, None), "bad_event_paper_bound")
     return float(int(d) ** (-9.0 * int(m) ** 2))

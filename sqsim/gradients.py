@@ -1,18 +1,20 @@
-"""Approximate gradients of the squared loss (Shamir 2018, Definition 8; MATH.md section 7 and section 1, Gradients).
+"""Approximate gradients of the squared loss (Shamir 2018, Definition 8; docs/theory/gradients.md).
 
 A gradient method never sees examples: at a parameter vector v it receives any vector within
 epsilon (Euclidean norm) of the population gradient grad F(v), F(v) = E_{x ~ N(0, I_d)}[(f_v(x) -
-y(x))^2]. Squared-loss gradients under a Gaussian are unbounded, so no Hoeffding bound applies to
-a Monte Carlo gradient: sqsim uses closed forms (MATH.md section 1, Gradients):
+y(x))^2] (docs/theory/gradients.md, section approximate-gradient-oracle). The models here have
+closed-form population gradients (docs/theory/gradients.md, section closed-forms); they are the
+references the autodiff oracle of :mod:`sqsim.nn` is tested against:
 
 - :class:`OneHiddenReLU` against one-hidden-layer ReLU targets without biases: arc-cosine kernels
   K(u, v) = E[relu(u.x) relu(v.x)] = |u||v| (sin t + (pi - t) cos t) / (2 pi) (Cho and Saul 2009)
   and grad_u K(u, v) = ((pi - t) v + |v| sin t u / |u|) / (2 pi), t the angle between u and v;
-- :class:`CosineModel` f_v(x) = cos(2 pi <v, x>) against psi = cos periodic neurons (Sha18 Eq. 2;
-  the closed form of MATH.md B7);
-- :class:`LinearModel` f_v(x) = <v, x> against both kinds of target (MATH.md B8, E2.1).
+- :class:`CosineModel` f_v(x) = cos(2 pi <v, x>) against psi = cos periodic neurons (Sha18 Eq. 2);
+- :class:`LinearModel` f_v(x) = <v, x> against both kinds of target.
 
-Other (model, target) pairs are refused with a clear error rather than answered without a bound.
+Other (model, target) pairs are refused with a clear error rather than answered without a bound;
+any other network goes through :class:`sqsim.nn.JaxModel` (autodiff, exact on cubes, clipped Monte
+Carlo on Gaussians: docs/theory/gradients.md, sections deep-model-bound and monte-carlo-bound).
 """
 
 from __future__ import annotations
@@ -80,6 +82,36 @@ def arccos_kernel_grad(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return ((math.pi - t) * v + nv * math.sqrt(max(0.0, 1.0 - c * c)) * u / nu) / TWO_PI
 
 
+def arccos_kernel_matrix(A, B=None, xp=np):
+    """K(a_i, b_j) for the rows of A (m, d) and B (k, d), in the array namespace ``xp`` (numpy or jax.numpy).
+
+    ``B=None`` is the self-kernel K(a_i, a_j), whose diagonal |a_i|^2 / 2 is written out so that
+    autodiff never differentiates arccos at cos t = 1 (rows must be nonzero).
+    """
+    own = B is None
+    B = A if own else B
+    na = xp.sqrt(xp.sum(A * A, axis=1))
+    nb = xp.sqrt(xp.sum(B * B, axis=1))
+    outer = na[:, None] * nb[None, :]
+    c = xp.clip((A @ B.T) / outer, -1.0, 1.0)
+    if own:
+        eye = xp.eye(A.shape[0], dtype=bool)
+        c = xp.where(eye, 0.0, c)
+    K = outer * (xp.sqrt(1.0 - c * c) + (math.pi - xp.arccos(c)) * c) / TWO_PI
+    return xp.where(eye, outer / 2.0, K) if own else K
+
+
+def check_vector(v, n: int, who: str, what) -> np.ndarray:
+    """v as a finite float64 vector of length n, or InvalidParameterError naming ``who`` and the model."""
+    v = np.asarray(v, dtype=np.float64).reshape(-1)
+    if v.shape != (n,) or not np.all(np.isfinite(v)):
+        raise InvalidParameterError(
+            f"The 'v' parameter of {who} must be a finite vector of length {n} ({what!r}). "
+            f"Got shape {v.shape} instead."
+        )
+    return v
+
+
 # ---------------------------------------------------------------------------- models
 class _Model:
     """A parametric model f_v with closed-form population squared loss and gradient."""
@@ -96,13 +128,18 @@ class _Model:
         return rng.standard_normal(self.d) * scale / math.sqrt(self.d)
 
     def check_params(self, v, who: str) -> np.ndarray:
-        v = np.asarray(v, dtype=np.float64).reshape(-1)
-        if v.shape != (self.n_params,) or not np.all(np.isfinite(v)):
-            raise InvalidParameterError(
-                f"The 'v' parameter of {who} must be a finite vector of length {self.n_params} ({self!r}). "
-                f"Got shape {v.shape} instead."
-            )
-        return v
+        return check_vector(v, self.n_params, who, self)
+
+    def __call__(self, v, X):
+        return self.apply(np.asarray(v, dtype=np.float64), np.asarray(X, dtype=np.float64))
+
+    def apply(self, v, X, xp=np):  # pragma: no cover - abstract
+        """f_v on the rows of X in the array namespace ``xp`` (numpy, or jax.numpy for autodiff)."""
+        raise NotImplementedError
+
+    def loss_formula(self, v, target, xp=np):  # pragma: no cover - abstract
+        """The closed-form population loss F(v) as an ``xp`` expression (differentiable under jax.numpy)."""
+        raise NotImplementedError
 
     def hypothesis(self, v) -> "ModelHypothesis":
         return ModelHypothesis(self, self.check_params(v, f"{type(self).__name__}.hypothesis"))
@@ -139,9 +176,19 @@ class OneHiddenReLU(_Model):
         W = rng.standard_normal((self.width, self.d)) * scale / math.sqrt(self.d)
         return np.concatenate([a, W.ravel()])
 
-    def __call__(self, v, X):
-        a, W = self.split(np.asarray(v, dtype=np.float64))
-        return np.maximum(np.asarray(X, dtype=np.float64) @ W.T, 0.0) @ a
+    def apply(self, v, X, xp=np):
+        a, W = self.split(v)
+        return xp.maximum(X @ W.T, 0.0) @ a
+
+    def loss_formula(self, v, target, xp=np):
+        tr = _relu_target(target)
+        if tr is None or tr[0].shape[0] != self.d:
+            raise _unsupported(self, target)
+        U, b = tr
+        a, W = self.split(v)
+        KUU = arccos_kernel_matrix(U.T)
+        return a @ arccos_kernel_matrix(W, xp=xp) @ a - 2 * a @ arccos_kernel_matrix(W, xp.asarray(U.T), xp) @ b \
+            + float(b @ KUU @ b)
 
     def _parts(self, v, target):
         tr = _relu_target(target)
@@ -172,7 +219,7 @@ class OneHiddenReLU(_Model):
 
 @export
 class CosineModel(_Model):
-    """f_v(x) = cos(2 pi <v, x>), the hypothesis class of Sha18 Eq. (2) (MATH.md B7).
+    """f_v(x) = cos(2 pi <v, x>), the hypothesis class of Sha18 Eq. (2) (docs/theory/gradients.md, section closed-forms).
 
     Against psi = cos targets psi(<w*, x>) = cos(2 pi <w*, x>):
     F(v) = 1 + exp(-8 pi^2 |v|^2)/2 + exp(-8 pi^2 |w*|^2)/2 - exp(-2 pi^2 |v - w*|^2) - exp(-2 pi^2 |v + w*|^2).
@@ -180,8 +227,16 @@ class CosineModel(_Model):
 
     targets = "PeriodicNeuron(psi='cosine') targets"
 
-    def __call__(self, v, X):
-        return np.cos(TWO_PI * (np.asarray(X, dtype=np.float64) @ np.asarray(v, dtype=np.float64)))
+    def apply(self, v, X, xp=np):
+        return xp.cos(TWO_PI * (X @ v))
+
+    def loss_formula(self, v, target, xp=np):
+        w = _cos_target(target)
+        if w is None or w.shape[0] != self.d:
+            raise _unsupported(self, target)
+        p2 = math.pi**2
+        return (1 + 0.5 * xp.exp(-8 * p2 * (v @ v)) + 0.5 * math.exp(-8 * p2 * float(w @ w))
+                - xp.exp(-2 * p2 * ((v - w) @ (v - w))) - xp.exp(-2 * p2 * ((v + w) @ (v + w))))
 
     def gradient_energy(self, v) -> float:
         """G_v = E||grad_v f_v(x)||^2 = 4 pi^2 (d - e^{-8 pi^2 |v|^2} (d - 16 pi^2 |v|^2)) / 2 (Theorem 7's G_v)."""
@@ -207,26 +262,32 @@ class CosineModel(_Model):
 
 @export
 class LinearModel(_Model):
-    """f_v(x) = <v, x> (MATH.md B8): grad F = 2 v - 2 E[y x], with E[y x] = sum_k b_k u_k / 2 for ReLU
-    targets and 0 for cos periodic neurons."""
+    """f_v(x) = <v, x>: grad F = 2 v - 2 E[y x], with E[y x] = sum_k b_k u_k / 2 for ReLU targets and 0
+    for cos periodic neurons (docs/theory/gradients.md, section closed-forms)."""
 
     targets = "PeriodicNeuron(psi='cosine') or one-hidden-layer bias-free ReLUNetwork targets"
 
-    def __call__(self, v, X):
-        return np.asarray(X, dtype=np.float64) @ np.asarray(v, dtype=np.float64)
+    def apply(self, v, X, xp=np):
+        return X @ v
 
-    def _parts(self, v, target):
+    def _moments(self, target):
+        """(E[y x], E[y^2]) of a supported target."""
         w = _cos_target(target)
         if w is not None and w.shape[0] == self.d:
-            Eyx, Ey2 = np.zeros(self.d), 0.5 + 0.5 * math.exp(-8 * math.pi**2 * float(w @ w))
-        else:
-            tr = _relu_target(target)
-            if tr is None or tr[0].shape[0] != self.d:
-                raise _unsupported(self, target)
-            U, b = tr
-            Eyx = U @ b / 2
-            Ey2 = float(sum(b[i] * b[j] * arccos_kernel(U[:, i], U[:, j])
-                            for i in range(len(b)) for j in range(len(b))))
+            return np.zeros(self.d), 0.5 + 0.5 * math.exp(-8 * math.pi**2 * float(w @ w))
+        tr = _relu_target(target)
+        if tr is None or tr[0].shape[0] != self.d:
+            raise _unsupported(self, target)
+        U, b = tr
+        return U @ b / 2, float(sum(b[i] * b[j] * arccos_kernel(U[:, i], U[:, j])
+                                    for i in range(len(b)) for j in range(len(b))))
+
+    def loss_formula(self, v, target, xp=np):
+        Eyx, Ey2 = self._moments(target)
+        return v @ v - 2 * v @ xp.asarray(Eyx) + Ey2
+
+    def _parts(self, v, target):
+        Eyx, Ey2 = self._moments(target)
         loss = float(v @ v - 2 * v @ Eyx + Ey2)
         return loss, 2 * v - 2 * Eyx, 2 * v  # null: E[x] = 0
 
@@ -265,14 +326,14 @@ from .oracles._gradient import GRADIENT_STRATEGIES, INNER, ApproxGradientOracle 
 
 # ---------------------------------------------------------------------------- Theorem 7
 def fourier_concentration(r: float, d: int, s: float = 1.0) -> float:
-    """epsilon(r) = sqrt(P[chi^2_d >= 16 pi^2 s^2 r^2]) for N(0, s^2 I_d) (MATH.md B3, inferred exact)."""
+    """epsilon(r) = sqrt(P[chi^2_d >= 16 pi^2 s^2 r^2]) for N(0, s^2 I_d) (docs/theory/gradients.md, section theorem-7)."""
     return math.sqrt(float(stats.chi2.sf(16 * math.pi**2 * s * s * r * r, d)))
 
 
 def theorem7_bound(d: int, r: float, G: float, *, c2: float = 40.0, c3: float = 1 / 20) -> float:
-    """c2 G (exp(-c3 d) + sum_{n >= 1} epsilon(n r)) (Sha18 Theorem 7 with MATH.md B4's constants).
+    """c2 G (exp(-c3 d) + sum_{n >= 1} epsilon(n r)) (Sha18 Theorem 7 with the explicit constants of docs/theory/gradients.md, section theorem-7).
 
-    c2 = 40 because sqsim's gradient carries the squared loss's factor 2 (MATH.md B4, caveat (a)).
+    c2 = 40 because sqsim's gradient carries the squared loss's factor 2 (docs/theory/gradients.md, section theorem-7).
     """
     check_param("d", d, Interval(int, 1, None), "theorem7_bound")
     check_param("r", r, Interval(float, 0, None, closed="neither"), "theorem7_bound")

@@ -1,4 +1,4 @@
-"""Contract checks for learners, usable by plug-in authors and by sqsim's own suite (STYLE.md 2.8).
+"""Contract checks for learners, usable by plug-in authors and by sqsim's own suite (docs/theory/contracts.md, section contracts-checks).
 
 >>> import learners
 >>> from sqsim.testing import check_learner

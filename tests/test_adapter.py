@@ -1,4 +1,4 @@
-"""The Theorem 3.2 adapter (MATH.md 4): one Boolean query per Gaussian query, answers within tau."""
+"""The Theorem 3.2 adapter (docs/theory/adapter.md): one Boolean query per Gaussian query, answers within tau."""
 
 import numpy as np
 import pytest

@@ -15,7 +15,7 @@ def _per_answer(tau):
 
 
 def test_parity_lower_bound_is_the_tight_integer_form_of_m2():
-    # LB(d, tau) = ceil((2^d - 2) / m(tau)), m(tau) = ceil(1/tau^2) - 1 (docs/theory/sq-lower-bounds.md)
+    # LB(d, tau) = ceil((2^d - 2) / m(tau)), m(tau) = ceil(1/tau^2) - 1 (docs/theory/bounds.md, section bounds-parity)
     assert bounds.parity_sq_lower_bound(10, 0.1) == math.ceil(1022 / 99) == 11
     assert bounds.parity_sq_lower_bound(4, 0.5) == math.ceil(14 / 3) == 5  # the loose ceil(tau^2 (2^d - 2)) gives 4
     assert bounds.parity_sq_lower_bound(12, 0.3) == math.ceil((2**12 - 2) / 11) == 373
@@ -80,7 +80,7 @@ def test_brute_force_and_low_degree():
 
 
 def test_hoeffding_sizes_match_math_md():
-    # MATH.md: n = ceil(2 ln(2/delta) / tau^2), eps(n, delta) = sqrt(2 ln(2/delta) / n) on [-1, 1]
+    # docs/theory/bounds.md, section bounds-hoeffding: n = ceil(2 ln(2/delta) / tau^2), eps(n, delta) = sqrt(2 ln(2/delta) / n) on [-1, 1]
     assert bounds.hoeffding_samples(0.1, 1e-3) == math.ceil(2 * math.log(2e3) / 0.01)
     n = bounds.hoeffding_samples(0.05, 1e-6)
     assert bounds.hoeffding_error(n, 1e-6) <= 0.05 < bounds.hoeffding_error(n - 1, 1e-6)

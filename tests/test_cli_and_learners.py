@@ -104,6 +104,6 @@ def test_bench_json_reports_required_names():
     data = json.loads(r.stdout)
     for name in ("cube_expectation_d24", "fwht_d24", "fwht_d20", "cube_expectation_d16", "network_d32",
                  "lifted_closed_form_d16", "lifted_network_d16", "adapter_d16", "sq_query_overhead",
-                 "lifted_query_structured_d16", "lifted_query_generic_d16"):
+                 "lifted_query_structured_d16", "lifted_query_generic_d16", "sgd_mlp_steps", "sda_parities_d16"):
         assert set(data[name]) == {"value", "unit", "reference_value", "ratio"}
         assert data[name]["value"] > 0 and data[name]["reference_value"] > 0

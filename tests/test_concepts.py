@@ -153,7 +153,7 @@ def test_lwr_matches_direct_integer_computation(d, q, p):
 
 
 def test_lwr_rounding_conventions():
-    assert lwr_round(4, 2, 5) == 0.0  # round(1.6) = 2 = 0 mod 2 (MATH.md section 5)
+    assert lwr_round(4, 2, 5) == 0.0  # round(1.6) = 2 = 0 mod 2 (docs/theory/concepts.md, section concepts-lwr)
     assert lwr_round(1, 2, 4) == 0.5  # round(0.5) = 1: ties up
     assert lwr_round(3, 2, 4) == 0.0  # round(1.5) = 2 = 0 mod 2
     assert LWR(3, 5, 2, seed=7).secret.tolist() == LWR(3, 5, 2, seed=7).secret.tolist()

@@ -347,7 +347,7 @@ def test_shamir_figure2(tmp_path):
     crit = next(r for r in rows if r["part"] == "critical-points")
     assert crit["F_at_0"] == pytest.approx(1.5) and crit["argmax"] == [0.0, 0.0]
     assert abs(crit["F_min"]) < 1e-12 and sorted(map(abs, crit["argmin"])) == [2.0, 2.0]
-    assert crit["plateau_max_deviation"] < 3e-9  # MATH.md B7: |F - 1| <= about 3e-9 at distance >= 1
+    assert crit["plateau_max_deviation"] < 3e-9  # Sha18 Eq. (2) in closed form: |F - 1| <= about 3e-9 at distance >= 1
     assert crit["gap_to_sqsim_gradients"] < 1e-12
     surface = [r for r in rows if r["part"] == "surface"]
     assert len(surface) == 25

@@ -135,7 +135,7 @@ def test_averaging_perturbed_reaskings_does_not_beat_the_tolerance(domain, mode)
 
 
 def test_noisy_is_benign_against_far_apart_mixtures_but_the_adversary_is_not():
-    """The documented limit of "noisy" (DESIGN.md section 3): each re-asking adds a different, exactly mean-zero
+    """The documented limit of "noisy" (docs/theory/strategies.md, section strategies-noisy): each re-asking adds a different, exactly mean-zero
     function of x, so the truth is unchanged (halved) while the probe vector, and so the noise, changes; the
     mean of 2001 answers beats one answer. Against the adversarial strategy the same scheme gains nothing:
     its answers are a fixed function of the (null and true) expectations, which the mixtures do not move."""

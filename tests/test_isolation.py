@@ -1,4 +1,4 @@
-"""Process isolation (sqsim.oracles._isolation; DESIGN.md section 4, Isolation)."""
+"""Process isolation (sqsim.oracles._isolation; docs/theory/contracts.md, section contracts-isolation)."""
 
 from __future__ import annotations
 

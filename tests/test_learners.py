@@ -104,7 +104,7 @@ def test_brute_force_at_every_dimension(answers):
 
 
 def test_brute_force_median_against_the_rank_distribution():
-    """MATH.md 1: medians are judged by the rank distribution (Beta order statistics), not a fixed 20 %."""
+    """docs/theory/sq-model.md, section sq-brute-force: medians are judged by the rank distribution (Beta order statistics), not a fixed 20 %."""
     lo_q = stats.beta.ppf(5e-5, 10, 11)
     hi_q = stats.beta.ppf(1 - 5e-5, 11, 10)
     for d in (10, 12, 14):
@@ -116,7 +116,7 @@ def test_brute_force_median_against_the_rank_distribution():
             counts.append(learners.make("parity-brute-force", seed=s).learn(o).queries)
         med = float(np.median(counts))
         assert lo_q * N - 1 <= med <= hi_q * N + 1, (d, med, lo_q * N, hi_q * N)
-        assert med >= 0.1**2 * (N / 2 - 1)  # MATH.md M2's median bound against the adversary
+        assert med >= 0.1**2 * (N / 2 - 1)  # docs/theory/bounds.md, section bounds-median: against the adversary
 
 
 def test_brute_force_order_is_uniform():
@@ -313,7 +313,7 @@ def test_closed_form_gradients_match_monte_carlo():
 
 
 def test_figure2_closed_form_values():
-    """MATH.md B7: F(0) = 1.5, F(+-w*) = 0, F((1.95, 2.05)) = 0.0940, F((0.3, -0.1)) = 1.00019, the plateau."""
+    """Sha18 Eq. (2) in closed form: F(0) = 1.5, F(+-w*) = 0, F((1.95, 2.05)) = 0.0940, F((0.3, -0.1)) = 1.00019, the plateau."""
     m, t = CosineModel(2), PeriodicNeuron([2.0, 2.0])
     assert population_loss(m, [0, 0], t) == pytest.approx(1.5)
     assert abs(population_loss(m, [2, 2], t)) < 1e-12 and abs(population_loss(m, [-2, -2], t)) < 1e-12
@@ -462,6 +462,7 @@ def _contract_cases():
         "parity-brute-force": ({"seed": 0}, None), "low-degree": ({"k": 2}, None), "gf2-elimination": ({}, None),
         "exact-cheat": ({}, None), "version-space-search": ({"seed": 0}, None),
         "noisy-gd": ({"width": 2, "steps": 20, "seed": 0}, None),
+        "sq-gd": ({"steps": 20, "seed": 0}, None),
         "hermite-moments": ({"k": 1}, hermite), "vw-cheat": ({"family": fam}, vw),
         "lifted-parity-brute-force": ({"lift": lift, "seed": 0}, lifted),
         "lifted-low-degree": ({"lift": lift, "k": 2}, lifted),

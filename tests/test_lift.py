@@ -1,4 +1,4 @@
-"""The lift (CGKM22 Section 2; MATH.md 2-3): Lemmas 2.4-2.6 as MATH.md states them, Eqs. (4)-(8)."""
+"""The lift (CGKM22 Section 2; docs/theory/lift.md): Lemmas 2.4-2.6 as that page builds them, Eqs. (4)-(8)."""
 
 import json
 from fractions import Fraction
@@ -96,7 +96,7 @@ def test_n3_constants_match_math_md_table():
 def test_lemma_2_6(d, D):
     c = n3_constants(D, d)
     rng = np.random.default_rng(d * 100 + D)
-    # float tolerance: 1e-16 x max|c| x the largest argument (MATH.md 3.2's cancellation estimate)
+    # float tolerance: 1e-16 x max|c| x the largest argument (docs/theory/lift.md, section lift-n3-constants)
     tol = 4e-16 * c.max_coefficient * (c.kmax + c.kappa * d + D * D) + 1e-14
     n = 400
     # (a): any number >= 1 of ones, other coordinates in [0, 1] (some exactly 0), |t| <= D
@@ -233,7 +233,7 @@ def test_good_region_eq_8_and_masses():
 
 
 def test_nonzero_mass_reference_values():
-    # MATH.md 4: P[f^Delta != 0] = 0.057 at d = 10, delta = 0.1 (q = 2, |S| = D = d); 0.030 at delta = 0.01
+    # docs/theory/adapter.md, section adapter-signal-budget: P[f^Delta != 0] = 0.057 at d = 10, delta = 0.1 (q = 2, |S| = D = d); 0.030 at delta = 0.01
     lift = CompressedLift(10, q=2, delta=0.1)
     assert lift.nonzero_mass() == pytest.approx(0.057, abs=0.002)
     assert CompressedLift(10, q=2, delta=0.01).nonzero_mass() == pytest.approx(0.030, abs=0.002)
@@ -267,7 +267,7 @@ def test_dv_lift_and_label_queries():
         oracle = LabelQueryOracle(g)
         assert np.max(np.abs(oracle.label(Z) - direct)) <= 1e-12
         assert oracle.ledger.total == len(Z) and oracle.ledger.counts() == {"label": 1}
-    # M = 1 would be wrong for a network exceeding 1 between cube points (MATH.md 5)
+    # M = 1 would be wrong for a network exceeding 1 between cube points (docs/theory/lift.md, section lift-dv)
     bump = ReLUNetwork([np.array([[1.0, 1.0, 1.0]]), np.array([[8.0], [-16.0], [8.0]])],
                        [np.array([-0.25, -0.5, -0.75]), np.zeros(1)])
     assert DVLift(1, delta=0.01).lift(bump).M >= 2.0

@@ -20,7 +20,7 @@ def setting():
 def test_lifted_brute_force_through_the_adapter(setting):
     d, lift, f = setting
     signal = lift.nonzero_mass()
-    tau_b = 0.45 * signal / 2  # tau = 2 tau_b < P[f^Delta != 0] / 2 (MATH.md 4)
+    tau_b = 0.45 * signal / 2  # tau = 2 tau_b < P[f^Delta != 0] / 2 (docs/theory/adapter.md, section adapter-signal-budget)
     boolean = SQOracle(BooleanCube(d), f, tau_b, answers="adversarial", seed=1)
     gauss = LiftedOracle(boolean, lift)
     res = learners.make("lifted-parity-brute-force", lift=lift, seed=2).learn(gauss)

@@ -1,4 +1,4 @@
-"""The version-space adversary (MATH.md section 1) against all 2^d parities and other finite classes."""
+"""The version-space adversary (docs/theory/version-space.md) against all 2^d parities and other finite classes."""
 
 from sqsim.oracles._grading import grade
 import numpy as np
@@ -54,7 +54,7 @@ def test_reveal_is_consistent_and_survivors_drop_by_at_most_parseval(tau):
             rec = o.ledger[-1]
             after = rec.extra["survivors"]
             assert after == o.survivors >= 1
-            assert before - after == rec.extra["eliminated"] <= 1 / tau**2 + 1  # Parseval (MATH.md M2)
+            assert before - after == rec.extra["eliminated"] <= 1 / tau**2 + 1  # Parseval (docs/theory/bounds.md, section bounds-parity)
             before = after
         target = o.reveal()  # re-checks every answer against the drawn target; raises otherwise
         assert isinstance(target, Parity)

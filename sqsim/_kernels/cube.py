@@ -1,4 +1,4 @@
-"""Exact expectations over {0,1}^d and Z_q^d on integer codes (DESIGN.md section 5).
+"""Exact expectations over {0,1}^d and Z_q^d on integer codes (docs/theory/contracts.md, section contracts-performance).
 
 A point x of {0,1}^d is the integer code c = sum_j x_j 2^j; a point of Z_q^d is
 c = sum_j x_j q^j. Nothing here materialises the 2^d x d bit matrix.

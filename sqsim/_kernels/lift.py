@@ -1,4 +1,4 @@
-"""The lifted function's closed form f(thres_q(z)) phi_D(sum_j N2(z_j)) (MATH.md 3.3), one pass.
+"""The lifted function's closed form f(thres_q(z)) phi_D(sum_j N2(z_j)) (docs/theory/lift.md, section lift-closed-form), one pass.
 
 Per point: the cell index of every coordinate (thres_q), N2 of every coordinate, phi_D of
 their sum by linear interpolation in the exact table g(m) / kappa, and, for linear compressed

@@ -1,6 +1,6 @@
 """Fast Walsh-Hadamard transform (unnormalised), cache blocked, in place.
 
-$\\hat a(S) = \\sum_c a_c (-1)^{|S \\cap c|}$ (MATH.md section 1, "Fourier on the cube").
+$\\hat a(S) = \\sum_c a_c (-1)^{|S \\cap c|}$ (docs/theory/sq-model.md, section sq-fourier).
 Two passes over memory: the low ``block_bits`` stages inside contiguous blocks (cache
 resident; the first three stages fused into 8-point transforms, then radix-4 stages), and
 the high stages on tiles of ``TILE`` adjacent columns gathered into a private buffer, where

@@ -1,4 +1,4 @@
-"""Juntas: functions of a few coordinates x_S of {0,1}^d (docs/theory/juntas.md, section targets).
+"""Juntas: functions of a few coordinates x_S of {0,1}^d (docs/theory/juntas.md, section juntas-targets).
 
 A junta declares its ``support``; truth engines then enumerate only the coordinates a query reads and
 the target depends on, so exact truths exist far beyond the 2^24 enumeration guard.

@@ -1,4 +1,4 @@
-"""Learning With Rounding (CGKM22 Definition 1.2; MATH.md section 5)."""
+"""Learning With Rounding (CGKM22 Definition 1.2; docs/theory/concepts.md, section concepts-lwr)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Natural-weights depth-2 networks (Daniely-Vardi 2020; MATH.md section 6, A1-A4)."""
+"""Natural-weights depth-2 networks (Daniely-Vardi 2020; docs/theory/concepts.md, section concepts-natural-weights)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ DISTRIBUTIONS = ("normal", "uniform", "bernoulli", "normal-cov", "sphere")
 
 
 class NaturalWeightsNetwork:
-    """h_W(x) = clip_[0,1]( sum_i relu(<w_i, x>) ) (DV20 Sec 2.3; MATH.md A1).
+    """h_W(x) = clip_[0,1]( sum_i relu(<w_i, x>) ) (DV20 Sec 2.3; docs/theory/concepts.md, section concepts-natural-weights).
 
     Parameters
     ----------
@@ -25,7 +25,7 @@ class NaturalWeightsNetwork:
         Column i is the weight vector w_i of hidden unit i (no biases, second layer all ones).
     clip : bool, default True
         Clip to [0, 1] (the paper's class). Without the clip the network is the plain sum of
-        ReLUs (members then agree only where every unit is off: MATH.md section 1, VW cheat).
+        ReLUs (members then agree only where every unit is off: docs/theory/sq-model.md, section sq-vw-cheat).
 
     Attributes
     ----------
@@ -71,7 +71,7 @@ class NaturalWeightsNetwork:
 
 
 def default_width(n: int) -> int:
-    """m = ceil(log2(n)^2), capped at n (MATH.md A8, T0.1; the paper's O(log^2 n) units, m <= n)."""
+    """m = ceil(log2(n)^2), capped at n (docs/theory/concepts.md, section concepts-natural-weights; the paper's O(log^2 n) units, m <= n)."""
     return max(1, min(int(n), math.ceil(math.log2(max(n, 2)) ** 2)))
 
 

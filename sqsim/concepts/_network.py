@@ -1,4 +1,4 @@
-"""Explicit fully connected ReLU networks (DESIGN.md section 3, Concepts)."""
+"""Explicit fully connected ReLU networks (docs/theory/concepts.md)."""
 
 from __future__ import annotations
 
@@ -268,7 +268,7 @@ class ReLUNetwork:
 def smoothed(network: ReLUNetwork, sigma, seed=None) -> ReLUNetwork:
     """The network with i.i.d. N(0, sigma^2) noise added to every weight and bias.
 
-    The smoothed-analysis model of Daniely-Srebro-Vardi 2023 (MATH.md section 9): depth-3
+    The smoothed-analysis model of Daniely-Srebro-Vardi 2023 (docs/theory/concepts.md, section concepts-smoothed): depth-3
     ReLU networks under Gaussian inputs stay hard to learn after this perturbation.
     """
     if not isinstance(network, ReLUNetwork):

@@ -1,4 +1,4 @@
-"""Parities over {0,1}^d (MATH.md section 1; CGKM22 Definition 2.1 for the compressed form)."""
+"""Parities over {0,1}^d (docs/theory/sq-model.md; CGKM22 Definition 2.1 for the compressed form)."""
 
 from __future__ import annotations
 

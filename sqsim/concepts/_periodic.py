@@ -1,4 +1,4 @@
-"""Periodic single-index targets x -> psi(<w*, x>) (Shamir 2018; MATH.md section 7, B3-B4)."""
+"""Periodic single-index targets x -> psi(<w*, x>) (Shamir 2018; docs/theory/concepts.md, section concepts-periodic)."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ class PeriodicNeuron:
         """The triangle wave as a depth-2 ReLU network, exact wherever |<w*, x>| <= R = ceil(radius).
 
         tri(z) = 1 - 4 relu(z + R) + sum_{k=1}^{4R-1} (-1)^{k+1} 8 relu(z + R - k/2) on [-R, R]
-        (MATH.md B3): first layer the shared direction w* with biases R - k/2, 4R units.
+        (docs/theory/concepts.md, section concepts-periodic): first layer the shared direction w* with biases R - k/2, 4R units.
         For Gaussian inputs take radius ~ 8 ||w*|| (mass outside ~1e-15).
         """
         if self.psi != "triangle":

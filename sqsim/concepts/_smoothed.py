@@ -1,4 +1,4 @@
-"""Smoothed depth-3 ReLU networks (Daniely-Srebro-Vardi 2023; MATH.md section 9)."""
+"""Smoothed depth-3 ReLU networks (Daniely-Srebro-Vardi 2023; docs/theory/concepts.md, section concepts-smoothed)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class SmoothedNetworks(ConceptFamily):
     A member is drawn as a base network with i.i.d. N(0, 1/fan_in) weights and zero biases,
     then passed through :func:`smoothed` (every weight and bias plus N(0, sigma^2)): the
     smoothed-analysis targets of DSV23 under Gaussian inputs. No query-count theorem is
-    claimed for this family (MATH.md section 9); it is a target family for learners.
+    claimed for this family (docs/theory/concepts.md, section concepts-smoothed); it is a target family for learners.
 
     Parameters
     ----------

@@ -1,4 +1,4 @@
-"""Sweeps, results files and plots (DESIGN.md sections 3 and 5).
+"""Sweeps, results files and plots (docs/tutorials/dask.md).
 
 >>> from sqsim import experiments
 >>> report = experiments.run({"learner": "parity-brute-force", "d": [4, 6], "tau": 0.1,

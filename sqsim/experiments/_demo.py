@@ -86,7 +86,7 @@ def demo(out="sqsim-demo", *, d_min=4, d_max=14, tau=0.1, seeds=5, seed=0, lifte
         f"Parities over {{0,1}}^d at tau = {tau}: exact and adversarial (null) oracles, {seeds} random targets per d;",
         f"lifted parities over N(0, I_d) through LiftedOracle at Gaussian tau = {LIFTED_TAU} (Boolean tau/2),"
         f" d = 3..{lifted_d_max}." if lifted else "lifted sweep: off.",
-        "Against the adversarial oracle every SQ learner needs at least the 'SQ lower bound' row (MATH.md M2);",
+        "Against the adversarial oracle every SQ learner needs at least the 'SQ lower bound' row (docs/theory/bounds.md);",
         "brute force needs 2^(d-1) on average and its count (the rank of S* in its order) is the same",
         "with exact answers; the exact-answer cheat needs one query but only succeeds when answers are exact;",
         "an example-based learner (Gaussian elimination) needs about d examples.",

@@ -123,7 +123,7 @@ class SparseParityFamily(Family):
 class LiftedParityFamily(Family):
     """``lifted-parity``: the compressed lift (CGKM22 Theorem 2.3) of a random parity.
 
-    Parameters: ``delta`` (P[z in R], default 1/d, MATH.md 4 recommends delta near 1/d), ``D``
+    Parameters: ``delta`` (P[z in R], default 1/d, docs/theory/adapter.md, section adapter-signal-budget), ``D``
     (default d), ``k`` (optional: lift a k-sparse parity) and ``inner_failure_probability`` of the
     adapter (default 1e-6). Gaussian learners see it through ``LiftedOracle`` over a Boolean
     ``SQOracle`` at tolerance tau / 2, so the Gaussian tolerance is tau.
@@ -154,7 +154,7 @@ class LiftedParityFamily(Family):
         if not tau < signal / 2:
             raise InvalidParameterError(
                 f"The 'tau' parameter of {where} must be below P[f^Delta != 0] / 2 = {signal / 2:.4g} for "
-                f"{self.label()} at d = {d} (MATH.md 4, signal budget: above it every Gaussian query is blind). "
+                f"{self.label()} at d = {d} (docs/theory/adapter.md, section adapter-signal-budget: above it every Gaussian query is blind). "
                 f"Got {tau!r} instead."
             )
 

@@ -15,7 +15,7 @@ A series' band, range bars and dots take its line's colour. The theory curves co
 - the SQ lower bound for exact identification against the null adversary, ceil((N - 1) / m(tau))
   with m(tau) = ceil(1/tau^2) - 1, for the class searched (N = 2^d - 1 parities, or C(d, k)
   k-sparse ones; :func:`sqsim.bounds.parity_sq_lower_bound`, :func:`sqsim.bounds.class_sq_lower_bound`,
-  docs/theory/sq-lower-bounds.md), at each Boolean tolerance in the figure (none at tau = 1, where
+  docs/theory/bounds.md, section bounds-parity), at each Boolean tolerance in the figure (none at tau = 1, where
   no answer rules out a candidate);
 - brute force 2^(d-1) (:func:`sqsim.bounds.brute_force_expected`) for full parity classes;
 - the low-degree count sum_{i <= k} C(d, i) (:func:`sqsim.bounds.low_degree_queries`) for each low-degree k;

@@ -213,9 +213,10 @@ def summarize_details(details: dict) -> tuple[dict, dict]:
     return summary, timing
 
 
-def run_cell(spec: dict) -> dict:
+def run_cell(spec: dict, _done=None) -> dict:
     """Run one cell and return its results line (a dict). Never raises for a failing learner:
-    the error is recorded in ``error`` with ``success = False``."""
+    the error is recorded in ``error`` with ``success = False``. ``_done`` = (learner, oracle, boolean,
+    target, result) of a cell already run by :func:`run_cells` (only the line is built)."""
     t0 = time.perf_counter()
     rec = {k: v for k, v in spec.items()}
     rec["schema"] = SCHEMA_VERSION
@@ -223,9 +224,11 @@ def run_cell(spec: dict) -> dict:
     details, dtiming = {}, {}
     oracle = boolean = None
     try:
-        learner, oracle, boolean, target = build(spec)
+        learner, oracle, boolean, target = build(spec) if _done is None else _done[:4]
         rec["target"] = target.summary
-        if spec.get("isolation", "none") == "none":
+        if _done is not None:
+            res = _done[4]
+        elif spec.get("isolation", "none") == "none":
             res = learner.learn(oracle)
         else:
             res = learner.learn(oracle, isolation=spec["isolation"])
@@ -256,6 +259,41 @@ def run_cell(spec: dict) -> dict:
         "pid": os.getpid(),
     }
     return rec
+
+
+def _batchable(spec: dict) -> bool:
+    """Whether a cell may share one learn_many call with the cells that differ from it only in seed."""
+    cls = learner_class(spec["learner"], "the sweep cell")
+    return (callable(getattr(cls, "learn_many", None)) and spec.get("isolation", "none") == "none"
+            and spec.get("oracle") == "example")
+
+
+def seed_groups(todo: list) -> list[list]:
+    """The cells in groups that differ only in seed (``seed_index`` and the seeds derived from it) when
+    their learner offers ``learn_many`` (one compiled program per group); every other cell alone."""
+    groups: dict[str, list] = {}
+    for spec in todo:
+        key = spec["cell"]
+        if _batchable(spec):
+            key = json.dumps({k: spec[k] for k in IDENTITY_FIELDS if k not in ("seed_index", "seeds")},
+                             sort_keys=True, default=repr)
+        groups.setdefault(key, []).append(spec)
+    return list(groups.values())
+
+
+def run_cells(specs: list) -> list[dict]:
+    """The results lines of a group of :func:`seed_groups`: one ``learner.learn_many`` call (each cell's
+    learner seed, each cell's own oracle and ledger), the same lines as :func:`run_cell` cell by cell up
+    to float rounding of the learner's details. If the batch fails, each cell runs alone and records its
+    own error."""
+    if len(specs) == 1:
+        return [run_cell(specs[0])]
+    try:
+        built = [build(spec) for spec in specs]
+        results = built[0][0].learn_many([b[1] for b in built], seeds=[spec["seeds"]["learner"] for spec in specs])
+    except Exception:  # noqa: BLE001 - the cells run one by one and record what goes wrong
+        return [run_cell(spec) for spec in specs]
+    return [run_cell(spec, (*b, r)) for spec, b, r in zip(specs, built, results)]
 
 
 def strip_timing(rec: dict) -> dict:
@@ -619,8 +657,9 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
                 if pool is not None:
                     _run_dask(todo, pool[0], record)
                 else:
-                    for spec in todo:
-                        record(run_cell(spec))
+                    for group in seed_groups(todo):
+                        for rec in run_cells(group):
+                            record(rec)
             finally:
                 if bar is not None:
                     bar.close()
@@ -663,7 +702,10 @@ def _local_cluster(workers: int, isolation: str = "none"):
     import dask
     from dask.distributed import LocalCluster
 
-    settings = {"distributed.worker.daemon": False} if isolation == "process" else {}
+    # workers start by spawn (Dask's default, pinned: JAX, used by the sgd-mlp learner, is not fork-safe)
+    settings = {"distributed.worker.multiprocessing-method": "spawn"}
+    if isolation == "process":
+        settings["distributed.worker.daemon"] = False
     with dask.config.set(settings):  # read by the nannies as they start their workers, inside the constructor
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                             silence_logs=logging.ERROR, env=_worker_env())
@@ -725,10 +767,11 @@ def _run_dask(todo, client, record) -> None:
 
     # largest expected cost first (the cost of a cell grows with d): the longest cells start at once, the short
     # ones fill the gaps, so one late large cell does not set the makespan (results are written as they finish)
-    todo = sorted(todo, key=lambda c: -int(c["d"]))
-    futures = client.map(run_cell, todo, key=[f"sqsim-cell-{c['cell']}" for c in todo], pure=False)
+    groups = sorted(seed_groups(todo), key=lambda g: -int(g[0]["d"]))
+    futures = client.map(run_cells, groups, key=[f"sqsim-cell-{g[0]['cell']}" for g in groups], pure=False)
     for fut in as_completed(futures):
-        record(fut.result())
+        for rec in fut.result():
+            record(rec)
 
 
 class _Bool:

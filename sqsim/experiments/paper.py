@@ -89,7 +89,7 @@ def parity_queries(out_dir, *, quick=False, workers=1, scheduler=None, resume=Fa
 
     Against the null adversary every SQ learner needs ceil((2^d - 2) / (ceil(1/tau^2) - 1)) queries to
     identify a parity exactly (each answer rules out fewer than 1/tau^2 parities, by Parseval:
-    docs/theory/sq-lower-bounds.md; not the weak-learning bound of Blum et al. 1994 and Kearns 1998,
+    docs/theory/bounds.md, section bounds-parity; not the weak-learning bound of Blum et al. 1994 and Kearns 1998,
     which is stated through the SQ dimension); brute force needs 2^(d-1) on average, a
     cheating learner needs one query when the oracle answers exactly, and Gaussian elimination
     (not an SQ algorithm) about d examples. Grid: d = 4..20 (quick 4..10), tau = 0.1, exact and
@@ -151,12 +151,12 @@ def lifted_parities(out_dir, *, quick=False, workers=1, scheduler=None, resume=F
 
 @experiment("gadget-masses")
 def gadget_masses(out_dir, *, quick=False, workers=1, scheduler=None, resume=False, progress=None, seed=0):
-    """P(G) and P(f^Delta != 0) of the compressed lift, exact and by sampling (CGKM22 Eqs. (4)-(8); MATH.md 3.3).
+    """P(G) and P(f^Delta != 0) of the compressed lift, exact and by sampling (CGKM22 Eqs. (4)-(8); docs/theory/lift.md, section lift-good-region).
 
     For q = 2, D = 2 and a parity with |S| = 2: P(G) = (1 - 2 delta)^(d-1) P(N2(z) in (rho/2, rho))
     (``lift.good_region_mass()``) and P(f^Delta != 0) (``lift.nonzero_mass(f)``), against Monte Carlo
     frequencies on 4e5 Gaussian points (1e5 with quick), for d in {4, 10} and delta in {1e-3, 1e-2, 0.1}
-    (MATH.md 3.3's table). ``workers``, ``scheduler`` and ``resume`` are accepted and unused (seconds of work).
+    (the table of docs/theory/lift.md, section lift-good-region). ``workers``, ``scheduler`` and ``resume`` are accepted and unused (seconds of work).
     """
     from .._random import stable_words
     from ..concepts import Parity
@@ -225,7 +225,7 @@ def _plot_masses(rows, out: Path, n: int) -> list[Path]:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.text(0.01, 0.01, f"CompressedLift q = 2, D = 2, target parity S = {{0, 1}}; exact: lift.good_region_mass(), "
-                         f"lift.nonzero_mass(f); Monte Carlo on {n:.0e} N(0, I_d) points per point (MATH.md 3.3).",
+                         f"lift.nonzero_mass(f); Monte Carlo on {n:.0e} N(0, I_d) points per point (docs/theory/lift.md).",
              fontsize=7.5)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, out, "gadget_masses")
@@ -256,7 +256,7 @@ def _save(fig, out: Path, stem: str) -> list[Path]:
 
 
 def figure2_loss(W: np.ndarray, w_star) -> np.ndarray:
-    """Sha18 Eq. (2) in closed form (MATH.md B7) at the rows of W (shape (n, 2)):
+    """Sha18 Eq. (2) in closed form (Sha18 Section 4.1) at the rows of W (shape (n, 2)):
     F(w) = 1 + exp(-8 pi^2 |w|^2)/2 + exp(-8 pi^2 |w*|^2)/2 - exp(-2 pi^2 |w - w*|^2) - exp(-2 pi^2 |w + w*|^2)."""
     W = np.asarray(W, dtype=np.float64)
     ws = np.asarray(w_star, dtype=np.float64)
@@ -270,12 +270,12 @@ def shamir_figure2(out_dir, *, quick=False, workers=1, scheduler=None, resume=Fa
     """Shamir 2018 Figure 2 and Theorem 7: the loss surface of Eq. (2) and the gradient variance over w*.
 
     (a) F(w) = E_{x ~ N(0, I_2)}[(cos(2 pi <w, x>) - cos(2 pi <w*, x>))^2] for w* = (2, 2) on
-    [-3, 3]^2: the closed form of MATH.md B7 (through ``sqsim.gradients``) against the simulator's
+    [-3, 3]^2: the closed form of Sha18 Eq. (2) (through ``sqsim.gradients``) against the simulator's
     Monte Carlo estimate at 25 grid points with a Hoeffding 99.9 % interval (range [0, 4]), the
     three critical points (max 1.5 at 0, minima 0 at +-w*) and the plateau |F - 1| away from them.
     (b) Var_{w*} grad F_{w*}(v) for the cos model at random v, w* uniform on the sphere of radius 2r,
     d in {40, 100, 400} (Theorem 7 needs d >= 40), r in {0.1, 0.15, 0.25, 0.5}, against Theorem 7's bound
-    40 G_v (exp(-d/20) + sum_n eps(n r)) (MATH.md B4 with the factor 2 of the squared loss).
+    40 G_v (exp(-d/20) + sum_n eps(n r)) (Sha18 Theorem 7, Lemma 17's constants with the factor 2 of the squared loss).
     ``workers``, ``scheduler`` and ``resume`` are accepted and unused (seconds of work).
     """
     from ..concepts import PeriodicNeuron, PeriodicNeurons
@@ -359,7 +359,7 @@ def _plot_figure2(G1, G2, F, rows, var_rows, w_star, out: Path) -> list[Path]:
     x = np.array([r["F_closed"] for r in surf])
     ax.errorbar(x, [r["F_mc"] for r in surf], yerr=[r["hoeffding_halfwidth"] for r in surf], fmt="o", ms=4,
                 capsize=3, label="simulator (Monte Carlo) +- Hoeffding 99.9 %")
-    ax.plot([0, 1.6], [0, 1.6], "k--", lw=1, label="closed form (MATH.md B7)")
+    ax.plot([0, 1.6], [0, 1.6], "k--", lw=1, label="closed form (Sha18 Eq. (2))")
     ax.set_xlabel("F(w), closed form")
     ax.set_ylabel("F(w), Monte Carlo")
     ax.set_title("Simulator against the closed form at 25 points", fontsize=10)
@@ -379,7 +379,7 @@ def _plot_figure2(G1, G2, F, rows, var_rows, w_star, out: Path) -> list[Path]:
     ax.grid(True, alpha=0.3)
     fig.text(0.01, 0.01, "Shamir 2018: Eq. (2) with x ~ N(0, I_2); variance over 200 targets w* uniform on the sphere "
                          "of radius 2r (50 with quick), exact gradients from sqsim.gradients; bound with c2 = 40, "
-                         "c3 = 1/20 (MATH.md B4).", fontsize=7.5)
+                         "c3 = 1/20 (Sha18 Theorem 7).", fontsize=7.5)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return _save(fig, out, "shamir_figure2")
 
@@ -469,3 +469,8 @@ def _plot_vw(rows, out: Path) -> list[Path]:
                          "CompressedLift(k, q = 2, delta = 0.1) on N(0, I_k).", fontsize=7.5)
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
     return _save(fig, out, "vw_vs_lifted")
+
+
+from . import _sgd  # noqa: E402,F401 - registers sgd-parity (imports no JAX until it runs)
+from . import _sgd_lifted  # noqa: E402,F401 - registers sgd-lifted
+from . import _dimension  # noqa: F401  (registers "sq-dimension")

@@ -1,7 +1,7 @@
 """The lift from Boolean (or Z_q) concepts to Gaussian ReLU networks (CGKM22 Section 2).
 
 `CompressedLift` (Theorem 2.3, Eqs. (4)-(8)) with the gadgets N1, N2 (Lemmas 2.4, 2.5) and N3
-(Lemma 2.6 as built in MATH.md 3.2); see MATH.md sections 2-3 for the conventions and the
+(Lemma 2.6 as built in docs/theory/lift.md, section lift-n3); see that page for the conventions and the
 deviations from the lemmas as printed.
 """
 

@@ -1,4 +1,4 @@
-"""The compressed Daniely-Vardi lift (CGKM22 Theorem 2.3, Eqs. (4)-(8); MATH.md sections 2-3)."""
+"""The compressed Daniely-Vardi lift (CGKM22 Theorem 2.3, Eqs. (4)-(8); docs/theory/lift.md)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ._n3 import n3_constants, phi_closed_form, phi_table
 #: agreement the explicit lifted network must reach with the closed form before it is returned
 NETWORK_TOLERANCE = 1e-6
 #: beyond this D the explicit network is refused without building it: N3's coefficients exceed
-#: 8.5e6 at D = 16 and grow like 3.3^D, so float64 sums lose the 1e-6 agreement (MATH.md 3.2, 3.5)
+#: 8.5e6 at D = 16 and grow like 3.3^D, so float64 sums lose the 1e-6 agreement (docs/theory/lift.md, section lift-network)
 MAX_NETWORK_D = 16
 
 
@@ -27,9 +27,9 @@ class CompressedLift:
     """The compressed lift f -> f^Delta from {0,1}^d (or Z_q^d) to N(0, I_d) (Theorem 2.3).
 
     f^Delta(z) = sum_{t* in T} sigma(t*) N3(N2(z_1), ..., N2(z_d); h(N1(z)) - t*)   (Eq. 4)
-               = f(thres_q(z)) phi_D(sum_j N2(z_j))                                  (MATH.md 3.3)
+               = f(thres_q(z)) phi_D(sum_j N2(z_j))   (docs/theory/lift.md, section lift-closed-form)
 
-    with N1, N2 of Lemmas 2.4, 2.5 (MATH.md 2.2) and N3 of MATH.md 3.2, exact for |t| <= D.
+    with N1, N2 of Lemmas 2.4, 2.5 (docs/theory/lift.md, sections lift-n1, lift-n2) and N3 (section lift-n3), exact for |t| <= D.
 
     Parameters
     ----------
@@ -38,7 +38,7 @@ class CompressedLift:
     q : int, default 2
     delta : float, default 1e-3
         P[z in R] = delta; delta < 1/2 for q = 2, < (q-1)/(2q) for q >= 3, and resolvable in double
-        precision (MATH.md 3.4: the paper's d^(-10m) is not).
+        precision (docs/theory/lift.md, section lift-precision: the paper's d^(-10m) is not).
     D : int, optional
         Bound on |h - t*| over the class (default d (q-1)^2: every parity for q = 2, every LWR).
 
@@ -61,7 +61,7 @@ class CompressedLift:
         self.delta = self.intervals.delta
         self._const = None
 
-    # ------------------------------------------------------------------ geometry (MATH.md 2.1)
+    # ------------------------------------------------------------------ geometry (docs/theory/lift.md, section lift-intervals)
     @property
     def boundaries(self) -> np.ndarray:
         return self.intervals.boundaries
@@ -91,7 +91,7 @@ class CompressedLift:
     def n2_network(self):
         return self.intervals.n2_network()
 
-    # ------------------------------------------------------------------ N3 (MATH.md 3.2)
+    # ------------------------------------------------------------------ N3 (docs/theory/lift.md, section lift-n3)
     @property
     def constants(self):
         """The exact N3 constants (built lazily from integers)."""
@@ -112,7 +112,7 @@ class CompressedLift:
         return phi_closed_form(v, self.constants)
 
     def n3(self, s, t) -> np.ndarray:
-        """N3(s; t) of MATH.md 3.2 (s of shape (n, d), t of shape (n,)), summed unit by unit."""
+        """N3(s; t) of docs/theory/lift.md, section lift-n3 (s of shape (n, d), t of shape (n,)), summed unit by unit."""
         from ._n3 import n3_direct
 
         s = np.asarray(s, dtype=np.float64)
@@ -210,7 +210,7 @@ class CompressedLift:
         x in cell c; None (default) means unconditional (x uniform). For q = 2 the law does not depend on
         x (the intervals are symmetric about b_1 = 0), so every histogram gives the same object. Computed
         by bracketing V between lattice roundings and exact convolutions (docs/theory/lifted-images.md,
-        sections "law-of-v" and "bracket"); ``grid`` is the lattice resolution G (default 2048).
+        sections lifted-images-law-of-v, lifted-images-bracket); ``grid`` is the lattice resolution G (default 2048).
         """
         return self._law(grid).events(cell_counts)
 
@@ -228,7 +228,7 @@ class CompressedLift:
         return self.event_probabilities(cell_counts, grid=grid).nonzero
 
     def nonzero_mass(self, concept=None) -> float:
-        """P[f^Delta != 0] (MATH.md 4, signal budget) from the certified law of V.
+        """P[f^Delta != 0] (docs/theory/adapter.md, section adapter-signal-budget) from the certified law of V.
 
         P[f^Delta != 0] = sum_x P(x) 1[f(x) != 0] P[phi_D(V) != 0 | cells x]; the conditional law of
         V only depends on how many coordinates lie in each cell, so the sum runs over those counts
@@ -260,7 +260,7 @@ class CompressedLift:
         return state
 
     def bad_event_probability(self) -> float:
-        """0: with this N3 the label map of Eq. (7) is exact (MATH.md 3.3); Eq. (6)'s event is in sqsim.bounds."""
+        """0: with this N3 the label map of Eq. (7) is exact (docs/theory/lift.md, section lift-label-map); Eq. (6)'s event is in sqsim.bounds."""
         return 0.0
 
     # ------------------------------------------------------------------ lifting
@@ -342,7 +342,7 @@ class LiftedConcept:
 
     @property
     def network(self):
-        """The explicit two-hidden-layer network of Eq. (4) (MATH.md 3.3), refused where float64 fails.
+        """The explicit two-hidden-layer network of Eq. (4) (docs/theory/lift.md, section lift-network), refused where float64 fails.
 
         Layer 1: N1 units on the coordinates h reads, N2 units on every coordinate. Layer 2: one copy
         of N3's units per t* with sigma(t*) != 0, each an affine function of layer 1. Built once;
@@ -354,7 +354,7 @@ class LiftedConcept:
                 raise LiftPrecisionError(
                     f"The 'D' parameter of CompressedLift must be at most {MAX_NETWORK_D} for the explicit network "
                     f"(N3's coefficients grow like 3.3^D and float64 loses the {NETWORK_TOLERANCE} agreement with "
-                    f"the exact closed form; MATH.md 3.2). Use the closed form g(Z), which is exact for any D, or a "
+                    f"the exact closed form; docs/theory/lift.md, section lift-network). Use the closed form g(Z), which is exact for any D, or a "
                     f"sparse class with a smaller D. Got {self.lift.D} instead."
                 )
             net = self._build_network()
@@ -363,7 +363,7 @@ class LiftedConcept:
                 raise LiftPrecisionError(
                     f"The 'D' parameter of CompressedLift must keep the explicit network accurate in float64: at "
                     f"D={self.lift.D}, delta={self.lift.delta} it differs from the exact closed form by {err:.3g} "
-                    f"(> {NETWORK_TOLERANCE}); N3's coefficients grow like 3.3^D (MATH.md 3.2, 3.5). Use the closed "
+                    f"(> {NETWORK_TOLERANCE}); N3's coefficients grow like 3.3^D (docs/theory/lift.md, section lift-n3-constants). Use the closed "
                     f"form g(Z), a smaller D (sparse classes) or a larger delta. Got {self.lift.D} instead."
                 )
             self._network = net

@@ -1,4 +1,4 @@
-"""The original Daniely-Vardi lift and label queries (CGKM22 Theorem B.1 and Theorem 5.1; MATH.md 5)."""
+"""The original Daniely-Vardi lift and label queries (CGKM22 Theorem B.1 and Theorem 5.1; docs/theory/lift.md, section lift-dv)."""
 
 from __future__ import annotations
 
@@ -23,12 +23,12 @@ def network_upper_bound(net, lo, hi) -> float:
 
 
 class DVLift:
-    """The Daniely-Vardi lift f^DV(z) = relu(f(N1(z)) - M sum_j N2(z_j)) (Theorem B.1; MATH.md 5).
+    """The Daniely-Vardi lift f^DV(z) = relu(f(N1(z)) - M sum_j N2(z_j)) (Theorem B.1; docs/theory/lift.md, section lift-dv).
 
     For a concept f given as an L-hidden-layer ReLU network on [0, q-1]^d, f^DV is an
     (L + 2)-hidden-layer network on Gaussian inputs. M >= max(1, sup of f over the box [0, q-1]^d),
     computed by interval propagation (with M = 1 the lift fails for networks that exceed 1
-    between cube points, MATH.md 5). Wherever no z_j lies in an R_k, f(N1(z)) = f(thres_q(z)); wherever
+    between cube points, docs/theory/lift.md, section lift-dv). Wherever no z_j lies in an R_k, f(N1(z)) = f(thres_q(z)); wherever
     some z_j lies in an R_k, f^DV(z) = 0.
 
     Parameters

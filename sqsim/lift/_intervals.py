@@ -1,4 +1,4 @@
-"""Interval geometry of the lift (MATH.md 2.1) and the gadgets N1, N2 (Lemmas 2.4, 2.5).
+"""Interval geometry of the lift (docs/theory/lift.md, section lift-intervals) and the gadgets N1, N2 (Lemmas 2.4, 2.5).
 
 For a modulus q and delta, with eps = delta / (q - 1), boundary k = 1 .. q-1 has
 b_k = Phi^{-1}(k/q), R_k = [Phi^{-1}(k/q - eps/2), Phi^{-1}(k/q + eps/2)] (mass eps) and
@@ -83,12 +83,12 @@ def smallest_delta(q: int) -> float:
 
 
 def _delta_max(q: int) -> float:
-    """delta < 1/2 for q = 2, delta < (q-1)/(2q) for q >= 3 (the S_k stay disjoint, MATH.md 2.2)."""
+    """delta < 1/2 for q = 2, delta < (q-1)/(2q) for q >= 3 (the S_k stay disjoint, docs/theory/lift.md, section lift-intervals)."""
     return 0.5 if q == 2 else (q - 1) / (2 * q)
 
 
 class Intervals:
-    """Boundaries, R_k and S_k for (q, delta), with exact masses (MATH.md 2.1)."""
+    """Boundaries, R_k and S_k for (q, delta), with exact masses (docs/theory/lift.md, section lift-intervals)."""
 
     def __init__(self, q: int, delta: float, caller: str = "CompressedLift"):
         dmax = _delta_max(q)
@@ -103,7 +103,7 @@ class Intervals:
                 f"The 'delta' parameter of {caller} must be resolvable in double precision for q = {q}: every "
                 f"end point of R_k and S_k distinct with at least 2^20 doubles between neighbours. The smallest "
                 f"usable delta is about {smallest_delta(q):.3g}. Got {delta!r} instead (the paper's d^(-10m) is not "
-                f"representable; MATH.md 3.4)."
+                f"representable; docs/theory/lift.md, section lift-precision)."
             )
         self.q, self.delta, self.eps = q, float(delta), float(delta) / (q - 1)
         self.L, self.l, self.boundaries, self.r, self.U = (np.ascontiguousarray(ends[:, i]) for i in range(5))

@@ -2,23 +2,24 @@
 
 phi_D(V) != 0 needs every N2(z_j) < 1 (one N2 = 1 gives V >= 1 >= kmax/kappa, where phi_D = 0), so only
 the sub-probability law of N2 on {N2 < 1} matters: per cell c an atom at 0 plus a ramp part on (0, 1)
-on which N2 is affine in z (section "cell-law"). Flooring / ceiling each ramp value to the lattice
+on which N2 is affine in z (section lifted-images-cell-law). Flooring / ceiling each ramp value to the lattice
 (1/G) Z gives V^- <= V <= V^+ on {every N2 < 1}; their pmfs on {0, .., G} are exact truncated
 convolutions of per-cell lattice pmfs (Gaussian CDF differences), and
 
     P[V^+ < b] <= P[V < b] <= P[V^- < b],    P[V^+ <= a] <= P[V <= a] <= P[V^- <= a]   (a > 0)
 
 bracket P[V in (a, b)] for each open interval of phi_D's sign sets, whose end points are exact
-Fractions (N3Constants.phi_breakpoints); P[V = 0] is the exact atom (section "bracket"). Every
-floating-point step is non-negative sums, so its error is bounded a priori (section "allowance").
+Fractions (N3Constants.phi_breakpoints); P[V = 0] is the exact atom (section lifted-images-bracket). Every
+floating-point step is non-negative sums, so its error is bounded a priori (section lifted-images-allowance).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -79,7 +80,7 @@ class EventProbabilities:
     nonzero_interval: tuple
     positive_interval: tuple
     negative_interval: tuple
-    cell_counts: Optional[tuple]
+    cell_counts: tuple | None
     grid: int
     nonzero_error: float = 0.0
     positive_error: float = 0.0
@@ -100,7 +101,7 @@ def sign_sets(const) -> dict:
     finitely many points; adjacent pieces merged (V has no atom in (0, 1))."""
     pts = sorted(const.phi_breakpoints())  # (v_m, phi_D(v_m)) by increasing v; v from 0 to kmax/kappa
     pos, neg = [], []
-    for (va, pa), (vb, pb) in zip(pts[:-1], pts[1:]):
+    for (va, pa), (vb, pb) in itertools.pairwise(pts):
         if pa >= 0 and pb >= 0 and (pa > 0 or pb > 0):
             pos.append((va, vb))
         elif pa <= 0 and pb <= 0 and (pa < 0 or pb < 0):
@@ -122,6 +123,22 @@ def sign_sets(const) -> dict:
     return {"positive": merge(pos), "negative": merge(neg), "nonzero": merge(pos + neg)}
 
 
+class LatticeLaw(NamedTuple):
+    """The certified lattice law of V given the cells of x (:meth:`VLaw.lattice_law`).
+
+    ``floor`` and ``ceil``: pmfs of V^- and V^+ on the lattice k / G, k = 0 .. G, restricted to
+    {every N2(z_j) < 1} (V^- <= V <= V^+ there); ``atom``: P[V = 0] exactly (up to its rounding);
+    ``error``: a bound on the L1 distance of each computed pmf from its exact value; ``cell_counts``:
+    the histogram conditioned on, normalised (None: unconditional, always None for q = 2).
+    """
+
+    floor: np.ndarray
+    ceil: np.ndarray
+    atom: float
+    error: float
+    cell_counts: tuple | None
+
+
 class VLaw:
     """Certified event laws of phi_D(V) for one lift, cached per histogram of cells (or unconditional)."""
 
@@ -134,6 +151,7 @@ class VLaw:
         self._sets = sign_sets(lift.constants)
         self._cells: dict = {}
         self._powers: dict = {}
+        self._laws: dict = {}
         self._events: dict = {}
         #: the largest image error over every histogram, per event kind (filled by the image builder)
         self.max_errors: dict = {}
@@ -203,11 +221,20 @@ class VLaw:
         self._powers[key] = out
         return out
 
-    # ------------------------------------------------------------------ events
-    def events(self, cell_counts=None) -> EventProbabilities:
+    # ------------------------------------------------------------------ the lattice law of V given the cells
+    def lattice_law(self, cell_counts=None) -> LatticeLaw:
+        """The certified lattice brackets of V = sum_j N2(z_j) on {every N2 < 1}, given the cells of x.
+
+        ``cell_counts[c]`` is the number of coordinates of x in cell c (q non-negative integers summing
+        to d), None the unconditional law (for q = 2 every histogram gives it). Returns
+        :class:`LatticeLaw`: the pmfs of V^- = sum floor(G N2)/G and V^+ = sum ceil(G N2)/G on
+        {0, 1/G, .., 1} (sub-probability: mass outside is on {some N2 >= 1}), the exact atom P[V = 0],
+        and a bound on the L1 error of both computed pmfs (docs/theory/lifted-images.md, section
+        "lifted-images-bracket"). Cached per histogram.
+        """
         counts = self._check_counts(cell_counts)
-        if counts in self._events:
-            return self._events[counts]
+        if counts in self._laws:
+            return self._laws[counts]
         if counts is None:
             law = self._power(None, self.d)
         else:
@@ -216,6 +243,16 @@ class VLaw:
                 if n:
                     part = self._power(c, n)
                     law = part if law is None else _combine(law, part, self.G)
+        out = LatticeLaw(*law, counts)
+        self._laws[counts] = out
+        return out
+
+    # ------------------------------------------------------------------ events
+    def events(self, cell_counts=None) -> EventProbabilities:
+        law = self.lattice_law(cell_counts)
+        counts = law.cell_counts
+        if counts in self._events:
+            return self._events[counts]
         ev = self._evaluate(law, counts)
         self._events[counts] = ev
         return ev
@@ -239,7 +276,7 @@ class VLaw:
         return counts
 
     def _evaluate(self, law, counts) -> EventProbabilities:
-        floor, ceil, atom, err = law
+        floor, ceil, atom, err = law.floor, law.ceil, law.atom, law.error
         G = self.G
         cf, cc = np.cumsum(floor), np.cumsum(ceil)  # P[V^- <= k/G], P[V^+ <= k/G] (non-negative sums)
 
@@ -281,7 +318,7 @@ class VLaw:
         signs can differ lies within that distance of phi_D's zeros (at most kmax + 1 of them), and V's
         density on (0, 1) is at most the largest conditional ramp density of one coordinate.
         """
-        c, i = self.lift.constants, self.lift.intervals
+        c = self.lift.constants
         lo, hi = c.phi_range()
         width = 16 * UNIT_ROUNDOFF * (c.kmax + c.kappa * max(abs(lo), abs(hi)))
         dens = 0.0

@@ -1,4 +1,4 @@
-"""The N3 gadget of MATH.md 3.2 (Lemma 2.6 as built for sqsim), in exact integer arithmetic.
+"""The N3 gadget of docs/theory/lift.md, section lift-n3 (Lemma 2.6 as built for sqsim), in exact integer arithmetic.
 
 C_D(y, z) = prod_{n=1}^{D} (z - y^n)(y^n z - 1) = sum_{j,k} c_{jk} z^j y^k, 0 <= j <= 2D, 0 <= k <= kmax = D(D+1).
 Wminus = min_{c_jk != 0} (k - |j - D| D), W = kmax - Wminus, kappa = max(W, d), rho = 1/kappa, and
@@ -41,7 +41,7 @@ def c_polynomial(D: int) -> dict:
 
 @dataclass(frozen=True)
 class N3Constants:
-    """Exact constants of N3 for one (D, d) (MATH.md 3.2).
+    """Exact constants of N3 for one (D, d) (docs/theory/lift.md, section lift-n3-constants).
 
     ``g_table`` comes from the univariate C_D(y, 1) = (-1)^D prod_n (1 - y^n)^2 (cheap for any D);
     the bivariate coefficients c_jk (needed only by the explicit network) are built on demand.
@@ -135,7 +135,7 @@ def phi_closed_form(v, const: N3Constants) -> np.ndarray:
 
 
 def n3_direct(s: np.ndarray, t: np.ndarray, const: N3Constants) -> np.ndarray:
-    """N3(s; t) summed unit by unit in float64 (the formula of MATH.md 3.2, for tests)."""
+    """N3(s; t) summed unit by unit in float64 (the formula of docs/theory/lift.md, section lift-n3, for tests)."""
     s = np.asarray(s, dtype=np.float64)
     t = np.asarray(t, dtype=np.float64)
     S = s.sum(axis=1)

@@ -40,7 +40,7 @@ class LiftedCharacter(Query):
     For q = 2, thres_2(z_j) = 1[z_j >= 0] for every delta (b_1 = Phi^{-1}(1/2) = 0). Through
     :class:`sqsim.adapter.LiftedOracle` its Boolean image is ``LabelCharacter(d, S, (w_0, w_0 + c (w_1 -
     w_0)))`` with c = P[phi_D(V) != 0] from the certified law (docs/theory/lifted-images.md, section
-    "character-image").
+    lifted-images-character-image).
 
     Parameters
     ----------
@@ -135,7 +135,7 @@ class ThresholdQuery(Query):
 
     Through :class:`sqsim.adapter.LiftedOracle` with the same q, the Boolean image mixes psi(x, .) over
     the law of e(y phi_D(V)) given the cells of x (docs/theory/lifted-images.md, section
-    "threshold-image").
+    lifted-images-threshold-image).
     """
 
     structured = True
@@ -202,7 +202,7 @@ class ThresholdImage(Query):
     """The Boolean image of a ThresholdQuery (or of a LiftedCharacter on Z_q^d, q even) under the adapter.
 
     phi_B(x, y) = sum_e P[e(y phi_D(V)) = e | cells of x] psi(x, e) (docs/theory/lifted-images.md,
-    section "threshold-image"), with the certified event law of each row's histogram (one law for q = 2).
+    section lifted-images-threshold-image), with the certified event law of each row's histogram (one law for q = 2).
     """
 
     def __init__(self, lift, query, psi_of_cells, events, reads, name):

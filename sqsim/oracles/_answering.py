@@ -46,7 +46,7 @@ def smooth_uniform(self, ev) -> float:
 
     g ~ N(0, I) is fixed by the oracle seed, so <g, w> ~ N(0, 1) and the noise is uniform in the band for
     each query, while an affine map a phi + b (a > 0) of a query has the same w and so the same noise;
-    a relative change of 1e-6 moves u by at most about |g| 1e-6 / sqrt(2 pi) (docs/theory/strategies.md, smooth-noise).
+    a relative change of 1e-6 moves u by at most about |g| 1e-6 / sqrt(2 pi) (docs/theory/strategies.md, section smooth-noise).
     """
     v = np.asarray(ev.noise_vector(), dtype=np.float64)
     # v.mean() and np.linalg.norm spelled out (the same pairwise sum, dot products and correctly rounded sqrt)

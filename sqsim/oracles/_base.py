@@ -123,7 +123,7 @@ class BaseOracle(Sealed):
         """True when the engine enumerates the domain (every truth exact), False for a Monte Carlo engine.
 
         Engine-level: a Monte Carlo oracle still answers junta queries exactly (docs/theory/juntas.md,
-        section "What oracle.exact means"); per-query exactness is in each record's ``truth_error``,
+        section juntas-exact); per-query exactness is in each record's ``truth_error``,
         ``failure_probability`` and ``extra["truth_path"]``.
         """
         return self._engine.exact

@@ -1,4 +1,4 @@
-"""Exact truths by enumeration of a finite domain (docs: DESIGN.md section 5; MATH.md section 1, M1).
+"""Exact truths by enumeration of a finite domain (docs/theory/sq-model.md, section sq-m1).
 
 The target's label table is built once at construction; a plain query's truth, its null expectation
 and its key come from one pass over the domain per label value (the query never sees a true label
@@ -192,7 +192,7 @@ class EnumeratedEngine:
         return self._enumerated(query)
 
     def evaluate_batch(self, batch: CharacterBatch) -> list[Evaluation]:
-        """Every member of a character batch, each exactly as if asked alone (lookups; MATH.md M1)."""
+        """Every member of a character batch, each exactly as if asked alone (lookups; docs/theory/sq-model.md, section sq-m1)."""
         self.require_boolean(batch.members[0] if len(batch) else Character(self.domain.d, []))
         return [self.evaluate(m) for m in batch.members]
 
@@ -204,7 +204,7 @@ class EnumeratedEngine:
             )
 
     def _null(self, pieces: np.ndarray) -> float:
-        """E_null = sum_v P[f = v] E_x[phi(x, v)] (MATH.md section 1, "Null distributions")."""
+        """E_null = sum_v P[f = v] E_x[phi(x, v)] (docs/theory/sq-model.md, section sq-null)."""
         return float(np.dot(self.table.marginal, pieces / self.domain.size))
 
     def _character_noise(self, code):

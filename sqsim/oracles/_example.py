@@ -1,7 +1,7 @@
 """The example oracle (with label queries): labelled examples, counted in the same ledger design as queries.
 
 Not an SQ oracle: learners that use it (Gaussian elimination over GF(2), for instance) show
-what the SQ lower bound does *not* say: parities are easy from examples (MATH.md section 1).
+what the SQ lower bound does *not* say: parities are easy from examples (docs/theory/sq-model.md, section sq-examples).
 """
 
 from __future__ import annotations

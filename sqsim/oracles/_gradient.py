@@ -1,6 +1,8 @@
-"""The approximate-gradient oracle (Shamir 2018, Definition 8; MATH.md B5, B6): gradients within epsilon.
+"""The approximate-gradient oracle (Shamir 2018, Definition 8): gradients within epsilon, every answer checked.
 
-The models and their closed-form population gradients live in :mod:`sqsim.gradients`.
+The truth comes from a source: closed forms (:mod:`sqsim.gradients`) or, for any JAX model
+(:class:`sqsim.nn.JaxModel`), exact enumeration on cubes and clipped Monte Carlo on Gaussians
+(:mod:`sqsim.nn._gradient`; docs/theory/gradients.md).
 """
 
 from __future__ import annotations
@@ -8,24 +10,29 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from dataclasses import dataclass
+from typing import Callable as _Fn
 
 import numpy as np
 
-from .._domains import Gaussian
+from .._domains import BooleanCube, Gaussian
 from .._errors import InvalidParameterError, StrategyContractError
 from .._export import export
 from .._ledger import Ledger
 from .._random import derived_rng, root_entropy
-from .._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param
+from .._strategies import AnswerStrategy, ExactStrategy, NoisyStrategy, NullAdversary
+from .._validation import Callable, InstanceOf, Interval, NoneOk, Options, check_param, show
 from ._evaluation import record
 from ._seal import Sealed
 
-__all__ = ["ApproxGradientOracle", "GRADIENT_STRATEGIES", "INNER"]
+__all__ = ["ApproxGradientOracle", "GradientContext", "GRADIENT_STRATEGIES", "INNER"]
 
 
 GRADIENT_STRATEGIES = ("exact", "noisy", "adversarial")
 #: the built-in strategies answer within INNER * epsilon, clear of the check's float slack
 INNER = 1.0 - 1e-9
+#: the scalar strategy objects that name a built-in gradient strategy
+_BUILTIN_OBJECTS = {ExactStrategy: "exact", NoisyStrategy: "noisy", NullAdversary: "adversarial"}
 
 
 def _point_bytes(v: np.ndarray) -> bytes:
@@ -34,57 +41,139 @@ def _point_bytes(v: np.ndarray) -> bytes:
 
 
 @export
+@dataclass(frozen=True)
+class GradientContext:
+    """What a user gradient strategy (an object with ``answer(ctx) -> vector``) may use.
+
+    Attributes
+    ----------
+    truth : ndarray
+        The true population gradient (or its Monte Carlo estimate).
+    null : callable
+        ``null()``: the null gradient (labels independent of x; Sha18 Section 5.4's class average).
+    radius : float
+        The answer must lie within ``radius`` of ``truth``: epsilon minus the estimate's error bound.
+    epsilon, truth_error : float
+    rng : numpy Generator
+        Fixed by (oracle seed, query point).
+    """
+
+    truth: np.ndarray
+    null: _Fn
+    radius: float
+    epsilon: float
+    truth_error: float
+    rng: np.random.Generator
+
+
+class _ClosedFormGradients:
+    """Truth source of the closed-form models (exact; docs/theory/gradients.md, section closed-forms)."""
+
+    def __init__(self, model, target):
+        self.model, self.target = model, target
+
+    def truth(self, v, rng):
+        from ..nn._gradient import GradientTruth
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            loss, g, null = self.model._parts(v, self.target)
+        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(null))):
+            raise InvalidParameterError(f"The 'v' parameter of ApproxGradientOracle.gradient must keep the "
+                                        f"population gradient finite. Got |v| = {np.linalg.norm(v):.3g} instead.")
+        return GradientTruth(g, lambda: null, 0.0, 0.0, loss, {})
+
+
+def _strategy(answers, c):
+    """(the strategy: a built-in name, a callable or an object with answer(ctx), its recorded name)."""
+    kind = _BUILTIN_OBJECTS.get(type(answers))
+    if kind is not None and "answer" not in vars(answers):
+        return kind, kind
+    if not isinstance(answers, str) and callable(getattr(answers, "answer", None)):
+        return answers, getattr(answers, "name", type(answers).__name__)
+    check_param("answers", answers, [Options(GRADIENT_STRATEGIES), Callable], c)
+    return answers, answers if isinstance(answers, str) else getattr(answers, "__name__", "custom")
+
+
+@export
 class ApproxGradientOracle(Sealed):
-    """Answers gradient queries within epsilon of grad F(v) (Sha18 Definition 8; MATH.md B5, B6).
+    """Answers gradient queries within epsilon of grad F(v) (Sha18 Definition 8; docs/theory/gradients.md).
 
     Parameters
     ----------
-    domain : Gaussian
+    domain : Gaussian, or BooleanCube (d <= 20) for a JaxModel
     target : callable
-        A target with a closed-form gradient for ``model`` (see the model classes).
-    model : OneHiddenReLU, CosineModel or LinearModel
+        For a closed-form model, a target with a closed-form gradient (see the model classes); for a
+        :class:`sqsim.nn.JaxModel`, any target on batches.
+    model : OneHiddenReLU, CosineModel, LinearModel or sqsim.nn.JaxModel
     epsilon : float in (0, inf)
         The answer lies within epsilon of the true gradient in Euclidean norm (checked).
-    answers : {"exact", "noisy", "adversarial"} or callable, default "exact"
+    answers : {"exact", "noisy", "adversarial"}, callable or strategy object, default "exact"
         "noisy": uniform in the epsilon-ball, a fixed vector per query point v (deterministic in
         (seed, v), so repeating a query reveals nothing new). It is a benign oracle: distinct
         points, however close, get independent noise, so a learner can average noise away over
         nearby points; lower bounds use "adversarial". "adversarial": the null gradient
         2 E[(f_v(x) - y') grad f_v(x)] with y' independent of x (the class-average answer of
         Sha18 Section 5.4) projected into the epsilon-ball. A callable
-        ``answers(true_gradient, null_gradient, epsilon, rng) -> vector`` is a user strategy; the
-        oracle checks its answer.
+        ``answers(true_gradient, null_gradient, radius, rng) -> vector`` or an object with
+        ``answer(ctx: GradientContext) -> vector`` is a user strategy; the oracle checks its answer.
+        ``ExactStrategy()``, ``NoisyStrategy()`` and ``NullAdversary()`` name the built-ins.
     seed : int, numpy Generator or None
     budget : int, optional
         Maximum number of gradient queries.
+    loss : {"square", "hinge", "logistic"}, default "square"
+        Per-example loss of a JaxModel: (f - y)^2 (Shamir's F), or sqsim.nn's hinge and logistic
+        losses (labels +-1). Closed-form models take "square" only.
+    clip : float, optional
+        Per-example gradients are clipped to Euclidean norm ``clip`` before averaging; required for a
+        JaxModel on a Gaussian (docs/theory/gradients.md, section deep-model-bound).
+    delta : float, default 1e-6
+        Failure probability of each Monte Carlo truth (recorded).
+    truth_samples : int, optional
+        Monte Carlo points per query; by default the fewest whose error bound is epsilon / 4.
 
     Attributes
     ----------
     ledger : Ledger
         One record per gradient (kind "gradient"), with the answer's distance to the true gradient
-        and ``extra["sq_equivalent"]`` = the number of parameters (one correlational query each).
+        and ``extra["sq_equivalent"]`` = the number of parameters (one correlational query each);
+        autodiff sources add the clip level, the sq_scale that keeps each coordinate's query in
+        [-1, 1], the clipped mass and the Monte Carlo sample size.
     """
 
     oracle_kind = "gradient"
 
-    def __init__(self, domain, target, model, epsilon, answers="exact", seed=None, budget=None):
+    def __init__(self, domain, target, model, epsilon, answers="exact", seed=None, budget=None, *,
+                 loss="square", clip=None, delta=1e-6, truth_samples=None):
         from ..gradients import _Model, _unsupported
 
         c = "ApproxGradientOracle"
-        check_param("domain", domain, InstanceOf(Gaussian, "a Gaussian domain"), c)
-        check_param("model", model, InstanceOf(_Model, "a gradient model (OneHiddenReLU, CosineModel or "
-                                                       "LinearModel)"), c)
         check_param("epsilon", epsilon, Interval(float, 0, None, closed="neither"), c)
-        check_param("answers", answers, [Options(GRADIENT_STRATEGIES), Callable], c)
         check_param("budget", budget, [Interval(int, 0, None), NoneOk], c)
-        if model.d != domain.d:
-            raise InvalidParameterError(f"The 'model' parameter of {c} must act on d={domain.d}. Got {model!r} instead.")
-        if not model.supports(target):
-            raise _unsupported(model, target)
-        self.domain, self.model, self.epsilon = domain, model, float(epsilon)
+        self._answers, self.strategy = _strategy(answers, c)
+        if isinstance(model, _Model):
+            check_param("domain", domain, InstanceOf(Gaussian, "a Gaussian domain"), c)
+            if model.d != domain.d:
+                raise InvalidParameterError(f"The 'model' parameter of {c} must act on d={domain.d}. Got {model!r} "
+                                            f"instead.")
+            if loss != "square" or clip is not None or truth_samples is not None:
+                raise InvalidParameterError(f"The 'loss' parameter of {c} must be 'square' without clip or "
+                                            f"truth_samples for the closed-form {model!r}. Got loss={loss!r}, "
+                                            f"clip={clip!r}, truth_samples={truth_samples!r} instead.")
+            if not model.supports(target):
+                raise _unsupported(model, target)
+            self._source = _ClosedFormGradients(model, target)
+        else:
+            from ..nn._gradient import gradient_source, is_jax_model
+
+            if not is_jax_model(model):
+                raise InvalidParameterError(f"The 'model' parameter of {c} must be a gradient model (OneHiddenReLU, "
+                                            f"CosineModel, LinearModel or sqsim.nn.JaxModel). Got {show(model)} "
+                                            f"instead.")
+            check_param("domain", domain, InstanceOf((Gaussian, BooleanCube), "a Gaussian domain or a BooleanCube"), c)
+            self._source = gradient_source(domain, model, target, epsilon=float(epsilon), loss=loss, clip=clip,
+                                           delta=delta, truth_samples=truth_samples, caller=c)
+        self.domain, self.model, self.epsilon, self.loss = domain, model, float(epsilon), loss
         self._target = target
-        self.strategy = answers if isinstance(answers, str) else getattr(answers, "__name__", "custom")
-        self._answers = answers
         self._entropy = root_entropy(seed, c)
         self.ledger = Ledger(budget)
         self._grader = _GradientGrader(self)
@@ -94,62 +183,81 @@ class ApproxGradientOracle(Sealed):
     def tolerance(self) -> float:
         return self.epsilon
 
+    def _digest(self, v: np.ndarray) -> int:
+        return int.from_bytes(hashlib.blake2b(_point_bytes(v), digest_size=8).digest(), "little")
+
     def _rng_for(self, v: np.ndarray) -> np.random.Generator:
-        digest = hashlib.blake2b(_point_bytes(v), digest_size=8).digest()
-        return derived_rng(self._entropy, "gradient", int.from_bytes(digest, "little"))
+        return derived_rng(self._entropy, "gradient", self._digest(v))
+
+    def _truth(self, v):
+        return self._source.truth(v, derived_rng(self._entropy, "truth", self._digest(v)))
 
     def gradient(self, v) -> np.ndarray:
         """An epsilon-approximate population gradient at ``v`` (one counted query of kind "gradient")."""
         v = self.model.check_params(v, "ApproxGradientOracle.gradient")
         self.ledger.check_budget(1, "gradient query")
         t0 = time.perf_counter()
-        with np.errstate(over="ignore", invalid="ignore"):
-            _, g, null = self.model._parts(v, self._target)
-        if not (np.all(np.isfinite(g)) and np.all(np.isfinite(null))):
-            raise InvalidParameterError(f"The 'v' parameter of ApproxGradientOracle.gradient must keep the "
-                                        f"population gradient finite. Got |v| = {np.linalg.norm(v):.3g} instead.")
+        truth = self._truth(v)
+        g = truth.gradient
         eps = self.epsilon
+        radius = eps - truth.truth_error  # the estimate's error is subtracted from the ball (DESIGN section 4)
         if self._answers == "exact":
             a = g.copy()
         elif self._answers == "noisy":
             rng = self._rng_for(v)
             u = rng.standard_normal(g.shape[0])
-            u *= INNER * eps * rng.random() ** (1.0 / g.shape[0]) / np.linalg.norm(u)
+            u *= INNER * radius * rng.random() ** (1.0 / g.shape[0]) / np.linalg.norm(u)
             a = g + u
         elif self._answers == "adversarial":
+            null = truth.null()
             diff = null - g
             n = float(np.linalg.norm(diff))
-            a = null.copy() if n <= INNER * eps else g + diff * (INNER * eps / n)
+            a = null.copy() if n <= INNER * radius else g + diff * (INNER * radius / n)
+        elif callable(getattr(self._answers, "answer", None)):
+            ctx = GradientContext(g.copy(), lambda: np.array(truth.null(), dtype=np.float64), radius, eps,
+                                  truth.truth_error, self._rng_for(v))
+            a = np.asarray(self._answers.answer(ctx), dtype=np.float64).reshape(-1)
         else:
-            a = np.asarray(self._answers(g.copy(), null.copy(), eps, self._rng_for(v)), dtype=np.float64).reshape(-1)
+            a = np.asarray(self._answers(g.copy(), np.array(truth.null(), dtype=np.float64), radius, self._rng_for(v)),
+                           dtype=np.float64).reshape(-1)
         # the oracle checks every answer, its own strategies' too; the slack covers the rounding of
-        # a - g (a few ulps of |g|), which the built-in strategies stay clear of by aiming at INNER eps
-        dist = float(np.linalg.norm(a - g)) if a.shape == g.shape else math.inf
-        if not dist <= eps + 8 * np.finfo(float).eps * (float(np.linalg.norm(g)) + eps):
+        # a - g (a few ulps of |g|), which the built-in strategies stay clear of by aiming at INNER radius
+        dist = float(np.linalg.norm(a - g)) if a.shape == g.shape and np.all(np.isfinite(a)) else math.inf
+        if not dist <= radius + 8 * np.finfo(float).eps * (float(np.linalg.norm(g)) + eps):
             raise StrategyContractError(f"gradient strategy {self.strategy!r} answered {dist:.6g} away from the "
-                                        f"population gradient at v; the promise is epsilon = {eps}.")
+                                        f"population gradient at v; the promise is epsilon = {eps}"
+                                        + (f" (radius {radius:.6g} after the truth's error bound {truth.truth_error:.3g})"
+                                           if truth.truth_error else "") + ".")
         key = hashlib.blake2b(_point_bytes(v), digest_size=8).hexdigest()
+        extra = {"sq_equivalent": self.model.n_params, "distance": dist,
+                 "answer_digest": hashlib.blake2b(a.tobytes(), digest_size=8).hexdigest()}
+        if truth.extra:
+            extra.update(truth.extra, sq_tolerance=radius / truth.extra["sq_scale"] if truth.extra["sq_scale"] else
+                         math.inf)
         self.ledger.append(**record(name="gradient", kind="gradient", tolerance=eps, answer=float(np.linalg.norm(a)),
-                                    truth=float(np.linalg.norm(g)), strategy=self.strategy, key=key,
-                                    extra={"sq_equivalent": self.model.n_params, "distance": dist,
-                                           "answer_digest": hashlib.blake2b(a.tobytes(), digest_size=8).hexdigest()}),
+                                    truth=float(np.linalg.norm(g)), truth_error=truth.truth_error,
+                                    failure_probability=truth.failure_probability, strategy=self.strategy, key=key,
+                                    extra=extra),
                            seconds=time.perf_counter() - t0)
         return a
 
     @property
     def sq_equivalent(self) -> int:
-        """Correlational queries equivalent to the gradients asked (parameters per gradient, MATH.md B6)."""
+        """Correlational queries equivalent to the gradients asked (one per parameter per gradient;
+        docs/theory/gradients.md, section approximate-gradient-oracle)."""
         return sum(r.extra.get("sq_equivalent", 0) for r in self.ledger)
+
+    def population_loss(self, v) -> float:
+        """F(v) of the oracle's source (exact, or the Monte Carlo estimate at v): grading, not a query."""
+        return float(self._truth(self.model.check_params(v, "ApproxGradientOracle.population_loss")).loss)
 
     def __repr__(self):
         return (f"ApproxGradientOracle({self.domain!r}, {self.model!r}, epsilon={self.epsilon}, "
                 f"answers={self.strategy!r}, queries={len(self.ledger)})")
 
 
-
-
 class _GradientGrader:
-    """DESIGN.md's real-valued rule, plus the closed-form loss of a model hypothesis (grading, not a query)."""
+    """The real-valued grading rule, plus the population loss of a model hypothesis (grading, not a query)."""
 
     def __init__(self, oracle):
         self._oracle = oracle
@@ -168,5 +276,6 @@ class _GradientGrader:
             self._inner = target_grader(o.domain, HiddenTarget(o._target, "ApproxGradientOracle"), o._entropy)
         rep = self._inner.grade(hypothesis)
         if isinstance(hypothesis, ModelHypothesis) and hypothesis.model is o.model:
-            rep["population_loss"] = population_loss(o.model, hypothesis.v, o._target)
+            rep["population_loss"] = (population_loss(o.model, hypothesis.v, o._target)
+                                      if isinstance(o._source, _ClosedFormGradients) else o.population_loss(hypothesis.v))
         return rep

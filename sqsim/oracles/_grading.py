@@ -1,4 +1,4 @@
-"""Grading: the framework's verdict on a hypothesis, after the learner returned (DESIGN.md section 3).
+"""Grading: the framework's verdict on a hypothesis, after the learner returned (docs/theory/contracts.md, section contracts-grading).
 
 Graders are held by oracles privately and called only by :meth:`sqsim.Learner.learn`; they are not
 queries and are never recorded. A learner's handle has no path to them.
@@ -30,7 +30,7 @@ class Grader(Protocol):
 
 
 def grade_real(h: np.ndarray, y: np.ndarray, label_range, delta: float = 1e-3, eps_rel: float = 0.25) -> dict:
-    """Success iff a (1 - delta) upper bound on E[(clip(h) - f)^2] is at most eps_rel E[f^2] (DESIGN.md 3).
+    """Success iff a (1 - delta) upper bound on E[(clip(h) - f)^2] is at most eps_rel E[f^2] (docs/theory/contracts.md, section contracts-grading).
 
     h is clipped into the label range [lo, hi] so that the squared error lies in [0, (hi - lo)^2];
     the bound is the smaller of Hoeffding's and the empirical Bernstein bound.
@@ -44,7 +44,7 @@ def grade_real(h: np.ndarray, y: np.ndarray, label_range, delta: float = 1e-3, e
 
 
 def grade_structural(hypothesis, target) -> dict | None:
-    """Beyond the enumeration guard, finite classes are compared structurally (DESIGN.md 3, Learners).
+    """Beyond the enumeration guard, finite classes are compared structurally (docs/theory/contracts.md, section contracts-grading).
 
     Two parities are equal iff their supports are; returns None when no structural comparison applies.
     """

@@ -61,7 +61,7 @@ def bernstein_error(n: int, variance: float, delta: float, bound: float = TERM_R
 
         eps = (b L / 3 + sqrt((b L / 3)^2 + 2 n v L)) / n,   L = ln(2 / delta)
 
-    (the root of n^2 eps^2 = 2 L (n v + b n eps / 3); docs/theory/inner-budgets.md, (B2))."""
+    (the root of n^2 eps^2 = 2 L (n v + b n eps / 3); docs/theory/inner-budgets.md, section inner-budgets-bernstein)."""
     L = math.log(2.0 / delta)
     a = bound * L / 3.0
     return (a + math.sqrt(a * a + 2.0 * n * variance * L)) / n
@@ -84,7 +84,7 @@ def nonnegative_mean_ucb(values, delta: float, value_max: float) -> float:
 
     Maurer (2003), Theorem 1: for independent nonnegative X_i, P[mu - mean >= t] <= exp(-n t^2 /
     (2 E X^2)); with E X^2 <= value_max mu this gives sqrt(mu) <= sqrt(a) + sqrt(a + mean),
-    a = value_max ln(1/delta) / (2 n) (docs/theory/inner-budgets.md, (B1)). Capped at value_max."""
+    a = value_max ln(1/delta) / (2 n) (docs/theory/inner-budgets.md, section inner-budgets-pilot). Capped at value_max."""
     v = np.asarray(values, dtype=np.float64)
     n = v.shape[0]
     if n == 0:
@@ -162,7 +162,7 @@ def _pilot(adapter, query, seed, n_p, junta_reads, labels):
         S = max_v (phi(z, y~(v, z)) - phi(z', y~(v, z')))^2 / 2  in [0, 2],
 
     whose mean bounds the mean conditional variance of one inner term whatever the target (the label v
-    at each unit is f's, unknown; docs/theory/inner-budgets.md, (V)). For a junta the first READS_CHECK
+    at each unit is f's, unknown; docs/theory/inner-budgets.md, section inner-budgets-variance). For a junta the first READS_CHECK
     pairs also serve the randomized reads check. The pairs come from the pilot streams of ``seed``
     (:func:`sqsim._kernels.adapter.pilot_pairs`), disjoint from the inner draws. Returns (S, 2.0)."""
     lift = adapter.lift

@@ -1,4 +1,4 @@
-"""Process isolation: ``learner.learn(oracle, isolation="process")`` (DESIGN.md section 4, Isolation).
+"""Process isolation: ``learner.learn(oracle, isolation="process")`` (docs/theory/contracts.md, section contracts-isolation).
 
 * The **oracle process** (the caller) holds the target and the real handle; the first
   :func:`run_isolated` makes it non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``, Linux), so a

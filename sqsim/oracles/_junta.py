@@ -14,7 +14,7 @@ columns), never a true label beside its point.
 
 Characters and label characters (phi = w_y (-1)^{S.x}) need no pass at all: their truth is 0 unless
 S is inside T, and otherwise the Walsh coefficient of 1 - 2f on x_T (one Walsh-Hadamard transform of
-the 2^|T| label signs, computed once per oracle; docs/theory/juntas.md, section characters).
+the 2^|T| label signs, computed once per oracle; docs/theory/juntas.md, section juntas-characters).
 
 Declared reads are checked, not trusted: every pattern is evaluated a second time with the unread
 coordinates filled with seeded random digits (different per row), and any difference raises

@@ -1,4 +1,4 @@
-"""Label queries to a DV-lifted concept, one Boolean label query per point (Theorem 5.1; MATH.md 5)."""
+"""Label queries to a DV-lifted concept, one Boolean label query per point (Theorem 5.1; docs/theory/lift.md, section lift-label-queries)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ class LabelQueryOracle(Sealed):
     """Label queries to a DV-lifted concept, simulated with one Boolean label query each (Theorem 5.1).
 
     ``label(Z)`` answers relu(f(thres_q(z)) - M sum_j N2(z_j)) (thres_q = sign for q = 2) by asking
-    the Boolean concept f at thres_q(z) once per point: equal to f^DV(z) everywhere (MATH.md 5).
+    the Boolean concept f at thres_q(z) once per point: equal to f^DV(z) everywhere (docs/theory/lift.md, section lift-label-queries).
     Every point is counted in the ledger (kind "label", one record per call with ``count`` points).
 
     Parameters

@@ -1,4 +1,4 @@
-"""The Theorem 3.2 adapter's oracle (CGKM22; MATH.md section 4): Gaussian SQ queries about a lifted target,
+"""The Theorem 3.2 adapter's oracle (CGKM22; docs/theory/adapter.md): Gaussian SQ queries about a lifted target,
 answered with one Boolean SQ query each at tolerance tau/2.
 
 For a Gaussian query phi(z, y) the adapter asks the Boolean oracle the query (A1)
@@ -208,7 +208,7 @@ class LiftedOracle(Sealed):
 
 
 class _LiftedGrader:
-    """Grading (not a query): the Boolean oracle's target composed with the lift (DESIGN.md 3).
+    """Grading (not a query): the Boolean oracle's target composed with the lift (docs/theory/contracts.md, section contracts-grading).
 
     Success iff a (1 - 1e-3) upper bound on E[(clip(h) - f^Delta)^2] over n fresh Gaussian points is at
     most 0.25 E[(f^Delta)^2], so the zero hypothesis never succeeds on a lifted target.

@@ -1,4 +1,4 @@
-"""The pointwise check: an SQ query is a fixed function of one (x, y) (docs/theory/strategies.md, pointwise).
+"""The pointwise check: an SQ query is a fixed function of one (x, y) (docs/theory/strategies.md, section pointwise).
 
 Whenever an oracle hands a query a batch that carries real labels (Monte Carlo truths, the sampled
 strategy, enumerated targets with too many label values), it re-evaluates DECOY_REAL rows of that batch

@@ -1,5 +1,5 @@
 """The fixed probe set: 256 points from SeedSequence(oracle seed, "probe") and a label set that does not
-depend on the target (docs: DESIGN.md section 3, "Query identity").
+depend on the target (docs/theory/contracts.md, section contracts-query-identity).
 
 Monte Carlo keys hash a query's values on every (probe point, probe label) pair, and the smooth noise
 of the "noisy" strategy is a function of the same vector. Because the probe labels are fixed (0 and 1

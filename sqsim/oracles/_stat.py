@@ -15,7 +15,7 @@ __all__ = ["SQOracle", "VSTATOracle"]
 
 @export
 class SQOracle(BaseOracle):
-    """The statistical-query oracle STAT(tau) (Kearns 1998; MATH.md section 1).
+    """The statistical-query oracle STAT(tau) (Kearns 1998; docs/theory/sq-model.md, section sq-stat).
 
     Returns, for a query phi: X x Y -> [-1, 1], a value within ``tolerance`` of
     E_{x ~ domain}[phi(x, f(x))]. The target stays hidden: learners see only answers.
@@ -36,7 +36,7 @@ class SQOracle(BaseOracle):
         - ``"noisy"``: truth plus noise uniform in the band, a fixed smooth function of the query's
           normalised probe values (affine maps and tiny perturbations get the same noise; benign);
         - ``"rounded"``: truth rounded to the grid tau Z;
-        - ``"adversarial"``: the null adversary of the parity lower bound (MATH.md M1, M2);
+        - ``"adversarial"``: the null adversary of the parity lower bound (docs/theory/bounds.md, section bounds-parity);
         - an :class:`AnswerStrategy` instance (user-defined adversaries; still checked).
     seed : int, numpy Generator or None
         Determines every random choice (noise, samples, Monte Carlo truths).
@@ -177,7 +177,7 @@ class VSTATOracle(BaseOracle):
         return 1.0 / self.t
 
     def sample_size(self, delta: float) -> int:
-        """Examples for the sampled strategy: ceil(8 t ln(2/delta) / 3) (Bernstein, MATH.md section 1)."""
+        """Examples for the sampled strategy: ceil(8 t ln(2/delta) / 3) (Bernstein; docs/theory/sq-model.md, section sq-honest-simulation)."""
         return max(1, math.ceil(8.0 * self.t * math.log(2.0 / delta) / 3.0))
 
     def _band_repr(self):

@@ -53,7 +53,7 @@ class HiddenTarget:
     def support(self, d: int):
         """The coordinates the target declares it depends on (``.support``: parities, juntas), as a sorted
         tuple of distinct indices in [0, d); None when it declares none. A malformed declaration raises
-        :class:`InvalidParameterError` (docs/theory/juntas.md, section targets)."""
+        :class:`InvalidParameterError` (docs/theory/juntas.md, section juntas-targets)."""
         declared = self.attribute("support")
         if declared is None:
             return None

@@ -1,4 +1,4 @@
-"""The version-space adversary's engine and its reveal (MATH.md section 1, "Version-space adversary").
+"""The version-space adversary's engine and its reveal (docs/theory/version-space.md, section version-space-reveal).
 
 The oracle keeps the survivors of a finite family; a query's truth for every member comes from its
 value tables (one Walsh-Hadamard transform for parities), the answer is the centre of the window of
