@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     config, skipped = build_config(out, d_max=args.d_max, seeds=args.seeds, lifted_d_max=args.lifted_d_max,
                                    seed=args.seed)
     report = experiments.run(config, workers=args.workers, resume=args.resume, overwrite=not args.resume)
-    plots = experiments.plot(report.path, out)
+    plots = experiments.plot(report.path, out).files
     text = format_table(report.records)
     if skipped:
         text += "\n\nNot run on parities:\n" + "\n".join(f"  {k}: {v}" for k, v in skipped.items())

@@ -147,7 +147,8 @@ class NullAdversary(AnswerStrategy):
     Answers the expectation under the null distribution (same x-marginal, label drawn
     independently from the target's label marginal), clipped into the band. Against parities
     the clip is active only when |g^(S*)| > tau, so each answer rules out fewer than 1/tau^2
-    candidates: LB(d, tau) = ceil(tau^2 (2^d - 2)) queries (M2).
+    candidates, at most m(tau) = ceil(1/tau^2) - 1 of them: LB(d, tau) = ceil((2^d - 2) / m(tau))
+    queries (M2).
     """
 
     name = "adversarial"

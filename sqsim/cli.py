@@ -76,11 +76,6 @@ def _progress(args):
     return False if args.no_progress else PROGRESS[args.progress]
 
 
-def _files(written):
-    """The paths a plot call wrote (a list of paths, or a result with ``files``)."""
-    return getattr(written, "files", written)
-
-
 def _demo(args) -> int:
     from .experiments._demo import demo
 
@@ -122,7 +117,7 @@ def _sweep(args) -> int:
     print(f"\n{report.cells} cells: {report.ran} run, {report.skipped} already done, {report.errors} raised errors "
           f"({report.seconds:.1f} s). Results: {report.path}")
     if args.plot is not None:
-        for p in _files(experiments.plot(report.path, args.plot)):
+        for p in experiments.plot(report.path, args.plot, curves=report.curves).files:
             print(f"plot: {p}")
     return 0
 
@@ -133,10 +128,10 @@ def _plot(args) -> int:
     results = Path(args.results)
     out = Path(args.out) if args.out else results.with_name(results.stem + "-plots")
     try:
-        written = experiments.plot(results, out)
+        written = experiments.plot(results, out, curves=args.curve)
     except InvalidParameterError as exc:
         return _fail("plot", exc)
-    for p in _files(written):
+    for p in written.files:
         print(f"plot: {p}")
     return 0
 
@@ -157,7 +152,7 @@ def _run(args) -> int:
     except InvalidParameterError as exc:
         return _fail("run", exc)
     print(f"\n{args.name}: results {out['results']}")
-    for p in _files(out.get("plots", [])):
+    for p in out.get("plots", []):
         print(f"plot: {p}")
     return 0
 
@@ -246,10 +241,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser("plot", help="draw a results file (PNG and SVG)",
                           description="Queries versus d on a log scale: one series per (learner, strategy) with "
-                                      "the median and interquartile band over seeds, and the theory curves of "
+                                      "the median and its spread over seeds (interquartile band from 5 seeds, "
+                                      "range bars below), and the theory curves of "
                                       "sqsim.bounds (SQ lower bound, 2^(d-1), LMN, d); one figure per family.")
     plot.add_argument("results", help="results file (JSON lines)")
     plot.add_argument("--out", metavar="DIR", help="output directory (default: RESULTS-plots next to the file)")
+    plot.add_argument("--curve", action="append", metavar="NAME",
+                      help="extra theory curve: an sqsim.bounds function (e.g. brute_force_expected) or an importable "
+                           "module:function; repeat for several")
     plot.set_defaults(func=_plot)
 
     runp = sub.add_parser("run", help="reproduce a paper experiment: " + ", ".join(EXPERIMENTS),

@@ -29,7 +29,7 @@ summary, ``error`` (None unless the learner raised) and, for lifted cells, ``boo
 from ._config import SCHEMA_VERSION, STRATEGIES, Experiment, load_config
 from ._families import FAMILIES
 from ._plot import Figures, plot
-from ._runner import SweepReport, read_results, run, run_cell, strip_timing
+from ._runner import SweepInterrupted, SweepReport, read_results, run, run_cell, strip_timing
 
 __all__ = [
     "FAMILIES",
@@ -37,6 +37,7 @@ __all__ = [
     "STRATEGIES",
     "Experiment",
     "Figures",
+    "SweepInterrupted",
     "SweepReport",
     "load_config",
     "paper",

@@ -430,6 +430,8 @@ class SweepReport:
     errors: int
     seconds: float
     records: list = field(default_factory=list, repr=False)
+    #: the config's ``curves`` (Experiment.curves), for ``plot(report.path, out, curves=report.curves)``
+    curves: list | dict = field(default_factory=list, repr=False)
 
     def __fspath__(self):
         return str(self.path)
@@ -680,7 +682,7 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
             _disconnect(*pool)
     allrecs = {**done, **new}
     return SweepReport(path, len(exp.cells), ran, len(done), errors, time.perf_counter() - t0,
-                       [allrecs[c["cell"]] for c in exp.cells if c["cell"] in allrecs])
+                       [allrecs[c["cell"]] for c in exp.cells if c["cell"] in allrecs], exp.curves)
 
 
 def _rewrite(path: Path, writer: _Writer, records: list) -> _Writer:

@@ -10,7 +10,7 @@ Add an experiment with the decorator; the command line picks it up::
     def vw_vs_lifted(out_dir, *, quick=False, workers=1, scheduler=None, resume=False, progress=None, seed=0):
         '''One line: what it reproduces (paper, theorem or figure).'''
         ...
-        return {"results": results_path, "plots": plot(results_path, out_dir)}
+        return {"results": results_path, "plots": plot(results_path, out_dir).files}
 
 Registered: ``parity-queries``, ``lifted-parities``, ``gadget-masses``, ``vw-vs-lifted`` (the
 Vempala-Wilmes cheat on a non-degenerate class and on lifted parities) and ``shamir-figure2``
@@ -68,7 +68,7 @@ def _sweep(config: dict, out: Path, *, workers, scheduler, resume, progress) -> 
 
     report = run(config, workers=workers, scheduler=scheduler, resume=resume, overwrite=not resume,
                  progress=progress)
-    plots = plot(report.path, out)
+    plots = plot(report.path, out).files  # plot returns the figures; .files the PNG and SVG written
     table = format_table(report.records)
     print(table)
     (out / "summary.txt").write_text(table + "\n")
