@@ -484,3 +484,11 @@ def test_csq_lower_bound_certifies_the_adversary_lemma():
     # without the mean offset the same matrix would claim more than it may
     no_offset = sq_lower_bound(CorrelationMatrix(m.values, kind="csq", reference="test", exact=True), tolerance=tau)
     assert no_offset.sda.lower >= d
+
+
+def test_sweep_bound_is_exported(tmp_path):
+    import sqsim.dimension as dim
+
+    assert "sweep_bound" in dim.__all__ and dim.sweep_bound.__module__ == "sqsim.dimension"
+    b = dim.sweep_bound("parity", 6, 0.1, tmp_path)
+    assert b["lower"] == orthonormal_sda(63, min(0.1 / 6, 0.01 / 3))

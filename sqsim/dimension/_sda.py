@@ -21,7 +21,8 @@ SDA_DEFINITION = (
     "docs/theory/dimension.md, section 'Statistical dimension with average correlation'."
 )
 VSTAT_THEOREM = (
-    "FGRVX17 Theorem 3.7: any randomized statistical algorithm that solves the decision problem B(D_D, D0) with "
+    "FGRVX17 Theorem 3.7 (number and form quoted second-hand; docs/theory/dimension.md, section "
+    "'dimension-sources'): any randomized statistical algorithm that solves the decision problem B(D_D, D0) with "
     "probability alpha > 1/2 needs at least (2 alpha - 1) SDA(B, gamma) queries to VSTAT(1/(3 gamma))."
 )
 STAT_ROUTE = (
@@ -245,7 +246,9 @@ def _find_witness(matrix, stats, level, w_max, sizes):
 @export
 @dataclass(frozen=True)
 class QueryLowerBound:
-    """The number of queries FGRVX17 Theorem 3.7 guarantees at a tolerance, with its interval.
+    """The number of queries FGRVX17 Theorem 3.7 (or the CSQ route) guarantees at a tolerance, with its interval.
+
+    The theorem number is quoted second-hand (docs/theory/dimension.md, section "dimension-sources").
 
     Attributes
     ----------

@@ -13,8 +13,9 @@ Add an experiment with the decorator; the command line picks it up::
         return {"results": results_path, "plots": plot(results_path, out_dir).files}
 
 Registered: ``parity-queries``, ``lifted-parities``, ``gadget-masses``, ``vw-vs-lifted`` (the
-Vempala-Wilmes cheat on a non-degenerate class and on lifted parities) and ``shamir-figure2``
-(Sha18 Figure 2 and the Theorem 7 gradient variance).
+Vempala-Wilmes cheat on a non-degenerate class and on lifted parities), ``shamir-figure2``
+(Sha18 Figure 2 and the Theorem 7 gradient variance), ``sgd-parity``, ``sgd-lifted`` and
+``sq-dimension`` (certified SDA lower bounds versus d beside measured counts).
 """
 
 from __future__ import annotations
