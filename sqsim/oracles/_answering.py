@@ -52,16 +52,22 @@ def smooth_uniform(self, ev) -> float:
     # v.mean() and np.linalg.norm spelled out (the same pairwise sum, dot products and correctly rounded sqrt)
     c = v - float(np.add.reduce(v)) / v.shape[0]
     norm = math.sqrt(float(c.dot(c)))
-    # the constant-query test norm > 1e-12 max(1, |v|): |v| <= sqrt(len v) for values in [-1, 1], so a norm
-    # above 1e-12 max(1, sqrt(len v)) (rounded up) passes it whatever |v| is, and |v| need not be computed
+    # the constant-query test norm > 1e-12 max(1, |v|): a noise vector holds query values, checked to lie in
+    # [-1, 1] (Query.values and the structured twins), so |v| <= sqrt(len v) and a norm above
+    # 1e-12 max(1, sqrt(len v)) (rounded up) passes the test whatever |v| is: |v| is computed only below that
     if not (norm > 1.001e-12 * max(1.0, math.sqrt(v.shape[0]))
             or norm > 1e-12 * max(1.0, math.sqrt(float(v.dot(v))))):
         return float(derived_rng(self._entropy, "noise", "constant").random())
-    return 0.5 * math.erfc(-float(noise_features(self, v.shape[0]) @ c) / (norm * math.sqrt(2.0)))
+    return 0.5 * math.erfc(-float(noise_features(self, v.shape[0]).dot(c)) / (norm * math.sqrt(2.0)))
 
 
 def noise_features(self, n: int) -> np.ndarray:
-    """g ~ N(0, I_n) of the noisy strategy, fixed by the oracle seed (drawn once per length n)."""
+    """g ~ N(0, I_n) of the noisy strategy, fixed by the oracle seed (drawn once per length n).
+
+    Its products with a probe vector are ``g.dot(c)``: for two 1-D float64 arrays numpy's ``g @ c`` (matmul,
+    scalar output) calls the same dtype dot function (BLAS ddot on contiguous data) with less dispatch, so
+    the floats are those of the original ``g @ c``.
+    """
     g = self._noise_features.get(n)
     if g is None:
         g = self._noise_features[n] = derived_rng(self._entropy, "noise", n).standard_normal(n)
@@ -76,7 +82,7 @@ def smooth_uniform_pm1(self, c: np.ndarray) -> float:
     the same BLAS dot of the same two vectors (docs/theory/structured-queries.md, section noise).
     """
     n = c.shape[0]
-    return 0.5 * math.erfc(-float(noise_features(self, n) @ c) / (math.sqrt(float(n)) * math.sqrt(2.0)))
+    return 0.5 * math.erfc(-float(noise_features(self, n).dot(c)) / (math.sqrt(float(n)) * math.sqrt(2.0)))
 
 
 def smooth_uniform_character(self, probes, code: int) -> float:

@@ -361,13 +361,15 @@ class JuntaCharacters:
         k = len(S)
         if k == 0:
             return base
-        row = self._row
+        rows = self._rows
         if k <= XOR_CHAIN_MAX:
-            out = np.bitwise_xor(base, row(S[0]))
+            r = rows[S[0]]
+            out = np.bitwise_xor(base, r if r is not None else self._row(S[0]))
             for j in S[1:]:
-                np.bitwise_xor(out, row(j), out=out)
+                r = rows[j]
+                np.bitwise_xor(out, r if r is not None else self._row(j), out=out)
             return out
-        out = np.bitwise_xor.reduce(np.stack([row(j) for j in S]), axis=0)
+        out = np.bitwise_xor.reduce(np.stack([self._row(j) for j in S]), axis=0)
         np.bitwise_xor(out, base, out=out)
         return out
 
