@@ -547,3 +547,43 @@ def test_smooth_uniform_skips_the_norm_of_v_only_where_it_cannot_matter():
         chi = rng.choice([-1.0, 1.0], 256)
         pm = np.concatenate((chi, -chi))
         assert smooth_uniform_pm1(o, pm) == _smooth_uniform_reference(o, pm)
+
+
+# ------------------------------------------------------------------------------ lifted characters beyond d = 62
+@pytest.mark.parametrize("d", [63, 64, 200])
+def test_lifted_characters_accept_the_cube_cap(d):
+    """LiftedCharacter and LiftedCharacterBatch accept d up to the cube's cap (as Character does): values by
+    their formula (support through the last coordinate), Python-int codes, a spec round trip, and an
+    in-band Monte Carlo answer on a Gaussian oracle; the exact image still needs a lift on the same d."""
+    from sqsim import Gaussian
+    from sqsim.lift import CompressedLift, LiftedCharacter, LiftedCharacterBatch
+    from sqsim.lift._queries import exact_image
+    from sqsim.oracles._sandbox import deserialize_query, serialize_query
+
+    S = [0, 5, d - 1]
+    q = LiftedCharacter(d, S, (0.25, -0.5))
+    assert q.code == (1 << 0) + (1 << 5) + (1 << (d - 1)) and q.reads == tuple(S)
+    rng = np.random.default_rng(d)
+    Z, lab = rng.standard_normal((400, d)), rng.choice([0.0, -1.5, 2.0], 400)
+    expected = np.where(lab != 0, -0.5, 0.25) * (-1.0) ** (Z[:, S] >= 0).sum(axis=1)
+    np.testing.assert_array_equal(q.values(Z, lab, False), expected)
+    back = deserialize_query(serialize_query(q))
+    assert type(back) is LiftedCharacter and back.d == d and back.support == q.support and back.weights == q.weights
+    batch = LiftedCharacterBatch(d, supports=[[], [d - 1], S], weights=(0.0, 1.0))
+    assert [m.code for m in batch.members] == [0, 1 << (d - 1), q.code]
+    o = SQOracle(Gaussian(d), lambda Z: (Z[:, d - 1] >= 0).astype(float), 0.1, seed=3)
+    a = o.ask(LiftedCharacter(d, [d - 1], (0.25, -0.5)))
+    # phi = w_l (-1)^{1[z >= 0]} with l = 1[z >= 0], z = z_{d-1}: 0.25 (z < 0) and 0.5 (z >= 0), mean 0.375
+    assert abs(a - 0.375) <= 0.1 + o.ledger[0].truth_error
+    with pytest.raises(InvalidParameterError, match="d = 8"):
+        exact_image(q, CompressedLift(8, 2, 0.1), True)
+
+
+def test_lifted_characters_refuse_d_beyond_the_cube_cap():
+    from sqsim.lift import LiftedCharacter, LiftedCharacterBatch
+
+    for make in (lambda: LiftedCharacter(4097, [0]), lambda: LiftedCharacterBatch(4097, supports=[[0]]),
+                 lambda: LiftedCharacter(0, [])):
+        with pytest.raises(InvalidParameterError, match="'d' parameter of LiftedCharacter"):
+            make()
+    assert LiftedCharacter(4096, [4095]).code == 1 << 4095
