@@ -82,10 +82,8 @@ class MonteCarloEngine:
         return self.n
 
     def key(self, query):
-        if self._structured and type(query) in _STRUCTURED:
-            pv = self.characters.probe_values(query)
-        else:
-            pv = self.probes.values(query, self.binary)
+        """(key, probe vector) of a query evaluated on the probe set (characters: ``characters.evaluate``)."""
+        pv = self.probes.values(query, self.binary)
         return _keys.probe_key(self.context, pv), pv
 
     def character(self, query) -> Evaluation:
