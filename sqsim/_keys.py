@@ -110,11 +110,27 @@ def code_fingerprint(fn) -> str:
 
 def probe_key(context: str, values: np.ndarray) -> str:
     """The key of a query on a Monte Carlo domain: a hash of its values on the fixed probe set only."""
-    b = hashlib.blake2b(digest_size=16)
-    b.update(context.encode())
-    b.update(b"\0")
-    b.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
-    return b.hexdigest()
+    return probe_keyer(context)(np.ascontiguousarray(values, dtype=np.float64))
+
+
+def probe_keyer(context: str):
+    """``probe_key`` with ``context`` fixed: a function of the probe values (a C-contiguous float64 array, or
+    any C-contiguous array holding the same 8-byte patterns, e.g. their uint64 view) -> key.
+
+    The hash input is the same bytes, context, a zero byte, then the values' native bytes (``tobytes()``),
+    fed without a copy; the context's part of the hash state is computed once.
+    """
+    base = hashlib.blake2b(digest_size=16)
+    base.update(context.encode())
+    base.update(b"\0")
+    copy = base.copy
+
+    def key(values: np.ndarray) -> str:
+        b = copy()
+        b.update(values)
+        return b.hexdigest()
+
+    return key
 
 
 def alternative(key: str, attempt: int) -> str:

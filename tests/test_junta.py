@@ -405,3 +405,185 @@ def test_a_query_that_writes_to_its_batch_is_refused():
     with pytest.raises(Exception, match="read-only"):
         oracle.ask(Query(writes, name="writes", reads=[3]))
     assert len(oracle.ledger) == 0
+
+
+# ------------------------------------------------------------------------------------------ fast characters
+def _fast_queries(d, T):
+    """Characters and label characters that exercise every branch of JuntaCharacters.probe_bits."""
+    rng = np.random.default_rng(d)
+    qs = [Character(d, []), Character(d, [T[0]]), Character(d, list(T)), Character(d, [0, d - 1]),
+          Character(d, range(0, d, 2)), Character(d, range(d))]
+    qs += [Character(d, sorted(rng.choice(d, k, replace=False).tolist())) for k in (2, 3, 5, 6, 7, 8, 20)]
+    for w in ((0.5, -0.25), (0.0, 1.0), (1.0, -1.0), (0.1, 0.7), (-1.0, 0.0), (0.3, 0.3), (0.0, 0.0)):
+        qs += [LabelCharacter(d, S, w) for S in ([], [T[0]], list(T), [1, 2], range(1, d, 3))]
+    return qs
+
+
+def _reference_key(context, values):
+    """The key rule spelled out (docs/theory/juntas.md, juntas-fast-keys): blake2b of the context, a zero
+    byte and the float64 values."""
+    import hashlib
+
+    b = hashlib.blake2b(digest_size=16)
+    b.update(context.encode() + b"\0" + np.asarray(values, dtype=np.float64).tobytes())
+    return b.hexdigest()
+
+
+@pytest.mark.parametrize("d", [25, 32, 63, 64, 200])
+def test_fast_character_probe_vectors_and_keys_equal_the_generic_ones(d):
+    """Bit for bit: the probe vector from the sign rows, the query's own values on the probe set and the
+    previous product form; the key, the key rule applied to the evaluated values."""
+    T = (3, d - 2)
+    eng = SQOracle(BooleanCube(d), Parity(d, list(T)), 0.05, seed=9)._engine
+    probes, fast = eng.probes, eng.characters
+    bits = probe_bits(probes)
+    for q in _fast_queries(d, T):
+        generic = probes.values(q)
+        previous = probe_character_values(bits, probes.labels, q)
+        assert fast.probe_values(q).tobytes() == generic.tobytes() == previous.tobytes()
+        ev = eng.evaluate(q)
+        assert ev.key == _reference_key(eng.context, generic)
+        assert ev.noise_vector().tobytes() == generic.tobytes()
+        assert (ev.probe_code == q.code) if type(q) is Character else ev.probe_code is None
+
+
+def test_fast_label_character_patterns_keep_the_sign_of_a_zero_weight():
+    """0.0 and -0.0 are equal dict keys: the weight patterns are still told apart (a -0.0 weight gives -0.0 at
+    chi = +1, as the product w chi does)."""
+    eng = SQOracle(BooleanCube(40), Parity(40, [1, 2]), 0.05, seed=1)._engine
+    bits = probe_bits(eng.probes)
+    for w in ((0.0, 0.5), (-0.0, 0.5), (0.5, -0.0), (0.0, 0.5)):
+        q = LabelCharacter(40, [1, 7], (0.25, 0.5))
+        q.weights = w  # past check_weights, which folds -0.0
+        previous = probe_character_values(bits, eng.probes.labels, q)
+        assert eng.characters.probe_values(q).tobytes() == previous.tobytes()
+
+
+class _PreviousCharacters:
+    """The junta path's characters as they were computed before the sign-row fast path: the product-form probe
+    vector, probe_key, and the generic smooth noise (no probe_code)."""
+
+    def __init__(self, eng):
+        self.eng, self.bits = eng, probe_bits(eng.probes)
+
+    def evaluate(self, query):
+        from sqsim import _keys
+
+        pv = probe_character_values(self.bits, self.eng.probes.labels, query)
+        ev = self.eng.junta.character(query, _keys.probe_key(self.eng.context, pv), pv,
+                                      {"truth_path": "junta", "junta_size": len(self.eng.junta.support)})
+        ev.probe_code = None
+        return ev
+
+    label_character = character = evaluate
+
+
+def _junta_session(o, d):
+    rng = np.random.default_rng(3)
+    qs = _fast_queries(d, (3, d - 2)) + [Character(d, sorted(rng.choice(d, 3, replace=False).tolist()))
+                                        for _ in range(40)]
+    for q in qs:
+        o.ask(q)
+    o.ask(Character(d, [3]))  # a repeat
+    o.ask(LabelCharacter(d, [3, d - 2], (0.5, -0.25)))  # a repeat
+    o.ask_batch([Character(d, [1, 4]), LabelCharacter(d, [1, 4], (0.2, 0.9)), Character(d, [1, 4])])
+    o.ask_batch(CharacterBatch(d, supports=[[2], [3, d - 2], []]))
+    return o.ledger
+
+
+@pytest.mark.parametrize("d", [32, 64])
+@pytest.mark.parametrize("answers", ["exact", "noisy", "rounded", "adversarial", "sampled"])
+def test_fast_junta_characters_reproduce_the_previous_ledger(d, answers):
+    """The ask fast path (lookups, sign rows, keyer, structured noise) and the previous path (ask through the
+    batch template, product-form probe vectors, probe_key, generic noise) record identical ledgers."""
+    mk = lambda: SQOracle(BooleanCube(d), Parity(d, [3, d - 2]), 0.05, answers=answers, seed=11)
+    fast = mk()
+    slow = mk()
+    assert fast._structured
+    object.__setattr__(slow, "_structured", False)  # sealed oracle: this test opts out of its fast path
+    slow._engine.characters = _PreviousCharacters(slow._engine)
+    a, b = _junta_session(fast, d), _junta_session(slow, d)
+    assert len(a) == len(b) > 90
+    assert a.fingerprint() == b.fingerprint()
+    assert [r.key for r in a] == [r.key for r in b] and [r.answer for r in a] == [r.answer for r in b]
+
+
+def _smooth_uniform_reference(o, v):
+    """The noisy strategy's variable as first written (mean, norm and |v| each computed)."""
+    import math
+
+    from sqsim._random import derived_rng
+
+    c = v - float(np.add.reduce(v)) / v.shape[0]
+    norm = math.sqrt(float(c.dot(c)))
+    if not norm > 1e-12 * max(1.0, math.sqrt(float(v.dot(v)))):
+        return float(derived_rng(o._entropy, "noise", "constant").random())
+    g = derived_rng(o._entropy, "noise", v.shape[0]).standard_normal(v.shape[0])
+    return 0.5 * math.erfc(-float(g @ c) / (norm * math.sqrt(2.0)))
+
+
+def test_smooth_uniform_skips_the_norm_of_v_only_where_it_cannot_matter():
+    """The constant-query test without |v| when the centred norm clears every |v| <= sqrt(n): the same u as
+    the reference on random, constant and nearly constant vectors in [-1, 1] (both sides of the threshold)."""
+    from sqsim.oracles._answering import smooth_uniform, smooth_uniform_pm1
+    from sqsim.oracles._evaluation import Evaluation
+
+    o = SQOracle(BooleanCube(40), Parity(40, [1, 2]), 0.05, answers="noisy", seed=2)
+    rng = np.random.default_rng(0)
+    cases = [rng.uniform(-1, 1, 512), np.full(512, 0.3), np.full(512, -1.0), np.ones(5), np.zeros(512)]
+    for eps in (1e-9, 2.3e-12, 1.5e-12, 1e-12, 5e-13, 1e-14):  # centred norms around 1e-12 sqrt(512)
+        v = np.full(512, 0.5)
+        v[:256] += eps
+        cases.append(v)
+        cases.append(np.where(np.arange(512) % 2 == 0, 1.0, 1.0 - eps))
+    branches = set()
+    for v in cases:
+        ev = Evaluation(0.0, 0.0, 0.0, "k", 0.0, lambda v=v: v)
+        u = smooth_uniform(o, ev)
+        assert u == _smooth_uniform_reference(o, v)
+        branches.add(u == _smooth_uniform_reference(o, np.zeros(3)))
+    assert branches == {True, False}  # some cases took the constant stream, some the smooth one
+    for _ in range(20):
+        chi = rng.choice([-1.0, 1.0], 256)
+        pm = np.concatenate((chi, -chi))
+        assert smooth_uniform_pm1(o, pm) == _smooth_uniform_reference(o, pm)
+
+
+# ------------------------------------------------------------------------------ lifted characters beyond d = 62
+@pytest.mark.parametrize("d", [63, 64, 200])
+def test_lifted_characters_accept_the_cube_cap(d):
+    """LiftedCharacter and LiftedCharacterBatch accept d up to the cube's cap (as Character does): values by
+    their formula (support through the last coordinate), Python-int codes, a spec round trip, and an
+    in-band Monte Carlo answer on a Gaussian oracle; the exact image still needs a lift on the same d."""
+    from sqsim import Gaussian
+    from sqsim.lift import CompressedLift, LiftedCharacter, LiftedCharacterBatch
+    from sqsim.lift._queries import exact_image
+    from sqsim.oracles._sandbox import deserialize_query, serialize_query
+
+    S = [0, 5, d - 1]
+    q = LiftedCharacter(d, S, (0.25, -0.5))
+    assert q.code == (1 << 0) + (1 << 5) + (1 << (d - 1)) and q.reads == tuple(S)
+    rng = np.random.default_rng(d)
+    Z, lab = rng.standard_normal((400, d)), rng.choice([0.0, -1.5, 2.0], 400)
+    expected = np.where(lab != 0, -0.5, 0.25) * (-1.0) ** (Z[:, S] >= 0).sum(axis=1)
+    np.testing.assert_array_equal(q.values(Z, lab, False), expected)
+    back = deserialize_query(serialize_query(q))
+    assert type(back) is LiftedCharacter and back.d == d and back.support == q.support and back.weights == q.weights
+    batch = LiftedCharacterBatch(d, supports=[[], [d - 1], S], weights=(0.0, 1.0))
+    assert [m.code for m in batch.members] == [0, 1 << (d - 1), q.code]
+    o = SQOracle(Gaussian(d), lambda Z: (Z[:, d - 1] >= 0).astype(float), 0.1, seed=3)
+    a = o.ask(LiftedCharacter(d, [d - 1], (0.25, -0.5)))
+    # phi = w_l (-1)^{1[z >= 0]} with l = 1[z >= 0], z = z_{d-1}: 0.25 (z < 0) and 0.5 (z >= 0), mean 0.375
+    assert abs(a - 0.375) <= 0.1 + o.ledger[0].truth_error
+    with pytest.raises(InvalidParameterError, match="d = 8"):
+        exact_image(q, CompressedLift(8, 2, 0.1), True)
+
+
+def test_lifted_characters_refuse_d_beyond_the_cube_cap():
+    from sqsim.lift import LiftedCharacter, LiftedCharacterBatch
+
+    for make in (lambda: LiftedCharacter(4097, [0]), lambda: LiftedCharacterBatch(4097, supports=[[0]]),
+                 lambda: LiftedCharacter(0, [])):
+        with pytest.raises(InvalidParameterError, match="'d' parameter of LiftedCharacter"):
+            make()
+    assert LiftedCharacter(4096, [4095]).code == 1 << 4095

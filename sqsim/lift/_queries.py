@@ -17,6 +17,7 @@ from itertools import combinations
 
 import numpy as np
 
+from .._domains import MAX_CUBE_D
 from .._errors import InvalidParameterError, QueryRangeError
 from .._queries import LabelCharacter, MemberBatch, Query, check_weights, _check_support, check_values, support_code
 from ._intervals import normal_quantile
@@ -45,6 +46,8 @@ class LiftedCharacter(Query):
     Parameters
     ----------
     d : int
+        1 <= d <= 4096 (``sqsim._domains.MAX_CUBE_D``, the Boolean cube's cap). The exact image needs a lift
+        on the same d (CompressedLift: d <= 62); beyond it the query is an ordinary Gaussian query.
     support : sequence of int
         Distinct coordinate indices in [0, d - 1] (may be empty).
     weights : pair of float, default (0.0, 1.0)
@@ -63,7 +66,8 @@ class LiftedCharacter(Query):
     structured = True
 
     def __init__(self, d, support, weights=(0.0, 1.0), name=None):
-        check_param("d", d, Interval(int, 1, 62), "LiftedCharacter")
+        # the cap of the cube its Boolean image lives on (Character, CharacterBatch); the code is a Python int
+        check_param("d", d, Interval(int, 1, MAX_CUBE_D), "LiftedCharacter")
         self.d = int(d)
         self.support = _check_support(support, self.d, "LiftedCharacter")
         self.code = support_code(self.support)
@@ -94,7 +98,7 @@ class LiftedCharacterBatch(MemberBatch):
     """
 
     def __init__(self, d, max_size=None, *, supports=None, weights=(0.0, 1.0)):
-        check_param("d", d, Interval(int, 1, 62), "LiftedCharacterBatch")
+        check_param("d", d, Interval(int, 1, MAX_CUBE_D), "LiftedCharacterBatch")
         self.d = int(d)
         if (max_size is None) == (supports is None):
             raise InvalidParameterError(

@@ -52,27 +52,42 @@ def smooth_uniform(self, ev) -> float:
     # v.mean() and np.linalg.norm spelled out (the same pairwise sum, dot products and correctly rounded sqrt)
     c = v - float(np.add.reduce(v)) / v.shape[0]
     norm = math.sqrt(float(c.dot(c)))
-    if not norm > 1e-12 * max(1.0, math.sqrt(float(v.dot(v)))):
+    # the constant-query test norm > 1e-12 max(1, |v|): a noise vector holds query values, checked to lie in
+    # [-1, 1] (Query.values and the structured twins), so |v| <= sqrt(len v) and a norm above
+    # 1e-12 max(1, sqrt(len v)) (rounded up) passes the test whatever |v| is: |v| is computed only below that
+    if not (norm > 1.001e-12 * max(1.0, math.sqrt(v.shape[0]))
+            or norm > 1e-12 * max(1.0, math.sqrt(float(v.dot(v))))):
         return float(derived_rng(self._entropy, "noise", "constant").random())
-    if v.shape[0] not in self._noise_features:
-        self._noise_features[v.shape[0]] = derived_rng(self._entropy, "noise", v.shape[0]).standard_normal(v.shape[0])
-    return 0.5 * math.erfc(-float(self._noise_features[v.shape[0]] @ c) / (norm * math.sqrt(2.0)))
+    return 0.5 * math.erfc(-float(noise_features(self, v.shape[0]).dot(c)) / (norm * math.sqrt(2.0)))
 
 
-def smooth_uniform_character(self, probes, code: int) -> float:
-    """:func:`smooth_uniform` of a character correlation (1 - 2l) chi_S on Boolean probe labels, from its
-    structure: the same floats without the generic centring and norms.
+def noise_features(self, n: int) -> np.ndarray:
+    """g ~ N(0, I_n) of the noisy strategy, fixed by the oracle seed (drawn once per length n).
 
-    The probe vector is v = (chi, -chi) (labels 0 and 1), a +-1 vector whose sum is exactly 0, so
-    v - mean(v) = v and |v| = sqrt(len v) exactly; <g, v> is the same BLAS dot of the same two vectors.
+    Its products with a probe vector are ``g.dot(c)``: for two 1-D float64 arrays numpy's ``g @ c`` (matmul,
+    scalar output) calls the same dtype dot function (BLAS ddot on contiguous data) with less dispatch, so
+    the floats are those of the original ``g @ c``.
     """
-    c = probes.character_vector(code)
-    n = c.shape[0]
     g = self._noise_features.get(n)
     if g is None:
         g = self._noise_features[n] = derived_rng(self._entropy, "noise", n).standard_normal(n)
-    return 0.5 * math.erfc(-float(g @ c) / (math.sqrt(float(n)) * math.sqrt(2.0)))
+    return g
 
+
+def smooth_uniform_pm1(self, c: np.ndarray) -> float:
+    """:func:`smooth_uniform` of a character correlation (1 - 2l) chi_S on Boolean probe labels, given its
+    probe vector c = (chi, -chi): the same floats without the generic centring and norms.
+
+    c is a +-1 vector whose sum is exactly 0, so c - mean(c) = c and |c| = sqrt(len c) exactly; <g, c> is
+    the same BLAS dot of the same two vectors (docs/theory/structured-queries.md, section noise).
+    """
+    n = c.shape[0]
+    return 0.5 * math.erfc(-float(noise_features(self, n).dot(c)) / (math.sqrt(float(n)) * math.sqrt(2.0)))
+
+
+def smooth_uniform_character(self, probes, code: int) -> float:
+    """:func:`smooth_uniform_pm1` of the character with code ``code`` on an enumerated engine's probe set."""
+    return smooth_uniform_pm1(self, probes.character_vector(code))
 
 
 def record_null(self, ev, extra: dict) -> float:
@@ -148,8 +163,8 @@ def answer_fast(self, query: Query, ev, kind: str) -> dict:
         grid = self._grid()
         a = min(max(round(ev.truth / grid) * grid, lo), hi)
     else:  # noisy
-        code = ev.probe_code
-        u = smooth_uniform(self, ev) if code is None else smooth_uniform_character(self, self._engine.probes, code)
+        # probe_code set: the noise vector is a character's (chi, -chi) (enumerated and junta engines)
+        u = smooth_uniform(self, ev) if ev.probe_code is None else smooth_uniform_pm1(self, ev.noise_vector())
         a = min(max(lo + u * (hi - lo), lo), hi)
     a = float(a)
     if not lo <= a <= hi:

@@ -85,7 +85,8 @@ class BaseOracle(Sealed):
         #: the built-in strategy answered inline (None: through AnswerContext), and whether Character and
         #: LabelCharacter queries take the lookup path of ``ask`` (docs/theory/structured-queries.md)
         self._fast_kind = None if version_space else fast_strategy(self.strategy)
-        self._structured = type(self._engine) is EnumeratedEngine and self._engine.structured
+        self._structured = (type(self._engine) in (EnumeratedEngine, MonteCarloEngine)
+                            and self._engine.structured)
         self._d = domain.d
         table = getattr(self._engine, "table", None)
         if (isinstance(self.strategy, NullAdversary) and not version_space and self.exact

@@ -229,8 +229,8 @@ class EnumeratedEngine:
         for q, dq in zip(st.Q, st.dq):
             h += dq * q.item(code)
         return Evaluation(st.spec.item(code) / st.n + 0.0, 0.0, 0.0, self._finalize(h & _keys.MASK),
-                          st.null_empty if code == 0 else st.null_other, self._character_noise(code),
-                          probe_code=code)
+                          st.null_empty if code == 0 else st.null_other,
+                          lambda: self.probes.character_vector(code), probe_code=code)
 
     def label_character(self, query: LabelCharacter) -> Evaluation:
         """phi = w_y chi_S(x): truth (w_0 n_0 + w_1 n_1) / N, correctly rounded, with n_0 + n_1 = N [S = {}]

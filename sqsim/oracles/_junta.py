@@ -21,7 +21,10 @@ coordinates filled with seeded random digits (different per row), and any differ
 :class:`QueryContractError` naming the query and its reads, before anything is recorded.
 
 Keys and noise vectors stay the Monte Carlo engine's (values on the fixed probe set), so a query gets
-the same key whichever path computes its truth.
+the same key whichever path computes its truth. For characters and label characters
+:class:`JuntaCharacters` builds those values from per-coordinate sign rows of the probe points and
+hashes them with the context's hash state computed once (docs/theory/juntas.md, section
+juntas-fast-keys): the same bytes, the same keys.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import math
 
 import numpy as np
 
+from .. import _keys
 from .._domains import CHUNK
 from .._errors import InvalidParameterError, QueryContractError
 from .._kernels import pick
@@ -92,6 +96,7 @@ class JuntaEngine:
         self.values, self.index = vals, idx.astype(np.int32)
         self.marginal = np.bincount(idx, minlength=len(vals)) / y.shape[0]
         self.boolean = bool(np.all((y == 0.0) | (y == 1.0)))
+        self._p1 = float(self.marginal[-1]) if self.values[-1] == 1.0 else 0.0  # P[f = 1]
         self._spectrum = None
 
     # ------------------------------------------------------------------ patterns
@@ -170,14 +175,16 @@ class JuntaEngine:
             sub |= 1 << i
         return float(self.spectrum()[sub] / self.y.shape[0])
 
-    def character(self, query, key: str, pv) -> Evaluation:
-        """Truth and null of a Character or LabelCharacter from the spectrum (docs/theory/juntas.md)."""
+    def character(self, query, key: str, pv, extra: dict) -> Evaluation:
+        """Truth and null of a Character or LabelCharacter from the spectrum (docs/theory/juntas.md); ``pv``
+        its probe vector, ``extra`` the record's extra fields (a fresh dict)."""
         F = self.walsh(query.support)
         e = 1.0 if not query.support else 0.0
-        p1 = float(self.marginal[-1]) if self.values[-1] == 1.0 else 0.0  # P[f = 1]
-        extra = {"truth_path": "junta", "junta_size": len(self.support)}
+        p1 = self._p1
         if type(query) is Character:
-            return Evaluation(F, 0.0, 0.0, key, e * (1.0 - 2.0 * p1), lambda: pv, extra)
+            # probe_code: pv is the +-1 vector (chi, -chi), so the noisy strategy takes its structured path
+            return Evaluation(F, 0.0, 0.0, key, e * (1.0 - 2.0 * p1), lambda: pv, extra,
+                              probe_code=query.code)
         w0, w1 = query.weights
         a, b = (e + F) / 2.0, (e - F) / 2.0  # E[chi_S 1{f = 0}], E[chi_S 1{f = 1}]: exact dyadic rationals
         return Evaluation(w0 * a + w1 * b, EXACT_FP_ERROR, 0.0, key, e * (w0 * (1.0 - p1) + w1 * p1),
@@ -284,13 +291,108 @@ class JuntaEngine:
                           f"(other coordinates 0)")
 
 
+#: the IEEE-754 sign bit of a float64 (flipping it negates a value exactly, zeros included)
+SIGN_BIT = np.uint64(1 << 63)
+#: supports up to this size are XOR-ed row by row (one numpy call each); larger ones in one reduction
+XOR_CHAIN_MAX = 6
+
+
+class JuntaCharacters:
+    """Characters and label characters beyond the enumeration guard, without evaluating the query.
+
+    Truth and null from the junta engine's spectrum (:meth:`JuntaEngine.character`); the probe vector (the
+    query's values on the fixed probe set, label-major over the probe labels (0, 1)) and its key from
+    per-coordinate sign rows (docs/theory/juntas.md, section juntas-fast-keys): w_l chi_S(x_p) is w_l with its
+    sign bit flipped by the parity of x_p on S, so its 8-byte pattern is
+
+        bits(w_l) XOR (parity_S(x_p) << 63),   parity_S(x_p) << 63 = XOR_{j in S} (x_{p,j} << 63),
+
+    the bytes ``probe_character_values`` produces and the key hashes (:func:`sqsim._keys.probe_keyer`).
+
+    Parameters
+    ----------
+    engine : JuntaEngine
+    probes : ProbeSet
+        Boolean probe labels (0, 1).
+    context : str
+        The Monte Carlo engine's key context.
+    """
+
+    def __init__(self, engine: JuntaEngine, probes, context: str):
+        if not np.array_equal(probes.labels, [0.0, 1.0]):
+            raise ValueError("JuntaCharacters needs the Boolean probe labels (0, 1)")  # pragma: no cover
+        self.engine = engine
+        self._X = probes.X
+        self._key = _keys.probe_keyer(context)
+        #: rows[j]: x_{p,j} << 63 for the probe points p, twice (both probe labels), uint64, read-only; built
+        #: at a coordinate's first use (d rows of 4 KiB at most)
+        self._rows: list = [None] * probes.X.shape[1]
+        #: the 8-byte patterns of (w_0 repeated, w_1 repeated) by weight pair; the character's is (1, -1)
+        self._patterns: dict[tuple[float, float], np.ndarray] = {}
+        self._character_pattern = self._weight_pattern((1.0, -1.0))
+        self._extra = {"truth_path": "junta", "junta_size": len(engine.support)}
+
+    def _row(self, j: int) -> np.ndarray:
+        r = self._rows[j]
+        if r is None:
+            half = self._X[:, j].astype(np.uint64) << np.uint64(63)
+            r = self._rows[j] = np.concatenate((half, half))
+            r.flags.writeable = False
+        return r
+
+    def _weight_pattern(self, w) -> np.ndarray:
+        if not (w[0] and w[1]):  # 0.0 == -0.0 (and they hash alike): key zeros by their sign bit too
+            w = (w[0], w[1], math.copysign(1.0, w[0]), math.copysign(1.0, w[1]))
+        p = self._patterns.get(w)
+        if p is None:
+            if len(self._patterns) >= 4096:
+                self._patterns.clear()
+            P = self._X.shape[0]
+            p = np.repeat(np.array([w[0], w[1]], dtype=np.float64), P).view(np.uint64)
+            p.flags.writeable = False
+            self._patterns[w] = p
+        return p
+
+    def probe_bits(self, query) -> np.ndarray:
+        """The probe vector's 8-byte patterns (uint64, length 2 x probe points; a fresh array or a read-only
+        table, never written afterwards)."""
+        base = self._character_pattern if type(query) is Character else self._weight_pattern(query.weights)
+        S = query.support
+        k = len(S)
+        if k == 0:
+            return base
+        rows = self._rows
+        if k <= XOR_CHAIN_MAX:
+            r = rows[S[0]]
+            out = np.bitwise_xor(base, r if r is not None else self._row(S[0]))
+            for j in S[1:]:
+                r = rows[j]
+                np.bitwise_xor(out, r if r is not None else self._row(j), out=out)
+            return out
+        out = np.bitwise_xor.reduce(np.stack([self._row(j) for j in S]), axis=0)
+        np.bitwise_xor(out, base, out=out)
+        return out
+
+    def probe_values(self, query) -> np.ndarray:
+        """The probe vector (float64), bit-identical to ``probe_character_values`` and ``ProbeSet.values``."""
+        return self.probe_bits(query).view(np.float64)
+
+    def evaluate(self, query) -> Evaluation:
+        """The Evaluation of a Character or LabelCharacter: spectrum truth and null, probe key and vector."""
+        bits = self.probe_bits(query)
+        pv = bits.view(np.float64)
+        return self.engine.character(query, self._key(bits), pv, dict(self._extra))
+
+
 def probe_bits(probes) -> np.ndarray:
-    """The probe points' character signs 1 - 2 x_j as a (d, P) float64 array, one row per coordinate."""
+    """The probe points' character signs 1 - 2 x_j as a (d, P) float64 array, one row per coordinate (the
+    input of :func:`probe_character_values`)."""
     return np.ascontiguousarray(1.0 - 2.0 * probes.X.T)
 
 
 def probe_character_values(signs: np.ndarray, labels: np.ndarray, query) -> np.ndarray:
-    """The probe vector of a Character or LabelCharacter from its structure, at any d.
+    """The probe vector of a Character or LabelCharacter from its structure, at any d: the product form, the
+    reference twin of :meth:`JuntaCharacters.probe_values` (tests compare the two bit for bit).
 
     Bit-identical to ``ProbeSet.values(query)`` (label-major: phi(x_p, l) for every probe label l and probe
     point x_p) for probe labels (0, 1): products of +-1 signs are exact in any order, and w_l chi is the

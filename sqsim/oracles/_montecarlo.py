@@ -19,11 +19,12 @@ record (``truth_error``, ``failure_probability``, ``truth_path``).
 from __future__ import annotations
 
 from .. import _keys
+from .._domains import BooleanCube
 from .._queries import Character, LabelCharacter
 from .._random import derived_rng
 from .._strategies import hoeffding_error
 from ._evaluation import Evaluation
-from ._junta import JuntaEngine, junta_guard, probe_bits, probe_character_values
+from ._junta import JuntaCharacters, JuntaEngine, junta_guard
 from ._probes import ProbeSet, labels_are_boolean
 from ._sampling import Sampler
 
@@ -58,7 +59,10 @@ class MonteCarloEngine:
         self.error = hoeffding_error(self.n, self.failure_probability, value_range)
         self._structured = (self.junta is not None and self.boolean_labels and self.junta.boolean
                             and not self.binary and domain.base == 2)
-        self._bits = probe_bits(self.probes) if self._structured else None
+        #: Character and LabelCharacter evaluations without evaluating the query (docs/theory/juntas.md)
+        self.characters = JuntaCharacters(self.junta, self.probes, self.context) if self._structured else None
+        #: whether the oracle's ``ask`` takes its lookup path for characters (as on enumerated cubes)
+        self.structured = self._structured and isinstance(domain, BooleanCube)
 
     @staticmethod
     def _junta_engine(domain, target, entropy, max_label_values):
@@ -78,18 +82,22 @@ class MonteCarloEngine:
         return self.n
 
     def key(self, query):
-        if self._structured and type(query) in _STRUCTURED:
-            pv = probe_character_values(self._bits, self.probes.labels, query)
-        else:
-            pv = self.probes.values(query, self.binary)
+        """(key, probe vector) of a query evaluated on the probe set (characters: ``characters.evaluate``)."""
+        pv = self.probes.values(query, self.binary)
         return _keys.probe_key(self.context, pv), pv
 
+    def character(self, query) -> Evaluation:
+        """A Character's or LabelCharacter's evaluation (``structured`` engines only)."""
+        return self.characters.evaluate(query)
+
+    label_character = character
+
     def evaluate(self, query) -> Evaluation:
+        if self._structured and type(query) in _STRUCTURED:
+            return self.characters.evaluate(query)
         key, pv = self.key(query)
         why = self._junta_why
         if self.junta is not None:
-            if self._structured and type(query) in _STRUCTURED:
-                return self.junta.character(query, key, pv)
             U, why = self.junta.plan(query)
             if U is not None:
                 return self.junta.evaluate(query, U, key, pv, boolean_labels=self.boolean_labels,
