@@ -337,3 +337,35 @@ def test_bound_curves_take_the_class_size_and_the_boolean_tolerance():
     lines = _lines(experiments.plot(lifted, curves="parity_sq_lower_bound").axes["lifted-parity"])
     np.testing.assert_allclose(lines["curve: parity_sq_lower_bound(tau=0.25)"].get_ydata(),
                                [bounds.parity_sq_lower_bound(d, 0.25) for d in ds])
+
+
+def test_certified_sda_bound_is_drawn_and_cached(tmp_path):
+    """Sweep plots draw sqsim.dimension's certified lower bound per (family, d, tau), cached as JSON beside
+    the results file; redrawing reads the cache; certified=False leaves it out; example rows get none."""
+    from sqsim.dimension import sweep_bound
+
+    ds = (6, 8, 10)
+    rows = _rows(ds=ds) + _rows("gf2-elimination", seeds=3, ds=ds, oracle="example")
+    results = tmp_path / "results.jsonl"
+    import json
+
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    experiments.plot(results)  # without out_dir: drawn, nothing written
+    assert not (tmp_path / "bounds-cache").exists()
+    lines = _lines(experiments.plot(results, tmp_path / "plots").axes["parity"])
+    bound = [k for k in lines if k.startswith("bound: certified SDA")]
+    assert bound == ["bound: certified SDA (STAT, FGRVX17), tau=0.1"]
+    expected = [sweep_bound("parity", d, 0.1, None)["lower"] for d in ds]
+    assert expected[-1] > 0  # d = 10 at tau = 0.1 certifies a positive count
+    y = lines[bound[0]].get_ydata()
+    np.testing.assert_array_equal(lines[bound[0]].get_xdata(), ds)
+    np.testing.assert_array_equal(np.nan_to_num(y), expected)  # bounds of 0 are left out (nan)
+    cache = sorted((tmp_path / "bounds-cache").glob("*.json"))
+    assert len(cache) == len(ds)
+    stamps = [p.stat().st_mtime_ns for p in cache]
+    experiments.plot(results, tmp_path / "plots")
+    assert [p.stat().st_mtime_ns for p in cache] == stamps  # read, not recomputed
+    off = _lines(experiments.plot(results, certified=False).axes["parity"])
+    assert not [k for k in off if k.startswith("bound:")]
+    with pytest.raises(InvalidParameterError, match="'certified'"):
+        experiments.plot(results, certified="yes")

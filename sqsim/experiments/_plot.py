@@ -58,7 +58,7 @@ from ._curves import evaluate, resolve_curves
 from ._families import make_family
 from ._runner import read_results
 
-__all__ = ["BOUND_PROVIDERS", "MIN_SEEDS_FOR_BAND", "Figures", "plot", "series", "theory_curves"]
+__all__ = ["BOUND_PROVIDERS", "CertifiedBound", "MIN_SEEDS_FOR_BAND", "Figures", "plot", "series", "theory_curves"]
 
 CALLER = "sqsim.experiments.plot"
 _ELIMINATION = ("gf2-elimination",)
@@ -333,7 +333,46 @@ def _palette(name: str, n: int) -> list:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _draw_curves(ax, allrecs: list[dict], base: tuple, fam: str, curves: list, drawn: _Legend) -> set[str]:
+class CertifiedBound:
+    """A bound provider: the certified statistical-dimension lower bound of each swept family.
+
+    For every (family, oracle, tau) among a panel's SQ rows (example-oracle rows have no SQ bound) it
+    draws :func:`sqsim.dimension.sweep_bound`'s certified ``lower`` versus d: the number of queries
+    FGRVX17's SDA theorem guarantees at that tolerance (docs/theory/dimension.md and
+    docs/theory/dimension-lifted.md). Points where the bound is 0 or unknown are left out. Bounds
+    are computed once per (family, d, tau, oracle) and cached as JSON in ``cache_dir`` (None: no
+    cache), so redrawing a results file costs nothing.
+    """
+
+    def __init__(self, cache_dir=None):
+        self.cache_dir = None if cache_dir is None else Path(cache_dir)
+
+    def __call__(self, rows: list[dict]) -> list[tuple]:
+        from ..dimension import sweep_bound
+
+        groups: dict[tuple, dict[int, dict]] = defaultdict(dict)
+        for r in rows:
+            if r.get("oracle") in (None, "example") or r.get("tau") is None:
+                continue
+            fam = (r["family"], canonical(r.get("family_params") or {}))
+            groups[(fam, r["oracle"], float(r["tau"]))].setdefault(int(r["d"]), r)
+        families = {key[0] for key in groups}
+        out = []
+        for (fam, oracle, tau), by_d in sorted(groups.items(), key=lambda kv: tuple(map(str, kv[0]))):
+            ds = sorted(by_d)
+            bounds_d = [sweep_bound(by_d[d], d, tau, self.cache_dir, oracle=oracle) for d in ds]
+            if all(b is None for b in bounds_d):
+                continue
+            vals = [math.nan if b is None or not b["lower"] else float(b["lower"]) for b in bounds_d]
+            theorem = next(b for b in bounds_d if b is not None)["oracle"].upper()
+            label = (f"certified SDA ({theorem}, FGRVX17), tau={tau:g}"
+                     + (f", {fam[0]}" if len(families) > 1 else ""))
+            out.append((label, ds, vals))
+        return out
+
+
+def _draw_curves(ax, allrecs: list[dict], base: tuple, fam: str, curves: list, drawn: _Legend,
+                 providers: list) -> set[str]:
     """Theory, user and provider curves; returns the labels of the user curves drawn."""
     dgrid = dgrid_of(sorted({int(r["d"]) for r in allrecs}))
     for label, vals in theory_curves(allrecs, dgrid, base):
@@ -348,7 +387,7 @@ def _draw_curves(ax, allrecs: list[dict], base: tuple, fam: str, curves: list, d
         ax.plot(dgrid, vals, color=color, ls=_USER_STYLE, lw=1.5, zorder=3, label=f"curve: {label}")
         drawn.user = True
     provided = []
-    for provider in BOUND_PROVIDERS:
+    for provider in providers:
         for triple in provider(allrecs):
             label, ds, vals = triple
             ds, vals = np.asarray(ds, dtype=float), np.asarray(vals, dtype=float)
@@ -435,7 +474,8 @@ def _caption(recs: list[dict], lifted: bool, drawn: _Legend) -> str:
     return text
 
 
-def _draw_panel(ax, recs: list[dict], extra: list[dict], fam: str, label: str, curves: list) -> tuple[str, set]:
+def _draw_panel(ax, recs: list[dict], extra: list[dict], fam: str, label: str, curves: list,
+                providers: list) -> tuple[str, set]:
     """Draw one panel into ``ax``; returns (its caption, the labels of the user curves drawn)."""
     params = recs[0].get("family_params") or {}
     lifted = any(r.get("oracle") == "lifted" for r in recs)
@@ -444,7 +484,7 @@ def _draw_panel(ax, recs: list[dict], extra: list[dict], fam: str, label: str, c
     ax.set_yscale("log")
     _draw_series(ax, recs, lifted, drawn)
     _draw_boolean_beside(ax, extra, drawn)
-    user = _draw_curves(ax, allrecs, _base_class(fam, params), fam, curves, drawn)
+    user = _draw_curves(ax, allrecs, _base_class(fam, params), fam, curves, drawn, providers)
     _log_ticks(ax)
     dgrid = dgrid_of(sorted({int(r["d"]) for r in allrecs}))
     ax.set_xticks(dgrid if len(dgrid) <= 20 else dgrid[:: math.ceil(len(dgrid) / 20)])
@@ -459,7 +499,8 @@ def _draw_panel(ax, recs: list[dict], extra: list[dict], fam: str, label: str, c
     return _caption(recs, lifted, drawn), user
 
 
-def plot(results, out_dir=None, *, curves=None, select=None, ax=None, formats=("png", "svg")) -> Figures:
+def plot(results, out_dir=None, *, curves=None, select=None, ax=None, formats=("png", "svg"),
+         certified=True) -> Figures:
     """Draw queries versus d for every target family of a results file; return the figures.
 
     Parameters
@@ -495,6 +536,11 @@ def plot(results, out_dir=None, *, curves=None, select=None, ax=None, formats=("
         figure that is not ours (it is in the result's ``captions``).
     formats : tuple of str
         File formats written to ``out_dir``.
+    certified : bool
+        Draw the certified statistical-dimension lower bound of each swept family at each swept
+        tolerance (:class:`CertifiedBound`; docs/theory/dimension.md). When ``out_dir`` is given the
+        bounds are cached as JSON in ``bounds-cache/`` beside the results file (in ``out_dir`` when
+        rows are given), so redrawing costs nothing; without ``out_dir`` nothing is written.
 
     Returns
     -------
@@ -518,6 +564,16 @@ def plot(results, out_dir=None, *, curves=None, select=None, ax=None, formats=("
     from matplotlib.figure import Figure
 
     rows = _select(_rows(results), select)
+    if not isinstance(certified, bool):
+        raise InvalidParameterError(f"The 'certified' parameter of {CALLER} must be True or False. "
+                                    f"Got {show(certified)} instead.")
+    providers = list(BOUND_PROVIDERS)
+    if certified:
+        cache = None  # nothing is written without out_dir
+        if out_dir is not None:
+            folder = Path(results).parent if isinstance(results, (str, PathLike)) else Path(out_dir)
+            cache = folder / "bounds-cache"
+        providers.append(CertifiedBound(cache))
     resolved = resolve_curves(curves, CALLER)
     if ax is not None and not isinstance(ax, Axes):
         raise InvalidParameterError(f"The 'ax' parameter of {CALLER} must be a matplotlib Axes or None. "
@@ -536,7 +592,7 @@ def plot(results, out_dir=None, *, curves=None, select=None, ax=None, formats=("
             target = fig.subplots()
         else:
             fig, target = ax.figure, ax
-        caption, user = _draw_panel(target, recs, extra, recs[0]["family"], label, resolved)
+        caption, user = _draw_panel(target, recs, extra, recs[0]["family"], label, resolved, providers)
         drawn_user |= user
         if ax is None:
             wrapped = textwrap.wrap(caption, 150)
