@@ -19,12 +19,13 @@ Carlo on Gaussians: docs/theory/gradients.md, sections deep-model-bound and mont
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from scipy import stats
 
-from ._errors import InvalidParameterError
+from ._errors import InvalidParameterError, SealError
 from ._export import export
 from ._random import check_rng
 from ._validation import Interval, check_param, show
@@ -113,7 +114,45 @@ def check_vector(v, n: int, who: str, what) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- models
-class _Model:
+class Frozen:
+    """Mixin: attributes are read-only once the outermost ``__init__`` returns (copying and pickling stay allowed).
+
+    A gradient model reaches learners (``handle.model``); frozen, a learner cannot rebind its methods or
+    state through attribute writes. The oracle's truths do not depend on it anyway: they come from a
+    private copy (:meth:`_rebuilt`) built at the oracle's construction (docs/theory/gradients.md, section
+    approximate-gradient-oracle).
+    """
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            return
+
+        @functools.wraps(init)
+        def sealed_init(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            if type(self).__init__ is sealed_init:  # the outermost __init__: seal
+                object.__setattr__(self, "_frozen_", True)
+
+        cls.__init__ = sealed_init
+
+    def __setattr__(self, name, value):
+        if self.__dict__.get("_frozen_", False):
+            from .oracles._violations import violation
+
+            raise violation(SealError, f"{type(self).__name__}.{name} is read-only: a gradient model is fixed at "
+                                       f"construction.")
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name):
+        from .oracles._violations import violation
+
+        raise violation(SealError, f"{type(self).__name__}.{name} cannot be deleted: a gradient model is fixed at "
+                                   f"construction.")
+
+
+class _Model(Frozen):
     """A parametric model f_v with closed-form population squared loss and gradient."""
 
     targets = ""
@@ -122,6 +161,15 @@ class _Model:
         check_param("d", d, Interval(int, 1, None), type(self).__name__)
         self.d = int(d)
         self.n_params = self.d  # single-index models: one weight per coordinate
+
+    def _arguments(self) -> tuple:
+        """The constructor arguments that describe this model completely."""
+        return (self.d,)
+
+    def _rebuilt(self):
+        """A fresh model from this one's description, through the validating constructor (the oracle's
+        private truth copy: nothing a holder of ``self`` did to ``self`` reaches it)."""
+        return type(self)(*type(self)._arguments(self))
 
     def init(self, rng, scale=1.0):
         """A random starting point: N(0, scale^2 / d) per coordinate."""
@@ -167,6 +215,9 @@ class OneHiddenReLU(_Model):
         check_param("width", width, Interval(int, 1, None), "OneHiddenReLU")
         self.width = int(width)
         self.n_params = self.width * (self.d + 1)
+
+    def _arguments(self) -> tuple:
+        return (self.d, self.width)
 
     def split(self, v):
         return v[: self.width], v[self.width:].reshape(self.width, self.d)
@@ -300,12 +351,12 @@ MODELS = {"relu": OneHiddenReLU, "cosine": CosineModel, "linear": LinearModel}
 
 def population_loss(model, v, target) -> float:
     """F(v) = E[(f_v(x) - y(x))^2] in closed form (evaluation only: not a query)."""
-    return model._parts(model.check_params(v, "population_loss"), target)[0]
+    return type(model)._parts(model, model.check_params(v, "population_loss"), target)[0]
 
 
 def population_gradient(model, v, target) -> np.ndarray:
     """grad F(v) in closed form (evaluation only: not a query)."""
-    return model._parts(model.check_params(v, "population_gradient"), target)[1]
+    return type(model)._parts(model, model.check_params(v, "population_gradient"), target)[1]
 
 
 class ModelHypothesis:

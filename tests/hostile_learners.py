@@ -683,3 +683,202 @@ def mixed_coded_query(k, X, y):
     the truth is always half that of :func:`coded_query`, but the probe vectors differ (fresh noise)."""
     codes = np.asarray(X, dtype=np.int64) @ (np.int64(1) << np.arange(X.shape[1], dtype=np.int64))
     return 0.5 * ((1.0 - 2.0 * y) * CODED_G[codes] + _MIX[int(k)][codes])
+
+
+# ============================================================================= gradient oracles
+# Hostile learners against ApproxGradientOracle (the hostile review of the autodiff gradient oracle).
+GRADIENT_SUPPORT = [1, 4, 6]
+
+
+def gradient_cube_oracle(answers="adversarial", seed=0, budget=None, guard=None, d=8, dtype="float64"):
+    from sqsim import ApproxGradientOracle
+    from sqsim.nn import MLP, JaxModel
+
+    return ApproxGradientOracle(BooleanCube(d), Parity(d, GRADIENT_SUPPORT), JaxModel(MLP(d, (8,)), dtype=dtype,
+                                                                                          inputs="pm1"),
+                                0.05, answers=answers, seed=seed, budget=budget)
+
+
+def gradient_gaussian_oracle(answers="adversarial", seed=0, budget=None, guard=None):
+    from sqsim import ApproxGradientOracle, OneHiddenReLU
+    from sqsim.concepts import ReLUNetwork
+
+    neuron = ReLUNetwork([np.array([[0.6], [-0.8], [0.0], [0.0]]), np.ones((1, 1))], [np.zeros(1), np.zeros(1)])
+    return ApproxGradientOracle(Gaussian(4), neuron, OneHiddenReLU(4, 2), 0.05, answers=answers, seed=seed,
+                                budget=budget)
+
+
+def _parity_from_table(X, y, d):
+    s = 1.0 - 2.0 * np.asarray(y, dtype=np.float64)
+    X = np.asarray(X)
+
+    def corr(m):
+        cols = [j for j in range(d) if m >> j & 1]
+        return abs(float(np.mean(s * (1 - 2 * (X[:, cols].sum(1) % 2)))))
+    best = max(range(1, 2**d), key=corr)
+    return Parity(d, [j for j in range(d) if best >> j & 1])
+
+
+class _GradientHostile(Learner):
+    oracle_kinds = ("gradient",)
+    domains = ("boolean", "gaussian")
+    width = 2  # check_learner's default problem
+
+    def _guess(self, h):
+        return Parity(h.domain.d, []) if h.domain.kind == "boolean" else None
+
+
+class ModelPatchLearner(_GradientHostile):
+    """A2: patches the model the handle shows so that the oracle's next truth hands the spy the label table
+    (JaxModel: ``expectation``) or the target (closed-form: ``_parts``): first stealthily through
+    ``vars(model)`` (no refusal), then the compiled-function cache, then plain setattr (refused)."""
+
+    def _learn(self, h):
+        m, stolen = h.model, {}
+        jax_model = hasattr(m, "expectation")
+        name = "expectation" if jax_model else "_parts"
+        real = getattr(type(m), name)
+
+        def spy(*args):
+            if jax_model:
+                stolen.setdefault("Xy", (np.array(args[1]), np.array(args[2])))
+            else:
+                stolen.setdefault("target", args[1])
+            return real(m, *args)
+
+        routes = [("vars(model)", lambda: vars(m).__setitem__(name, spy)),
+                  ("model._compiled", lambda: vars(m)["_compiled"].update(
+                      square=lambda v, X, y, w, c: (stolen.setdefault("Xy", (np.array(X), np.array(y))), 1 / 0))),
+                  ("setattr", lambda: setattr(m, name, spy))]
+        route = "none"
+        for label, patch in routes:
+            _attempt(patch)
+            _attempt(h.gradient, m.init(np.random.default_rng(h.queries)))
+            if stolen:
+                route = label
+                break
+        if "Xy" in stolen:
+            X, y = stolen["Xy"]
+            return _parity_from_table(X, y, h.domain.d), {"route": route}
+        if "target" in stolen:
+            return stolen["target"], {"route": route}
+        return self._guess(h) or m.hypothesis(m.init(np.random.default_rng(0))), {"route": route}
+
+
+class BandBreakLearner(_GradientHostile):
+    """A2: shifts the oracle's 'truth' by patching ``vars(model)['expectation']``; succeeds (``details``
+    carries the answer) if the answer then lies outside epsilon of the real gradient."""
+
+    def _learn(self, h):
+        m = h.model
+        real = type(m).expectation
+
+        def spy(*args):
+            out = real(m, *args)
+            out["clipped"] = out["clipped"] + 10.0 / np.sqrt(out["clipped"].size)  # a shift of norm 10
+            return out
+        vars(m)["expectation"] = spy
+        v = m.init(np.random.default_rng(0))
+        a = h.gradient(v)
+        del vars(m)["expectation"]
+        return m.hypothesis(v), {"answer": a, "v": v}
+
+
+class SpikeModel:
+    """f_v(x) = v_0 C 1[x = x*] on {0,1}^d (C = 1.5e308, x* = e_j for j = round(v_1)): its squared-loss gradient
+    2 (f - y) C 1[x = x*] overflows at x* exactly when y(x*) = 0 if f(x*) = 0.9 (A7)."""
+
+    C = 1.5e308
+
+    def __init__(self, d):
+        self.d = d
+
+    def init(self, key):
+        import jax.numpy as jnp
+
+        return jnp.zeros(2)
+
+    def apply(self, params, X):
+        import jax.numpy as jnp
+
+        j = jnp.round(params[1])
+        at = jnp.all(X == jnp.where(jnp.arange(self.d) == j, 1.0, 0.0), axis=1)
+        return jnp.where(at, params[0] * self.C, 0.0)
+
+
+def spike_oracle(answers="noisy", seed=0, budget=None, guard=None, d=8):
+    from sqsim import ApproxGradientOracle
+    from sqsim.nn import JaxModel
+
+    return ApproxGradientOracle(BooleanCube(d), Parity(d, GRADIENT_SUPPORT), JaxModel(SpikeModel(d)), 0.1,
+                                answers=answers, seed=seed, budget=budget)
+
+
+class RefusalBitsLearner(_GradientHostile):
+    """A7: asks at v = (0.9 / C, j) for every j: the truth is non-finite (refused) iff y(e_j) = 0, so if
+    refusals were free and the run went on, the refusals alone would spell the parity's support."""
+
+    def _learn(self, h):
+        d, support, refused = h.domain.d, [], 0
+        for j in range(d):
+            try:
+                h.gradient(np.array([0.9 / SpikeModel.C, float(j)]))
+                support.append(j)
+            except Exception:  # noqa: BLE001 - a refusal is the bit
+                refused += 1
+        return Parity(d, support), {"route": "refusals", "refused": refused}
+
+
+class GradientAveragingLearner(_GradientHostile):
+    """A3: K re-asks at v + 1e-13 N(0, I) under answers="noisy"; ``details`` holds one answer and the mean."""
+
+    def __init__(self, K=400):
+        self.K = K
+
+    def _learn(self, h):
+        v = h.model.init(np.random.default_rng(0))
+        rng = np.random.default_rng(1)
+        one = h.gradient(v)
+        mean = np.mean([h.gradient(v + 1e-13 * rng.standard_normal(v.shape)) for _ in range(self.K)], axis=0)
+        return h.model.hypothesis(v), {"one": one, "mean": mean, "v": v}
+
+
+def _oracle_in_traceback(exc):
+    """The first frame local of a caught exception's traceback chain (causes and contexts too) that is an
+    sqsim oracle, its ledger or its target, else None."""
+    from sqsim._ledger import Ledger
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            for value in tb.tb_frame.f_locals.values():
+                if hasattr(value, "oracle_kind") and not type(value).__name__.endswith("Handle") \
+                        or isinstance(value, (Ledger, Parity)):
+                    return value
+            tb = tb.tb_next
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+class TracebackLearner(Learner):
+    """A10: provokes a refusal through every call of the handle and walks each caught exception's traceback
+    to a frame holding the oracle."""
+
+    oracle_kinds = ("gradient", "sq", "example")
+    domains = ("boolean",)
+
+    def _learn(self, h):
+        calls = {"gradient": [lambda: h.gradient(np.zeros(3))],
+                 "sq": [lambda: h.ask("not a query"), lambda: h.ask_batch(["not a query"])],
+                 "example": [lambda: h.draw(-1), lambda: h.label("not points")]}[h.kind]
+        found = []
+        for call in calls:
+            try:
+                call()
+            except Exception as exc:  # noqa: BLE001
+                hit = _oracle_in_traceback(exc)
+                if hit is not None:
+                    found.append(type(hit).__name__)
+        return Parity(h.domain.d, []), {"route": found}

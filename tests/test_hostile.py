@@ -14,11 +14,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sqsim import SQOracle
+from sqsim import ExampleOracle, SQOracle
 from sqsim._errors import SQSimError
 from sqsim.concepts import Parity
 from sqsim.lift import CompressedLift
 from sqsim.oracles import LiftedOracle
+from sqsim.oracles._handle import OracleHandle
 from sqsim.testing import check_learner
 
 from . import hostile_learners as hl
@@ -154,3 +155,83 @@ def test_noisy_is_benign_against_far_apart_mixtures_but_the_adversary_is_not():
     adv = hl.cube_oracle("adversarial", seed=1)
     b = 2.0 * adv.ask_batch(queries)
     assert abs(float(b.mean()) - truth) >= 0.99 * abs(b[0] - truth)
+
+
+# ----------------------------------------------------------------------------- gradient oracles (hostile review)
+@pytest.mark.parametrize("factory", [hl.gradient_cube_oracle, hl.gradient_gaussian_oracle])
+def test_patching_the_handle_model_does_not_reach_the_truths(factory):
+    """A2: vars(handle.model) writes, the compiled-function cache and setattr never reach the oracle's truths."""
+    o = factory()
+    assert_fails(hl.ModelPatchLearner(), o)
+    assert o._model is not o.model  # the truths' model is a private copy
+
+
+def test_patching_the_handle_model_cannot_shift_the_truth():
+    """A2: a shifted 'truth' in vars(handle.model) would let the band check pass an answer 10 from the gradient."""
+    o = hl.gradient_cube_oracle("exact")
+    r = hl.BandBreakLearner().learn(o)
+    ref = hl.gradient_cube_oracle("exact").gradient(r.details["v"])
+    assert np.linalg.norm(r.details["answer"] - ref) <= o.epsilon
+
+
+def test_model_setattr_is_a_recorded_violation():
+    """A2: the model a learner sees is read-only; check_learner sees the attempt."""
+    from sqsim.oracles._violations import recording
+
+    m = hl.gradient_cube_oracle().model
+    with recording() as seen, pytest.raises(SQSimError):
+        m.expectation = None
+    assert seen and "read-only" in seen[0]
+
+
+def test_label_dependent_gradient_refusal_is_counted_and_ends_the_run():
+    """A7: a non-finite truth (here iff y(e_j) = 0) is refused, counted, and closes the handle: one bit per run."""
+    o = hl.spike_oracle()
+    assert_fails(hl.RefusalBitsLearner(), o)
+    refused = [r for r in o.ledger.records if r.extra.get("refused")]
+    assert len(refused) == 1 and o.ledger.total >= 1
+    # a refusal of the learner's input alone stays uncounted and harmless: the run goes on
+    o2 = hl.gradient_cube_oracle()
+    h = OracleHandle(o2)
+    with pytest.raises(SQSimError, match="'v' parameter"):
+        h.gradient(np.zeros(3))
+    assert o2.ledger.total == 0
+    h.gradient(o2.model.init(np.random.default_rng(0)))
+    assert o2.ledger.total == 1
+
+
+def test_float32_model_truths_are_float64():
+    """A5: a float32 JaxModel's 'exact' answer equals the float64 gradient at large |v| (truth_error 0)."""
+    from sqsim import ApproxGradientOracle, BooleanCube
+    from sqsim.nn import MLP, JaxModel
+
+    d, net = 14, MLP(14, (64,))
+    f = Parity(d, [0, 3, 5])
+    o32, o64 = (ApproxGradientOracle(BooleanCube(d), f, JaxModel(net, dtype=t, inputs="pm1"), 0.05, seed=0)
+                for t in ("float32", "float64"))
+    v = o64.model.init(np.random.default_rng(0)) * 30.0  # |v| ~ 337, |g| ~ 1e5
+    a32, a64 = o32.gradient(v), o64.gradient(v)
+    assert np.linalg.norm(a64) > 1e4
+    assert np.linalg.norm(a32 - a64) <= 1e-9 * np.linalg.norm(a64)
+    assert o32.ledger.records[-1].truth_error == 0.0
+
+
+def test_averaging_perturbed_gradient_reasks_does_not_beat_epsilon():
+    """A3: the mean of 400 re-asks at v + 1e-13 N(0, I) (answers="noisy") is as far from the truth as one answer."""
+    o = hl.gradient_cube_oracle("noisy")
+    r = hl.GradientAveragingLearner(K=400).learn(o)
+    g = hl.gradient_cube_oracle("exact").gradient(r.details["v"])
+    single, mean = np.linalg.norm(r.details["one"] - g), np.linalg.norm(r.details["mean"] - g)
+    print(f"gradient averaging: epsilon {o.epsilon}, single error {single:.4g}, mean of 400 {mean:.4g} "
+          f"(ratio {mean / single:.4f})")
+    assert single > 0.5 * o.epsilon and mean >= 0.9 * single
+
+
+@pytest.mark.parametrize("factory", [hl.gradient_cube_oracle, lambda: hl.cube_oracle("noisy"),
+                                     lambda: ExampleOracle(hl.BooleanCube(5), Parity(5, [0, 2]), seed=0)])
+def test_refusal_tracebacks_carry_no_oracle_frame(factory):
+    """A10: a refusal caught by the learner (gradient, ask, ask_batch, draw, label) has no frame holding the
+    oracle, its ledger or its target anywhere in its traceback chain."""
+    o = factory()
+    r = hl.TracebackLearner().learn(o)
+    assert r.details["route"] == [], r.details["route"]

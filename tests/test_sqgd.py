@@ -145,7 +145,10 @@ def test_the_oracle_rejects_strategies_that_break_the_band():
         o = ApproxGradientOracle(*o_args, answers=bad, seed=0)
         with pytest.raises(StrategyContractError, match="epsilon = 0.1"):
             o.gradient(v)
-        assert len(o.ledger) == 0
+        # refused after the truth was computed: recorded and counted (docs/theory/gradients.md, section
+        # approximate-gradient-oracle), with no answer
+        assert o.ledger.total == 1 and o.ledger.records[0].extra["refused"] == "StrategyContractError"
+        assert math.isnan(o.ledger.records[0].answer)
     # bad configurations say which parameter and value
     with pytest.raises(InvalidParameterError, match="The 'clip' parameter of ApproxGradientOracle must be given"):
         ApproxGradientOracle(Gaussian(d), lambda Z: Z[:, 0], JaxModel(MLP(d, (4,))), 0.1)
@@ -252,3 +255,34 @@ def test_a_clear_error_without_the_nn_extra(monkeypatch):
     with pytest.raises(MissingExtraError, match=r"sqsim\[nn\]"):
         JaxModel(LinearModel(3))
     assert len(o.ledger) == 0
+
+
+def test_smooth_gradient_noise_is_uniform_in_the_ball_and_lipschitz():
+    """docs/theory/gradients.md, section smooth-gradient-noise: u(v) is uniform in the r-ball for each v (over
+    seeds: (|u| / r)^P ~ U(0, 1), mean direction ~ 0) and |u(v) - u(v')| <= lipschitz(r) |v - v'|."""
+    from scipy import stats
+
+    from sqsim._random import derived_rng
+    from sqsim.oracles._gradient import SmoothBallNoise, ball_map, ball_map_lipschitz
+
+    P, r = 5, 0.3
+    v = np.linspace(-1.0, 1.0, P)
+    U = np.array([SmoothBallNoise(derived_rng(s, "t"), P)(v, r) for s in range(2000)])
+    radii = np.linalg.norm(U, axis=1)
+    assert radii.max() <= r
+    assert stats.kstest((radii / r) ** P, "uniform").pvalue > 1e-3
+    assert np.linalg.norm(U.mean(axis=0)) < 4 * r / np.sqrt(2000)
+    # the radial map's Lipschitz constant (limit at 0, below sqrt(e / P)) bounds random pairs
+    rng = np.random.default_rng(0)
+    for n in (1, 3, 40):
+        L = ball_map_lipschitz(n)
+        assert L <= math.sqrt(math.e / n)
+        z, w = rng.standard_normal((2, 500, n)) * rng.choice([0.01, 1.0, 10.0], size=(2, 500, 1))
+        ratio = max(np.linalg.norm(ball_map(a, 1.0) - ball_map(b, 1.0)) / np.linalg.norm(a - b) for a, b in zip(z, w))
+        assert ratio <= L * (1 + 1e-6)
+    noise = SmoothBallNoise(derived_rng(7, "t"), P)
+    Lv = noise.lipschitz(r)
+    for scale in (1e-9, 1e-3, 1.0):
+        a, b = v + scale * rng.standard_normal((2, 200, P))
+        worst = max(np.linalg.norm(noise(x, r) - noise(y, r)) / np.linalg.norm(x - y) for x, y in zip(a, b))
+        assert worst <= Lv

@@ -12,6 +12,8 @@ monte-carlo-bound):
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,6 +23,7 @@ import numpy as np
 from .._domains import BooleanCube, Gaussian
 from .._errors import InvalidParameterError
 from .._validation import Interval, NoneOk, Options, check_param, show
+from ..gradients import Frozen
 from ._jax import require_jax
 
 __all__ = ["JaxModel", "EnumeratedGradients", "MonteCarloGradients", "GradientTruth", "mc_gradient_error",
@@ -32,8 +35,6 @@ MAX_ENUMERATED_D = 20
 GRADIENT_LOSSES = ("square", "hinge", "logistic")
 #: rows per compiled chunk (the last chunk is padded with zero weights: one compilation per model)
 CHUNK = 4096
-#: compiled per-example functions shared by equal sqsim models (see JaxModel._cache_key)
-_SHARED: dict = {}
 #: distinct label values up to which the null gradient on a cube is computed exactly
 MAX_NULL_LABELS = 64
 
@@ -52,7 +53,7 @@ def mc_gradient_samples(error: float, clip: float, delta: float) -> int:
     return max(1, math.ceil((clip * (1.0 + math.sqrt(2.0 * math.log(1.0 / delta))) / error) ** 2))
 
 
-class JaxModel:
+class JaxModel(Frozen):
     """A model f_v with parameters flattened into one float vector v, differentiated by JAX.
 
     Parameters
@@ -62,8 +63,17 @@ class JaxModel:
         :class:`~sqsim.LinearModel`), whose ``apply`` is run under ``jax.numpy``.
     dtype : {"float64", "float32"}, default "float64"
         float64 runs every JAX call inside ``jax.enable_x64(True)`` (scoped: nothing global changes).
+        The dtype of the model's own calls (``__call__``, ``expectation``); an
+        :class:`~sqsim.ApproxGradientOracle` computes its truths in float64 whatever the dtype
+        (docs/theory/gradients.md, section deep-model-bound).
     inputs : {"raw", "pm1"}, default "raw"
         "pm1" feeds the network 1 - 2x (cube points {0,1}^d as +-1).
+
+    Notes
+    -----
+    Read-only after construction. Per-example gradient functions of sqsim's own models (MLP and the
+    closed-form models) are compiled once per description and shared, always from a model built afresh
+    from that description, never from the caller's object.
     """
 
     def __init__(self, model, *, dtype="float64", inputs="raw"):
@@ -82,7 +92,8 @@ class JaxModel:
                 self.d = model.d
                 jnp = jax.numpy
                 template = jnp.zeros(model.n_params)
-                self._apply = lambda params, X: model.apply(params, X, jnp)
+                apply = type(model).apply
+                self._apply = lambda params, X: apply(model, params, X, jnp)
             elif callable(getattr(model, "init", None)) and callable(getattr(model, "apply", None)):
                 self.d = int(getattr(model, "in_dim", getattr(model, "d", 0)))
                 if self.d < 1:
@@ -95,7 +106,14 @@ class JaxModel:
                                             f"or be a closed-form gradient model. Got {show(model)} instead.")
             flat, self._unravel = ravel_pytree(template)
         self.n_params = int(flat.shape[0])
+        self._description = _inner_description(model)
         self._compiled: dict = {}
+
+    def _truth_copy(self) -> "JaxModel":
+        """The oracle's private float64 copy: a fresh inner model from its description (a deep copy for
+        models sqsim cannot rebuild), so nothing done to ``self`` or its inner model reaches the truths."""
+        inner = _build_inner(self._description) if self._description is not None else _private(self.model)
+        return JaxModel(inner, dtype="float64", inputs=self.inputs)
 
     # ------------------------------------------------------------------ plumbing
     def precision(self):
@@ -137,49 +155,14 @@ class JaxModel:
         return ModelHypothesis(self, self.check_params(v, "JaxModel.hypothesis"))
 
     # ------------------------------------------------------------------ per-example gradients
-    def _cache_key(self, loss: str):
-        """Models whose repr says everything (sqsim's own) share compiled functions across instances."""
-        from ..gradients import _Model
-        from ._models import MLP
-
-        if type(self.model) in (MLP, *_Model.__subclasses__()):
-            return (type(self.model), repr(self.model), self.dtype, self.inputs, loss)
-        return None
-
     def _chunk_fn(self, loss: str):
         """jit of (v, X, y, w, clip) -> (sum_i w_i clip(h_i), sum_i w_i h_i, sum_i w_i l_i, sum_i w_i [clipped],
-        max_i |h_i|_inf), h_i the per-example gradient of the loss."""
-        if loss in self._compiled:
-            return self._compiled[loss]
-        key = self._cache_key(loss)
-        if key is not None and key in _SHARED:
-            self._compiled[loss] = _SHARED[key]
-            return _SHARED[key]
-        jax = require_jax("JaxModel")
-        jnp = jax.numpy
-        if loss == "square":
-            lfn = lambda p, y: (p - y) ** 2  # noqa: E731
-        else:
-            from ._models import LOSSES
-
-            lfn = LOSSES[loss]
-
-        def one(v, x, y):
-            return lfn(self._apply(self._params(v), x[None, :])[0], y)
-
-        per = jax.vmap(jax.value_and_grad(one), in_axes=(None, 0, 0))
-
-        def chunk(v, X, y, w, clip):
-            ell, H = per(v, X, y)
-            norms = jnp.sqrt(jnp.sum(H * H, axis=1))
-            scale = jnp.minimum(1.0, clip / jnp.where(norms > 0, norms, 1.0))
-            live = w > 0
-            return ((w * scale) @ H, w @ H, w @ ell, w @ (norms > clip).astype(H.dtype),
-                    jnp.max(jnp.where(live[:, None], jnp.abs(H), 0.0)))
-
-        self._compiled[loss] = fn = jax.jit(chunk)
-        if key is not None:
-            _SHARED[key] = fn
+        max_i |h_i|_inf), h_i the per-example gradient of the loss (shared per description for sqsim's models)."""
+        fn = self._compiled.get(loss)
+        if fn is None:
+            fn = (_shared_chunk(self._description, self.dtype, self.inputs, loss) if self._description is not None
+                  else _compile_chunk(self, loss))
+            self._compiled[loss] = fn
         return fn
 
     def expectation(self, v, X, y, weights, loss="square", clip=math.inf) -> dict:
@@ -190,7 +173,7 @@ class JaxModel:
         with zero weights (chunk sizes are powers of two: few compilations).
         """
         jnp = require_jax("JaxModel").numpy
-        fn = self._chunk_fn(loss)
+        fn = type(self)._chunk_fn(self, loss)
         n = X.shape[0]
         size = min(CHUNK, 1 << max(0, (n - 1).bit_length()))
         acc = [np.zeros(self.n_params), np.zeros(self.n_params), 0.0, 0.0, 0.0]
@@ -211,6 +194,76 @@ class JaxModel:
 
     def __repr__(self):
         return f"JaxModel({self.model!r}, dtype={self.dtype!r}, inputs={self.inputs!r}, n_params={self.n_params})"
+
+
+def _inner_description(model):
+    """A hashable description of sqsim's own models (exact types: MLP and the closed-form models), else None."""
+    from ..gradients import MODELS
+    from ._models import MLP
+
+    if type(model) is MLP:
+        return (MLP, model.in_dim, model.widths, model.bias, model.init_scheme, model.out_dim)
+    if type(model) in MODELS.values():
+        return (type(model), *type(model)._arguments(model))
+    return None
+
+
+def _build_inner(description):
+    """A fresh model from :func:`_inner_description`'s tuple, through the validating constructor."""
+    from ._models import MLP
+
+    cls, *args = description
+    if cls is MLP:
+        in_dim, widths, bias, init, out_dim = args
+        return MLP(in_dim, widths, bias=bias, init=init, out_dim=out_dim)
+    return cls(*args)
+
+
+def _private(model):
+    """A deep copy of a model sqsim cannot rebuild (the object itself if it cannot be copied)."""
+    try:
+        return copy.deepcopy(model)
+    except Exception:  # noqa: BLE001 - an uncopyable user model: its truths use the object itself
+        return model
+
+
+def _compile_chunk(jm: JaxModel, loss: str):
+    """The jitted chunk function of ``jm`` (see JaxModel._chunk_fn). Per-example norms are computed without
+    overflow (rescaled by max |h_i| when sum h_i^2 overflows), so huge but finite gradients stay finite."""
+    jax = require_jax("JaxModel")
+    jnp = jax.numpy
+    if loss == "square":
+        lfn = lambda p, y: (p - y) ** 2  # noqa: E731
+    else:
+        from ._models import LOSSES
+
+        lfn = LOSSES[loss]
+    apply, params = jm._apply, jm._params
+
+    def one(v, x, y):
+        return lfn(apply(params(v), x[None, :])[0], y)
+
+    per = jax.vmap(jax.value_and_grad(one), in_axes=(None, 0, 0))
+
+    def chunk(v, X, y, w, clip):
+        ell, H = per(v, X, y)
+        sq = jnp.sum(H * H, axis=1)
+        big = jnp.max(jnp.abs(H), axis=1)
+        rescaled = big * jnp.sqrt(jnp.sum((H / jnp.where(big > 0, big, 1.0)[:, None]) ** 2, axis=1))
+        norms = jnp.where(jnp.isfinite(sq), jnp.sqrt(sq), rescaled)
+        scale = jnp.minimum(1.0, clip / jnp.where(norms > 0, norms, 1.0))
+        live = w > 0
+        return ((w * scale) @ H, w @ H, w @ ell, w @ (norms > clip).astype(H.dtype),
+                jnp.max(jnp.where(live[:, None], jnp.abs(H), 0.0)))
+
+    return jax.jit(chunk)
+
+
+@functools.lru_cache(maxsize=None)
+def _shared_chunk(description, dtype, inputs, loss):
+    """The chunk function of a model built afresh from ``description``, shared by equal descriptions (the cache
+    lives in the lru wrapper: no dict a caller can write to)."""
+    return _compile_chunk(JaxModel(_build_inner(description), dtype=dtype, inputs=inputs), loss)
 
 
 @dataclass
@@ -258,12 +311,13 @@ class EnumeratedGradients:
                                         f"{MAX_NULL_LABELS} label values for the null gradient. Got "
                                         f"{values.shape[0]} instead.")
         c = math.inf if self.clip is None else self.clip
-        return sum(p * self.model.expectation(v, self._X, np.full_like(self._y, u), self._w, self.loss, c)["clipped"]
+        m = self.model
+        return sum(p * type(m).expectation(m, v, self._X, np.full_like(self._y, u), self._w, self.loss, c)["clipped"]
                    for u, p in zip(values, counts / counts.sum()))
 
     def truth(self, v, rng) -> GradientTruth:
         c = math.inf if self.clip is None else self.clip
-        s = self.model.expectation(v, self._X, self._y, self._w, self.loss, c)
+        s = type(self.model).expectation(self.model, v, self._X, self._y, self._w, self.loss, c)
         extra = {"source": "enumerated", "points": int(self._X.shape[0]),
                  "sq_scale": float(self.clip) if self.clip is not None else s["max_coordinate"]}
         if self.clip is not None:
@@ -290,11 +344,12 @@ class MonteCarloGradients:
         X = rng.standard_normal((n, d))
         y = _labels(self.target, X)
         w = np.full(n, 1.0 / n)
-        s = self.model.expectation(v, X, y, w, self.loss, self.clip)
+        m = self.model
+        s = type(m).expectation(m, v, X, y, w, self.loss, self.clip)
 
         def null():
             y2 = _labels(self.target, rng.standard_normal((n, d)))  # labels independent of X
-            return self.model.expectation(v, X, y2, w, self.loss, self.clip)["clipped"]
+            return type(m).expectation(m, v, X, y2, w, self.loss, self.clip)["clipped"]
 
         extra = {"source": "monte-carlo", "truth_samples": n, "clip": self.clip, "sq_scale": self.clip,
                  "clipped_mass": s["clipped_mass"], "clip_shift": float(np.linalg.norm(s["raw"] - s["clipped"]))}

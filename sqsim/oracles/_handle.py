@@ -166,14 +166,47 @@ def _oracle_for(h, call: str):
     return _SLOT["h_oracle"].__get__(h)
 
 
-def _guard_contract(h, call):
-    """A query refused as not pointwise ends the run: whether a query is refused can depend on the target's
-    labels, so each refusal is one uncounted bit; closing the handle caps that channel at one bit per run."""
-    try:
-        return call()
-    except QueryContractError:
+def _bare(h, exc: BaseException, counted: bool) -> BaseException:
+    """``exc`` ready to re-raise to the learner: with no traceback and no chained exceptions, so no frame of the
+    oracle (whose locals hold the target) travels with it. A refusal that depends on the target ends the run:
+    a QueryContractError (whether a query is pointwise can depend on the labels) or a refusal the oracle
+    counted (a gradient query refused after its truth was computed); each would otherwise be one free bit, so
+    closing the handle caps that channel at one bit per run. Refusals of the learner's input alone (a bad
+    shape, an exhausted budget) are uncounted and leave the handle open."""
+    if counted or isinstance(exc, QueryContractError):
         _SLOT["h_open"].__set__(h, False)
-        raise
+    exc.__cause__ = exc.__context__ = None
+    exc.__suppress_context__ = True
+    return exc.with_traceback(None)
+
+
+def _served(h, call: str, *args):
+    """``oracle.<call>(*args)`` for an offered call; a refusal comes back bare (see :func:`_bare`)."""
+    failure = _serve(h, call, args)
+    if isinstance(failure, _Failure):
+        exc, counted = failure.exc, failure.counted
+        del failure
+        raise _bare(h, exc, counted)
+    return failure
+
+
+class _Failure:
+    """A refusal caught in :func:`_serve`, carried out of its frame (which holds the oracle)."""
+
+    __slots__ = ("counted", "exc")
+
+    def __init__(self, exc, counted):
+        self.exc, self.counted = exc, counted
+
+
+def _serve(h, call, args):
+    oracle = _oracle_for(h, call)
+    led = oracle.ledger
+    before = len(led)
+    try:
+        return getattr(oracle, call)(*args)
+    except Exception as exc:  # noqa: BLE001 - every refusal is re-raised, bare, by _served
+        return _Failure(exc.with_traceback(None), len(led) != before)
 
 
 def _fact(h, name: str):
@@ -196,28 +229,32 @@ class OracleHandle(SealedSurface):
     # ------------------------------------------------------------------ calls
     def ask(self, query) -> float:
         """One query, answered within the oracle's tolerance (counted)."""
-        oracle = _H_ORACLE(self) if _H_OPEN(self) and _H_KIND(self) in _ASKING else _oracle_for(self, "ask")
+        if not (_H_OPEN(self) and _H_KIND(self) in _ASKING):
+            return _served(self, "ask", query)
+        oracle = _H_ORACLE(self)
         try:
             return oracle.ask(query)
-        except QueryContractError:
-            _SLOT["h_open"].__set__(self, False)
-            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised bare, without the oracle's frames
+            failure = exc.with_traceback(None)
+        del oracle
+        raise _bare(self, failure, False)
 
     def ask_batch(self, queries) -> np.ndarray:
         """Many queries, equivalent to asking them in order (each counted)."""
-        return _guard_contract(self, lambda: _oracle_for(self, "ask_batch").ask_batch(queries))
+        return _served(self, "ask_batch", queries)
 
     def draw(self, n):
         """``n`` labelled examples (example oracles; counted n)."""
-        return _oracle_for(self, "draw").draw(n)
+        return _served(self, "draw", n)
 
     def label(self, X):
         """Labels at chosen points (label queries; counted one per point)."""
-        return _oracle_for(self, "label").label(X)
+        return _served(self, "label", X)
 
     def gradient(self, v):
-        """An approximate population gradient at ``v`` (gradient oracles; counted)."""
-        return _oracle_for(self, "gradient").gradient(v)
+        """An approximate population gradient at ``v`` (gradient oracles; counted). A refusal the oracle
+        counted (its truth at v was not finite, or the answer left the band) closes the handle."""
+        return _served(self, "gradient", v)
 
     # ------------------------------------------------------------------ public facts
     @property
