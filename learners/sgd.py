@@ -12,14 +12,13 @@ raises :class:`sqsim.nn.MissingExtraError` saying ``pip install 'sqsim[nn]'``.
 from __future__ import annotations
 
 import functools
-import time
 
 import numpy as np
 
-from sqsim import InvalidParameterError, LearnResult, SealError
-from sqsim._learning import Learner
+from sqsim import InvalidParameterError
+from sqsim._learning import Learner, vet_batch_hook
 from sqsim._random import derived_rng, derived_seed, root_entropy
-from sqsim._validation import Interval, NoneOk, Options, check_param, show
+from sqsim._validation import Interval, NoneOk, Options, check_param
 from sqsim.nn._models import LOSSES, MLP, to_pm1
 
 from ._base import register
@@ -98,6 +97,7 @@ class _Member:
         return left is None or left >= n
 
 
+@vet_batch_hook
 @register("sgd-mlp")
 class SGDMLP(Learner):
     """A ReLU network trained by SGD (or Adam) on labelled examples (Barak et al. 2022; docs/theory/sgd.md).
@@ -152,9 +152,10 @@ class SGDMLP(Learner):
 
     Notes
     -----
-    :meth:`learn_many` trains one network per oracle in one compiled program (``jax.vmap``): the results
-    equal separate :meth:`learn` calls (same ledgers; network outputs equal up to float32 rounding, see
-    docs/theory/sgd.md, "batched training").
+    :meth:`~sqsim.Learner.learn_many` trains one network per oracle in one compiled program (``jax.lax.map``
+    over members): member i's result is bit-identical to ``learn(oracles[i])`` with its seed (same ledger,
+    same network), whatever the batch; members are not isolated from each other, which is why only this
+    exact class is batched by the sweep runner (docs/theory/sgd.md, section sgd-batched).
     """
 
     oracle_kinds = ("example",)
@@ -198,58 +199,22 @@ class SGDMLP(Learner):
     def _learn(self, handle):
         return self._train([_Member(handle, self._entropy)])[0]
 
-    def learn_many(self, oracles, *, seeds=None) -> list[LearnResult]:
-        """Train one network per oracle in one compiled program; one :class:`LearnResult` per oracle.
+    def _learn_many(self, handles, seeds):
+        """The batch hook of :meth:`~sqsim.Learner.learn_many`: one network per handle, in one compiled program.
 
-        Each oracle is reached only through its own sealed handle and counted on its own ledger, and each
-        result is graded by the framework as :meth:`~sqsim.Learner.learn` grades it. ``seeds`` (one per
-        oracle) replaces the learner's seed member by member; by default every member uses the learner's
-        seed, so ``learn_many(oracles)[i]`` equals ``learn(oracles[i])``: the same ledger fingerprint, and
-        network outputs equal up to float32 rounding (docs/theory/sgd.md, "batched training").
-        ``details["seconds"]`` is the wall time of the whole batch; ``details["batched"]`` its size.
+        Member i draws only through ``handles[i]`` and its network sees only those examples (docs/theory/sgd.md,
+        section sgd-batched); ``seeds`` (one per handle) replaces the learner's seed member by member.
         """
-        from sqsim.oracles._grading import grade
-        from sqsim.oracles._handle import OracleHandle, is_handle
-        from sqsim.oracles._violations import violation
-
         caller = f"{type(self).__name__}.learn_many"
-        if not isinstance(oracles, (list, tuple)) or not oracles:
-            raise InvalidParameterError(f"The 'oracles' parameter of {caller} must be a non-empty list of oracles. "
-                                        f"Got {show(oracles)} instead.")
-        for o in oracles:
-            if is_handle(o):
-                raise violation(SealError, f"{caller} takes oracles, not handles: grading belongs to the framework.")
-            self.check_oracle(o)
-        if len({id(o) for o in oracles}) != len(oracles):
-            raise InvalidParameterError(f"The 'oracles' parameter of {caller} must hold distinct oracles (each run is "
-                                        f"counted on its own ledger). Got the same oracle twice instead.")
-        doms = {(o.domain.kind, o.domain.d) for o in oracles}
+        doms = {(h.domain.kind, h.domain.d) for h in handles}
         if len(doms) != 1:
             raise InvalidParameterError(f"The 'oracles' parameter of {caller} must share one domain kind and dimension "
                                         f"(one network shape). Got {sorted(doms)} instead.")
         if seeds is None:
-            entropies = [self._entropy] * len(oracles)
+            entropies = [self._entropy] * len(handles)
         else:
-            if not isinstance(seeds, (list, tuple)) or len(seeds) != len(oracles):
-                raise InvalidParameterError(f"The 'seeds' parameter of {caller} must be a list of one seed per oracle "
-                                            f"({len(oracles)}). Got {show(seeds)} instead.")
             entropies = [root_entropy(s, caller, "seeds") for s in seeds]
-        handles = [OracleHandle(o) for o in oracles]
-        t0 = time.perf_counter()
-        try:
-            outs = self._train([_Member(h, e) for h, e in zip(handles, entropies)])
-        finally:
-            for h in handles:
-                h.close()
-        seconds = time.perf_counter() - t0
-        results = []
-        for o, h, (hypothesis, details) in zip(oracles, handles, outs):
-            details = dict(details, seconds=seconds, isolation="none", batched=len(oracles))
-            details["grade"] = grade(o, hypothesis)
-            details["ledger_total"] = o.ledger.total
-            details["queries_this_run"] = h.queries
-            results.append(LearnResult(hypothesis, bool(details["grade"]["success"]), h.queries, details))
-        return results
+        return self._train([_Member(h, e) for h, e in zip(handles, entropies)])
 
     # ------------------------------------------------------------------ training
     def _task(self, y: np.ndarray) -> str:

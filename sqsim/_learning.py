@@ -12,6 +12,7 @@ from typing import Any
 
 from ._errors import InvalidParameterError, SealError
 from ._export import export
+from ._validation import show
 
 
 @export
@@ -140,19 +141,12 @@ class Learner:
             ``queries`` counts this run's queries (examples and labels one each);
             ``details["ledger_total"]`` is the oracle's ledger total.
         """
-        from .oracles._grading import grade
-        from .oracles._handle import OracleHandle, is_handle
-
-        if is_handle(oracle):
-            from .oracles._violations import violation
-
-            raise violation(SealError, f"{type(self).__name__}.learn takes an oracle, not a handle: inside _learn, run another "
-                            f"learner with its _learn(handle); grading belongs to the framework.")
+        self._refuse_handle(oracle, "learn")
         if isolation not in (None, "none", "process"):
             raise InvalidParameterError(f"The 'isolation' parameter of {type(self).__name__}.learn must be a str "
                                         f"among ['none', 'process'] or None. Got {isolation!r} instead.")
         self.check_oracle(oracle)
-        handle = OracleHandle(oracle)
+        handle = _open_handles([oracle])[0]
         t0 = time.perf_counter()
         try:
             if isolation == "process":
@@ -163,13 +157,91 @@ class Learner:
                 hypothesis, details = self._learn(handle)
         finally:
             handle.close()
-        details = dict(details)
-        details["seconds"] = time.perf_counter() - t0
-        details["isolation"] = isolation or "none"
-        details["grade"] = grade(oracle, hypothesis)
-        details["ledger_total"] = oracle.ledger.total
-        details["queries_this_run"] = handle.queries
-        return LearnResult(hypothesis, bool(details["grade"]["success"]), handle.queries, details)
+        return _finish(oracle, handle, hypothesis, details, time.perf_counter() - t0, isolation=isolation or "none")
+
+    def learn_many(self, oracles, seeds=None) -> list:
+        """Run one learner on several oracles at once and grade every hypothesis (a final template method).
+
+        Like :meth:`learn`, member by member: each oracle is reached only through its own sealed handle
+        (all closed when the hook returns), each hypothesis is graded through its oracle's private grader
+        and ``queries`` counts what went through that member's handle. The work is the subclass hook
+        ``_learn_many(handles, seeds) -> [(hypothesis, details), ...]`` (one pair per handle, in order);
+        ``seeds`` is None (every member uses the learner's own seed) or a list of one seed per oracle.
+        Subclasses cannot override ``learn_many`` (defining it raises TypeError); a learner without the hook
+        has no ``learn_many`` of its own (it raises :class:`~sqsim.InvalidParameterError`).
+
+        Parameters
+        ----------
+        oracles : list of distinct sqsim oracles
+        seeds : list or None, default None
+
+        Returns
+        -------
+        list of LearnResult
+            One per oracle. ``details["seconds"]`` is the wall time of the whole batch and
+            ``details["batched"]`` its size.
+
+        Notes
+        -----
+        **Members are not isolated from each other.** The hook holds every member's handle at once, so
+        in one process nothing stops it from building member i's hypothesis from member j's examples
+        (pooling: each result would then look cheaper than it was). A direct call is the caller's own
+        choice. Where this matters the framework refuses to trust it: the sweep runner batches only hooks
+        the library vetted (:func:`batch_vetted`: exact class, exact hook), and for any other hook each
+        member is charged the queries of the whole batch (``queries`` = the sum over all handles,
+        ``details["queries_this_run"]`` its own handle's count, ``details["queries_pooled"]`` = True);
+        see docs/theory/sgd.md, section sgd-batched.
+        """
+        caller = f"{type(self).__name__}.learn_many"
+        if getattr(type(self), "_learn_many", None) is None:
+            raise InvalidParameterError(f"The 'learner' parameter of Learner.learn_many must implement the _learn_many "
+                                        f"hook. Got {type(self).__name__}, which has none, instead (use learn).")
+        if not isinstance(oracles, (list, tuple)) or not oracles:
+            raise InvalidParameterError(f"The 'oracles' parameter of {caller} must be a non-empty list of oracles. "
+                                        f"Got {show(oracles)} instead.")
+        for o in oracles:
+            self._refuse_handle(o, "learn_many")
+            self.check_oracle(o)
+        if len({id(o) for o in oracles}) != len(oracles):
+            raise InvalidParameterError(f"The 'oracles' parameter of {caller} must hold distinct oracles (each run is "
+                                        f"counted on its own ledger). Got the same oracle twice instead.")
+        if seeds is not None and (not isinstance(seeds, (list, tuple)) or len(seeds) != len(oracles)):
+            raise InvalidParameterError(f"The 'seeds' parameter of {caller} must be a list of one seed per oracle "
+                                        f"({len(oracles)}) or None. Got {show(seeds)} instead.")
+        handles = _open_handles(oracles)
+        t0 = time.perf_counter()
+        try:
+            outs = list(self._learn_many(handles, None if seeds is None else list(seeds)))
+        finally:
+            for h in handles:
+                h.close()
+        seconds = time.perf_counter() - t0
+        if len(outs) != len(handles):
+            raise InvalidParameterError(f"The '_learn_many' hook of {caller} must return one (hypothesis, details) "
+                                        f"pair per oracle ({len(handles)}). Got {len(outs)} instead.")
+        pooled = None if batch_vetted(type(self)) else sum(h.queries for h in handles)
+        return [_finish(o, h, hypothesis, details, seconds, isolation="none", batched=len(oracles), charged=pooled)
+                for o, h, (hypothesis, details) in zip(oracles, handles, outs)]
+
+    #: the batch hook: ``_learn_many(handles, seeds) -> [(hypothesis, details), ...]`` (None: no batching)
+    _learn_many = None
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if "learn_many" in cls.__dict__:
+            raise TypeError(f"{cls.__qualname__} defines learn_many, a final template method of Learner (it opens "
+                            f"the sealed handles, grades and counts): implement the hook _learn_many(handles, seeds) "
+                            f"instead.")
+
+    def _refuse_handle(self, oracle, method: str) -> None:
+        """Refuse a handle where an oracle is due: grading belongs to the framework."""
+        from .oracles._handle import is_handle
+
+        if is_handle(oracle):
+            from .oracles._violations import violation
+
+            raise violation(SealError, f"{type(self).__name__}.{method} takes an oracle, not a handle: inside _learn, "
+                            f"run another learner with its _learn(handle); grading belongs to the framework.")
 
     def _learn(self, oracle):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -177,3 +249,49 @@ class Learner:
     def __repr__(self):
         params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
         return f"{type(self).__name__}({params})"
+
+
+def _open_handles(oracles) -> list:
+    """One sealed handle per oracle (what ``_learn`` / ``_learn_many`` receive)."""
+    from .oracles._handle import OracleHandle
+
+    return [OracleHandle(o) for o in oracles]
+
+
+def _finish(oracle, handle, hypothesis, details, seconds: float, *, isolation: str, batched: int | None = None,
+            charged: int | None = None) -> LearnResult:
+    """The LearnResult of one closed handle: the framework's grade and this run's count (shared by learn and
+    learn_many). ``charged`` (an unvetted batch) replaces the handle's count by the whole batch's."""
+    from .oracles._grading import grade
+
+    details = dict(details)
+    details["seconds"] = seconds
+    details["isolation"] = isolation
+    if batched is not None:
+        details["batched"] = batched
+    details["grade"] = grade(oracle, hypothesis)
+    details["ledger_total"] = oracle.ledger.total
+    details["queries_this_run"] = handle.queries
+    queries = handle.queries
+    if charged is not None:
+        details["queries_pooled"] = True
+        queries = charged
+    return LearnResult(hypothesis, bool(details["grade"]["success"]), queries, details)
+
+
+#: exact class -> the ``_learn_many`` function vetted for the sweep runner (the library's own learners only)
+_VETTED_BATCH_HOOKS: dict = {}
+
+
+def vet_batch_hook(cls):
+    """Class decorator (the library's own learners only): ``cls._learn_many`` keeps each member's hypothesis to
+    its own handle's data, so the sweep runner may batch it. Vets ``cls`` exactly (not its subclasses)."""
+    _VETTED_BATCH_HOOKS[cls] = cls.__dict__["_learn_many"]
+    return cls
+
+
+def batch_vetted(cls) -> bool:
+    """Whether ``cls`` is exactly a vetted class whose ``_learn_many`` is exactly the vetted function: a subclass
+    (which may override the hook or what it calls) or a replaced hook is not vetted."""
+    hook = _VETTED_BATCH_HOOKS.get(cls) if isinstance(cls, type) else None
+    return hook is not None and cls.__dict__.get("_learn_many") is hook

@@ -213,10 +213,33 @@ def summarize_details(details: dict) -> tuple[dict, dict]:
     return summary, timing
 
 
+def _check_result(res, oracle) -> None:
+    """A cell's LearnResult must be the framework's: graded (``details["grade"]``, whose verdict is
+    ``success``) and counting exactly what the cell's fresh oracle recorded (a learner overriding ``learn``
+    cannot write its own outcome)."""
+    from .. import LearnResult, SealError
+    from ..oracles._violations import violation
+
+    details = getattr(res, "details", None)
+    grade = details.get("grade") if isinstance(details, dict) else None
+    if not isinstance(res, LearnResult) or not isinstance(grade, dict) or "success" not in grade:
+        raise violation(SealError, f"the learner returned {show(res)[:120]}, not a LearnResult graded by the "
+                                   f"framework (no details['grade'])")
+    if bool(res.success) != bool(grade["success"]):
+        raise violation(SealError, f"the learner's result says success={res.success!r} but its grade says "
+                                   f"{grade['success']!r}")
+    total = int(oracle.ledger.total)
+    if not isinstance(res.queries, (int, np.integer)) or int(res.queries) != total:
+        raise violation(SealError, f"the learner's result counts {res.queries!r} queries but the cell's oracle "
+                                   f"recorded {total}")
+
+
 def run_cell(spec: dict, _done=None) -> dict:
     """Run one cell and return its results line (a dict). Never raises for a failing learner:
-    the error is recorded in ``error`` with ``success = False``. ``_done`` = (learner, oracle, boolean,
-    target, result) of a cell already run by :func:`run_cells` (only the line is built)."""
+    the error is recorded in ``error`` with ``success = False`` and ``queries`` = the oracle's ledger total.
+    The result must be the framework's (:func:`_check_result`). ``_done`` = (learner, oracle, boolean,
+    target, result or the batch's exception) of a cell already run by :func:`run_cells` (only the line is
+    built)."""
     t0 = time.perf_counter()
     rec = {k: v for k, v in spec.items()}
     rec["schema"] = SCHEMA_VERSION
@@ -228,10 +251,13 @@ def run_cell(spec: dict, _done=None) -> dict:
         rec["target"] = target.summary
         if _done is not None:
             res = _done[4]
+            if isinstance(res, BaseException):  # the failed batch this cell's oracle was part of
+                raise res
         elif spec.get("isolation", "none") == "none":
             res = learner.learn(oracle)
         else:
             res = learner.learn(oracle, isolation=spec["isolation"])
+        _check_result(res, oracle)
         success, details = bool(res.success), res.details
         queries = int(res.queries)
     except Exception as exc:  # noqa: BLE001 - recorded in the line, the sweep goes on
@@ -262,15 +288,19 @@ def run_cell(spec: dict, _done=None) -> dict:
 
 
 def _batchable(spec: dict) -> bool:
-    """Whether a cell may share one learn_many call with the cells that differ from it only in seed."""
+    """Whether a cell may share one learn_many call with the cells that differ from it only in seed: only a
+    learner whose exact class and ``_learn_many`` hook the library vetted (members cannot be isolated from
+    each other in one process, so an arbitrary hook could pool their examples; docs/theory/sgd.md, section
+    sgd-batched), without process isolation, on example oracles."""
+    from .._learning import batch_vetted
+
     cls = learner_class(spec["learner"], "the sweep cell")
-    return (callable(getattr(cls, "learn_many", None)) and spec.get("isolation", "none") == "none"
-            and spec.get("oracle") == "example")
+    return batch_vetted(cls) and spec.get("isolation", "none") == "none" and spec.get("oracle") == "example"
 
 
 def seed_groups(todo: list) -> list[list]:
     """The cells in groups that differ only in seed (``seed_index`` and the seeds derived from it) when
-    their learner offers ``learn_many`` (one compiled program per group); every other cell alone."""
+    their learner is batchable (:func:`_batchable`; one compiled program per group); every other cell alone."""
     groups: dict[str, list] = {}
     for spec in todo:
         key = spec["cell"]
@@ -281,18 +311,32 @@ def seed_groups(todo: list) -> list[list]:
     return list(groups.values())
 
 
+def _untouched(built: list) -> bool:
+    """Whether no oracle of a batch (nor any Boolean oracle under a lift) has recorded anything yet."""
+    return all(len(o.ledger) == 0 for b in built for o in (b[1], b[2]) if o is not None)
+
+
 def run_cells(specs: list) -> list[dict]:
     """The results lines of a group of :func:`seed_groups`: one ``learner.learn_many`` call (each cell's
-    learner seed, each cell's own oracle and ledger), the same lines as :func:`run_cell` cell by cell up
-    to float rounding of the learner's details. If the batch fails, each cell runs alone and records its
-    own error."""
+    learner seed, each cell's own oracle and ledger), the same lines as :func:`run_cell` cell by cell.
+
+    If the batch fails before any oracle recorded anything, each cell runs alone. Once the learner has seen
+    data it never gets the same seeds on a fresh oracle again: every cell's line records the batch's error,
+    its batch oracle's ledger fingerprint and ``queries`` = that ledger's total."""
     if len(specs) == 1:
         return [run_cell(specs[0])]
+    built = []
     try:
-        built = [build(spec) for spec in specs]
+        for spec in specs:
+            built.append(build(spec))
         results = built[0][0].learn_many([b[1] for b in built], seeds=[spec["seeds"]["learner"] for spec in specs])
-    except Exception:  # noqa: BLE001 - the cells run one by one and record what goes wrong
-        return [run_cell(spec) for spec in specs]
+        if len(results) != len(specs):
+            raise InvalidParameterError(f"The 'oracles' parameter of learn_many must get one result per oracle "
+                                        f"({len(specs)}). Got {len(results)} instead.")
+    except Exception as exc:  # noqa: BLE001 - recorded in the lines, the sweep goes on
+        if len(built) < len(specs) or _untouched(built):
+            return [run_cell(spec) for spec in specs]
+        return [run_cell(spec, (*b, exc)) for spec, b in zip(specs, built)]
     return [run_cell(spec, (*b, r)) for spec, b, r in zip(specs, built, results)]
 
 

@@ -83,10 +83,13 @@ class SGDProgram:
                                                                       params, params0))
             return jnp.sqrt(sum(leaves))
 
-        self._init = jax.jit(jax.vmap(init_one))
-        self._run = jax.jit(jax.vmap(run_one))
-        self._predict = jax.jit(jax.vmap(model.apply))
-        self._distance = jax.jit(jax.vmap(distance))
+        def per_member(fn):
+            return lambda *args: jax.lax.map(lambda a: fn(*a), args)
+
+        self._init = jax.jit(per_member(init_one))
+        self._run = jax.jit(per_member(run_one))
+        self._predict = jax.jit(per_member(model.apply))
+        self._distance = jax.jit(per_member(distance))
 
     def init(self, keys):
         """``(params, opt_state, params0)`` for a stack of PRNG keys (shape ``(M, 2)``)."""
