@@ -46,6 +46,8 @@ class Learner:
     :meth:`learn` is a final template method: it hands ``_learn`` a sealed handle to the oracle, closes
     the handle when ``_learn`` returns, grades the hypothesis through the oracle's private grader (not a
     query, not in the ledger) and returns a :class:`LearnResult`. Override ``_learn`` only.
+    :meth:`learn_many` is its batched twin over the optional hook ``_learn_many(handles, seeds)``; defining
+    ``learn_many`` in a subclass raises TypeError.
 
     Notes
     -----

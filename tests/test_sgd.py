@@ -33,22 +33,24 @@ def test_mlp_shapes_params_and_bias_off():
     assert [W.shape for W, _ in p] == [(5, 7), (7, 3), (3, 1)]
     assert m.n_params == 5 * 7 + 7 + 7 * 3 + 3 + 3 + 1
     X = np.random.default_rng(0).standard_normal((4, 5))
-    assert m.apply(p, X).shape == (4,)
     nb = MLP(5, (7,), bias=False)
+    # jitted: one compilation each instead of one per operation (the same function, a faster test)
+    apply_m, apply_nb = jax.jit(m.apply), jax.jit(nb.apply)
+    assert apply_m(p, X).shape == (4,)
     q = nb.init(1)
     assert nb.n_params == 5 * 7 + 7
     # biases are ignored without bias: changing them changes nothing, and their gradient is exactly zero
     q2 = [(W, b + 3.0) for W, b in q]
-    np.testing.assert_array_equal(np.asarray(nb.apply(q, X)), np.asarray(nb.apply(q2, X)))
-    g = jax.grad(lambda ps: nb.apply(ps, X).sum())(q)
+    np.testing.assert_array_equal(np.asarray(apply_nb(q, X)), np.asarray(apply_nb(q2, X)))
+    g = jax.jit(jax.grad(lambda ps: nb.apply(ps, X).sum()))(q)
     assert all(float(np.abs(np.asarray(b)).max()) == 0.0 for _, b in g)
     # the forward pass is ReLU hidden layers and a linear output (written out), and apply_numpy is its twin
     h = np.maximum(X @ np.asarray(p[0][0]) + np.asarray(p[0][1]), 0)
     h = np.maximum(h @ np.asarray(p[1][0]) + np.asarray(p[1][1]), 0)
     ref = (h @ np.asarray(p[2][0]) + np.asarray(p[2][1]))[:, 0]
-    np.testing.assert_allclose(np.asarray(m.apply(p, X)), ref, rtol=1e-5, atol=1e-6)
-    for model, ps in ((m, p), (nb, q2)):
-        np.testing.assert_allclose(model.apply_numpy(ps, X), np.asarray(model.apply(ps, X)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(apply_m(p, X)), ref, rtol=1e-5, atol=1e-6)
+    for model, apply, ps in ((m, apply_m, p), (nb, apply_nb, q2)):
+        np.testing.assert_allclose(model.apply_numpy(ps, X), np.asarray(apply(ps, X)), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("init, var", [("he", 2.0 / 400), ("lecun", 1.0 / 400), ("normal", 1.0)])
@@ -100,8 +102,11 @@ def test_fixed_training_set_draws_once():
 
 
 def test_budget_stops_training_without_overdrawing():
-    oracle = parity_oracle(3, budget=300 + 32 * 50 * 3 + 10)
-    res = learners.make("sgd-mlp", seed=0, **{**FAST, "lr": 1e-4}).learn(oracle)
+    # the full parity of {0,1}^8 stays near chance for 150 steps (it needs about 1000), so the budget stops it;
+    # FAST's own program (compiled once for the file)
+    oracle = parity_oracle(3, support=range(8), budget=300 + 32 * 50 * 3 + 10)
+    res = learners.make("sgd-mlp", seed=0, **FAST).learn(oracle)
+    assert max(res.details["curve_heldout"]) < 0.9
     assert res.details["stop"] == "budget" and res.details["steps"] == 150
     assert oracle.ledger.total == 300 + 32 * 150
 
@@ -118,10 +123,6 @@ def test_same_seed_same_run_other_seed_other_network():
     assert not np.allclose(runs[0][1], runs[2][1])
 
 
-#: learn_many and learn agree to this (float32 training; see docs/theory/sgd.md, batched training)
-SCORE_ATOL = 1e-4
-
-
 def test_learn_many_equals_separate_learns():
     learner = learners.make("sgd-mlp", seed=0, **FAST)
     X = np.random.default_rng(1).integers(0, 2, size=(256, 8))
@@ -133,12 +134,13 @@ def test_learn_many_equals_separate_learns():
         assert r.details["ledger_total"] == o.ledger.total
         assert r.details["steps"] == one.details["steps"]
         assert r.success == one.success
-        np.testing.assert_allclose(r.hypothesis.scores(X), one.hypothesis.scores(X), atol=SCORE_ATOL, rtol=1e-4)
-        np.testing.assert_allclose(r.details["curve_heldout"], one.details["curve_heldout"], atol=1e-9)
-    # the default: every member uses the learner's seed, as learn(oracle) would
-    os_ = [parity_oracle(7), parity_oracle(8)]
+        # bit-identical (docs/theory/sgd.md, section sgd-batched)
+        np.testing.assert_array_equal(r.hypothesis.scores(X), one.hypothesis.scores(X))
+        assert r.details["curve_heldout"] == one.details["curve_heldout"]
+    # the default: every member uses the learner's seed, as learn(oracle) would (3 members: the same program)
+    os_ = [parity_oracle(7), parity_oracle(8), parity_oracle(9)]
     fps = [r.details["ledger_total"] for r in learner.learn_many(os_)]
-    singles = [parity_oracle(7), parity_oracle(8)]
+    singles = [parity_oracle(7), parity_oracle(8), parity_oracle(9)]
     for o in singles:
         learner.learn(o)
     assert [o.ledger.fingerprint() for o in os_] == [o.ledger.fingerprint() for o in singles]
@@ -164,9 +166,9 @@ def test_learn_many_uses_only_sealed_handles(monkeypatch):
 
     monkeypatch.setattr(SGDMLP, "_train", spy)
     learner = learners.make("sgd-mlp", seed=0, **{**FAST, "steps": 50})
-    learner.learn_many([parity_oracle(0), parity_oracle(1)])
+    learner.learn_many([parity_oracle(0), parity_oracle(1), parity_oracle(3)])
     learner.learn(parity_oracle(2))
-    assert len(seen) == 3
+    assert len(seen) == 4
     for h in seen:  # closed after the run
         with pytest.raises(SealError, match="run has ended"):
             h.draw(1)
@@ -253,11 +255,13 @@ def test_bench_entry_checks_the_numpy_step_against_the_program():
 
 # ---------------------------------------------------------------------------- sweeps
 def _sgd_sweep(path):
-    params = {"width": 16, "steps": 300, "eval_every": 100, "holdout": 100}
+    # FAST's program on {0,1}^8 (compiled once for the file); two groups of seed cells that differ in a
+    # learner parameter that does not change the compiled program
+    params = {**FAST, "steps": 300}
     return {"name": "sgd-small", "seed": 3, "seeds": 3, "tau": 0.1, "results": str(path),
-            "grid": [{"learner": {"name": "sgd-mlp", **params}, "family": {"name": "sparse-parity", "k": 2},
-                      "d": [4, 5]},
-                     {"learner": "gf2-elimination", "family": "parity", "d": [5]}]}
+            "grid": [{"learner": {"name": "sgd-mlp", **params, "target_accuracy": acc},
+                      "family": {"name": "sparse-parity", "k": 2}, "d": [8]} for acc in (1.0, 0.99)]
+            + [{"learner": "gf2-elimination", "family": "parity", "d": [5]}]}
 
 
 def test_sweep_batches_seed_cells_through_learn_many(tmp_path, monkeypatch):
@@ -268,8 +272,8 @@ def test_sweep_batches_seed_cells_through_learn_many(tmp_path, monkeypatch):
 
     cells = load_config(_sgd_sweep(tmp_path / "x.jsonl")).cells
     groups = seed_groups(cells)
-    sizes = sorted((g[0]["learner"], g[0]["d"], len(g)) for g in groups)
-    assert sizes == [("gf2-elimination", 5, 1)] * 3 + [("sgd-mlp", 4, 3), ("sgd-mlp", 5, 3)]
+    sizes = sorted((g[0]["learner"], g[0]["d"], g[0]["params"].get("target_accuracy"), len(g)) for g in groups)
+    assert sizes == [("gf2-elimination", 5, None, 1)] * 3 + [("sgd-mlp", 8, 0.99, 3), ("sgd-mlp", 8, 1.0, 3)]
     calls = []
     real = SGDMLP.learn_many
     monkeypatch.setattr(SGDMLP, "learn_many", lambda self, o, **kw: calls.append(len(o)) or real(self, o, **kw))

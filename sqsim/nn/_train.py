@@ -1,10 +1,13 @@
-"""One compiled program that trains M networks at once: ``jax.vmap`` over members, ``lax.scan`` over steps.
+"""One compiled program that trains M networks at once: ``jax.lax.map`` over members, ``lax.scan`` over steps.
 
 The program only transforms arrays: the data come from the caller (a learner drawing them through
 its oracle handle), so nothing here can reach a target. Members are trained in lockstep; a member
 whose ``active`` flag is off keeps its parameters and optimiser state unchanged (its data are
 ignored), which lets a learner stop one member while the others go on, with the same result as a
-run of that member alone. See :ref:`sgd-training` in ``docs/theory/sgd.md``.
+run of that member alone. Members are mapped, not vectorised (``jax.vmap``): every member runs the
+same compiled body whatever M, so a member's outputs are bit-identical to a run of it alone (under
+``vmap`` XLA orders the batched products by batch width, and float32 rounding then differs). See
+:ref:`sgd-training` and :ref:`sgd-batched` in ``docs/theory/sgd.md``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def make_optimizer(name: str, lr: float, momentum: float, weight_decay: float):
 
 
 class SGDProgram:
-    """Jitted, vmapped training steps for one :class:`~sqsim.nn.MLP` shape, loss and optimiser.
+    """Jitted training steps, mapped over members, for one :class:`~sqsim.nn.MLP` shape, loss and optimiser.
 
     Parameters
     ----------
@@ -83,7 +86,7 @@ class SGDProgram:
                                                                       params, params0))
             return jnp.sqrt(sum(leaves))
 
-        def per_member(fn):
+        def per_member(fn):  # fn on each member's slice of the leading axis, one compiled body for any M
             return lambda *args: jax.lax.map(lambda a: fn(*a), args)
 
         self._init = jax.jit(per_member(init_one))
