@@ -14,33 +14,29 @@ import pytest
 
 import learners
 from learners._base import _REGISTRY, register
-from sqsim import BooleanCube, ExampleOracle, Gaussian, InvalidParameterError, LearnResult
-from sqsim import _learning
+from sqsim import BooleanCube, ExampleOracle, Gaussian, InvalidParameterError, LearnResult, _learning
 from sqsim._learning import Learner, batch_vetted
 from sqsim.concepts import NaturalWeightsNetwork, Parity
 
 jax = pytest.importorskip("jax")
 pytest.importorskip("optax")
 
-from learners.sgd import SGDMLP  # noqa: E402
+from learners.sgd import SGDMLP
 
 
 def gf2_solve(X, y):
     """A solution S of <x, S> = y (mod 2) (Gaussian elimination), or None when underdetermined."""
     A = np.concatenate([np.asarray(X, dtype=np.uint8) % 2, np.asarray(y, dtype=np.uint8)[:, None] % 2], axis=1)
     n, d = A.shape[0], A.shape[1] - 1
-    row, piv = 0, []
-    for c in range(d):
-        r = next((i for i in range(row, n) if A[i, c]), None)
+    for c in range(d):  # a full-rank system: column c's pivot ends in row c
+        r = next((i for i in range(c, n) if A[i, c]), None)
         if r is None:
             return None
-        A[[row, r]] = A[[r, row]]
+        A[[c, r]] = A[[r, c]]
         for i in range(n):
-            if i != row and A[i, c]:
-                A[i] ^= A[row]
-        piv.append(c)
-        row += 1
-    return [c for k, c in enumerate(piv) if A[k, d]]
+            if i != c and A[i, c]:
+                A[i] ^= A[c]
+    return [c for c in range(d) if A[c, d]]
 
 
 @pytest.fixture
@@ -279,7 +275,7 @@ def test_a_batch_that_fails_before_any_data_runs_cell_by_cell(tmp_path, register
 
 # ---------------------------------------------------------------------------- A6: bit-identical members
 W_NET = np.array([[1.0, -0.5], [0.3, 0.8], [-0.6, 0.2]])
-A6 = dict(width=32, lr=0.02, steps=600, eval_every=50, holdout=500, seed=0)
+A6 = {"width": 32, "lr": 0.02, "steps": 600, "eval_every": 50, "holdout": 500, "seed": 0}
 
 
 def _gauss(s):
