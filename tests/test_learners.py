@@ -347,7 +347,8 @@ def test_gradient_oracle_checks_user_strategies_and_input():
     bad = ApproxGradientOracle(Gaussian(d), t, m, 0.01, answers=lambda g, null, eps, rng: g + 2 * eps)
     with pytest.raises(StrategyContractError, match="epsilon = 0.01"):
         bad.gradient(np.ones(d))
-    assert len(bad.ledger) == 0
+    # refused after the truth was computed: recorded and counted (docs/theory/gradients.md)
+    assert bad.ledger.total == 1 and bad.ledger.records[0].extra["refused"] == "StrategyContractError"
     with pytest.raises(InvalidParameterError, match="The 'target' parameter of ApproxGradientOracle"):
         ApproxGradientOracle(Gaussian(d), lambda X: X[:, 0], m, 0.1)
     with pytest.raises(InvalidParameterError, match="The 'epsilon' parameter of ApproxGradientOracle"):
