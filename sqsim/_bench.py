@@ -352,29 +352,34 @@ def bench_sda_parities(d: int, d_ref: int, repeats: int) -> dict:
     return {"value": t, "unit": "s", "reference_value": t_ref, "ratio": t_ref / t}
 
 
-def collect(quick: bool = False) -> dict:
-    reps = 5 if quick else 20
+def collect(quick: bool = False, smoke: bool = False) -> dict:
+    """Every benchmark, by name. ``smoke`` runs each at a tiny size (one repeat) only to check that it
+    runs and reports its fields (the test suite uses it); its numbers are not the named sizes'."""
+    reps = 1 if smoke else 5 if quick else 20
+    big = 12 if smoke else 24  # the cube and transform sizes of the "_d24" entries
     out = {}
-    for d in ((16, 24) if quick else (16, 20, 24)):
-        out[f"cube_expectation_d{d}"] = bench_cube_expectation(d, reps)
-    out["cube_numba_query_d20"] = bench_numba_query(16 if quick else 20, reps)
+    for d, name in (((16, 16), (big, 24)) if quick or smoke else ((16, 16), (20, 20), (24, 24))):
+        out[f"cube_expectation_d{name}"] = bench_cube_expectation(min(d, big), reps)
+    out["cube_numba_query_d20"] = bench_numba_query(12 if smoke else 16 if quick else 20, reps)
     for d in (20, 24):
-        out[f"fwht_d{d}"] = bench_fwht(d, reps)
-    out["network_d32"] = bench_network(32, 64, 100_000 if quick else 1_000_000, reps)
-    out.update(bench_lifted(16, 8, 100_000 if quick else 1_000_000, reps))
-    out["adapter_d16"] = bench_adapter(16, 64, 2_000 if quick else 20_000, reps)
-    out["sq_query_overhead"] = bench_sq_query_overhead(16, 500 if quick else 5_000, reps)
-    out["lifted_query_structured_d16"] = bench_lifted_structured(16, 50 if quick else 500, 2 if quick else 5)
-    out["lifted_query_generic_d16"] = bench_lifted_generic(16, 3 if quick else 5)
-    sgd = bench_sgd_mlp(20, 256, 32, 200 if quick else 1000, reps)
+        out[f"fwht_d{d}"] = bench_fwht(min(d, big), reps)
+    out["network_d32"] = bench_network(32, 64, 2_000 if smoke else 100_000 if quick else 1_000_000, reps)
+    out.update(bench_lifted(16, 8, 2_000 if smoke else 100_000 if quick else 1_000_000, reps))
+    out["adapter_d16"] = bench_adapter(16, 64, 200 if smoke else 2_000 if quick else 20_000, reps)
+    out["sq_query_overhead"] = bench_sq_query_overhead(16, 50 if smoke else 500 if quick else 5_000, reps)
+    out["lifted_query_structured_d16"] = bench_lifted_structured(16, 5 if smoke else 50 if quick else 500,
+                                                                 1 if smoke else 2 if quick else 5)
+    out["lifted_query_generic_d16"] = bench_lifted_generic(10 if smoke else 16, 1 if smoke else 3 if quick else 5)
+    sgd = bench_sgd_mlp(20, 256, 32, 20 if smoke else 200 if quick else 1000, reps)
     if sgd is not None:  # the nn extra is installed
         out["sgd_mlp_steps"] = sgd
-    out["sda_parities_d16"] = bench_sda_parities(16, 12, 2 if quick else 5)
+    out["sda_parities_d16"] = bench_sda_parities(10 if smoke else 16, 8 if smoke else 12, reps if smoke else
+                                                 2 if quick else 5)
     return out
 
 
-def run_all(quick: bool = False, as_json: bool = False) -> int:
-    results = collect(quick)
+def run_all(quick: bool = False, as_json: bool = False, smoke: bool = False) -> int:
+    results = collect(quick, smoke)
     if as_json:
         print(json.dumps(results, indent=2))
         return 0

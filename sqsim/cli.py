@@ -160,7 +160,7 @@ def _run(args) -> int:
 def _bench(args) -> int:
     from ._bench import run_all
 
-    return run_all(quick=args.quick, as_json=args.json)
+    return run_all(quick=args.quick, as_json=args.json, smoke=args.smoke)
 
 
 def _positive_int(text: str) -> int:
@@ -271,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run the kernel benchmarks (ratios against in-run references)")
     bench.add_argument("--quick", action="store_true", help="smaller sizes, under 2 minutes")
     bench.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    bench.add_argument("--smoke", action="store_true",
+                       help="tiny sizes, one repeat: checks that every benchmark runs (its numbers are not the named "
+                            "sizes'; the test suite uses it)")
     bench.set_defaults(func=_bench)
     return p
 
