@@ -67,11 +67,11 @@ def test_docs_build(tmp_path):
 
 # --------------------------------------------------------------------------------------- examples
 #: a fenced Python block, optionally preceded by a docs-test marker comment on the line before it
-FENCE = re.compile(r"^(?:<!-- docs-test: (?P<mode>skip|module) -->\n)?```python[ \t]*\n(?P<code>.*?)^```[ \t]*$",
+FENCE = re.compile(r"^(?:<!-- docs-test: (?P<mode>skip|module|script) -->\n)?```python[ \t]*\n(?P<code>.*?)^```[ \t]*$",
                    re.M | re.S)
 
 RUNNER = textwrap.dedent(r'''
-    import os, re, sys, tempfile, time, traceback
+    import os, re, subprocess, sys, tempfile, time, traceback
     from pathlib import Path
     FENCE = re.compile(sys.argv[1], re.M | re.S)
     docs = Path(sys.argv[2])
@@ -87,6 +87,10 @@ RUNNER = textwrap.dedent(r'''
             if m["mode"] == "skip":
                 continue
             try:
+                if m["mode"] == "script":  # run as `python script.py`: its __main__ guard and spawned workers
+                    Path("script.py").write_text(m["code"], encoding="utf-8")
+                    subprocess.run([sys.executable, "script.py"], check=True, timeout=600)
+                    continue
                 exec(code, {"__name__": "docs_example"} if m["mode"] == "module" else namespace)
             except Exception:
                 failures += 1
@@ -116,9 +120,10 @@ def test_docs_examples():
 
 def test_example_runner_sees_markers():
     text = ("<!-- docs-test: skip -->\n```python\nraise SystemExit\n```\n\n```python\nx = 1\n```\n"
-            "<!-- docs-test: module -->\n```python\ny = 2\n```\n")
+            "<!-- docs-test: module -->\n```python\ny = 2\n```\n"
+            "<!-- docs-test: script -->\n```python\nz = 3\n```\n")
     assert [(m["mode"], m["code"]) for m in FENCE.finditer(text)] == [
-        ("skip", "raise SystemExit\n"), (None, "x = 1\n"), ("module", "y = 2\n")]
+        ("skip", "raise SystemExit\n"), (None, "x = 1\n"), ("module", "y = 2\n"), ("script", "z = 3\n")]
 
 
 # -------------------------------------------------------------------------------------- citations
