@@ -9,14 +9,13 @@ for. A plug-in may not reuse a built-in name (or another plug-in's): asking for 
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import warnings
 from importlib import metadata
 
 from sqsim import InvalidParameterError
 from sqsim._learning import Learner
-from sqsim._validation import show
+from sqsim._validation import closest_names, show
 
 ENTRY_POINT_GROUP = "sqsim.learners"
 _REGISTRY: dict[str, type] = {}
@@ -70,13 +69,10 @@ def _collision(name: str, eps: list) -> str | None:
 
 
 def _did_you_mean(name, known) -> str:
-    """" Did you mean 'a' (or 'b')?" for the closest valid names (difflib), or "" when none is close."""
+    """" Did you mean 'a' (or 'b')?" for the closest valid names (``closest_names``), or "" when none is close."""
     if not isinstance(name, str):
         return ""
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    if not close:  # underscores for dashes, other case: compare the normalised spellings
-        norm = {k.replace("_", "-").lower(): k for k in known}
-        close = [norm[c] for c in difflib.get_close_matches(name.replace("_", "-").lower(), list(norm), n=3)]
+    close = closest_names(name, known)
     if not close:
         return ""
     return " Did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -7,6 +7,7 @@ which may hold, and :func:`validate` raises :class:`InvalidParameterError` with 
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import numpy as np
 
 from ._errors import InvalidParameterError
 
-__all__ = ["Interval", "Options", "InstanceOf", "NoneOk", "Callable", "validate", "check_param", "show"]
+__all__ = ["Interval", "Options", "InstanceOf", "NoneOk", "Callable", "validate", "check_param", "closest_names", "show"]
 
 
 @dataclass(frozen=True)
@@ -164,3 +165,17 @@ def validate(params: dict[str, Any], constraints: dict[str, list], caller: str) 
     for name, value in params.items():
         if name in constraints:
             check_param(name, value, constraints[name], caller)
+
+
+def closest_names(word, options) -> list[str]:
+    """The options closest to ``word`` (difflib, at most 3, cutoff 0.6), for "did you mean" messages.
+
+    When none is close as written, the spellings are compared with underscores read as dashes and
+    case folded (``Parity_Brute_Force`` finds ``parity-brute-force``).
+    """
+    options = [str(o) for o in options]
+    close = difflib.get_close_matches(str(word), options, n=3, cutoff=0.6)
+    if not close:
+        norm = {o.replace("_", "-").lower(): o for o in options}
+        close = [norm[c] for c in difflib.get_close_matches(str(word).replace("_", "-").lower(), list(norm), n=3)]
+    return close

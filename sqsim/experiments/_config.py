@@ -40,7 +40,6 @@ ones ("did you mean").
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import inspect
 import json
@@ -53,7 +52,7 @@ import numpy as np
 
 from .._errors import InvalidParameterError
 from .._random import stable_words
-from .._validation import Interval, NoneOk, Options, check_param, show
+from .._validation import Interval, NoneOk, Options, check_param, closest_names, show
 from ._families import make_family, spec_name_params
 
 __all__ = ["SCHEMA_VERSION", "STRATEGIES", "Experiment", "load_config"]
@@ -75,8 +74,8 @@ CALLER = "the sweep config"
 
 
 def did_you_mean(word, options) -> str:
-    """`` (did you mean 'x'?)`` naming the options closest to ``word`` (difflib, at most 3), or ``""``."""
-    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=3, cutoff=0.6)
+    """`` (did you mean 'x'?)`` naming the options closest to ``word`` (:func:`~sqsim._validation.closest_names`), or ``""``."""
+    close = closest_names(word, options)
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
