@@ -338,3 +338,22 @@ def test_readme_performance_sentences_are_measured_and_state_their_conditions():
     numba = re.search(r"Queries given as Numba functions.*?\n\n", readme, re.DOTALL).group(0)
     assert "d = 12" in numba and "measured" in numba.lower() and "tens of times" not in numba
     assert "ceil(tau^2 (2^d - 2))" not in readme  # the bound's formula is the tight one now
+
+
+def test_replace_lines_is_whole_or_nothing(tmp_path):
+    """sqsim._files.replace_lines (results files, bound caches): a failure mid-write keeps the old file and
+    leaves no temporary file; a success replaces it whole."""
+    from sqsim._files import replace_lines
+
+    path = tmp_path / "r.jsonl"
+    path.write_text("old\n")
+
+    def lines():
+        yield "new 1"
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError, match="mid-write"):
+        replace_lines(path, lines())
+    assert path.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]
+    assert replace_lines(path, ["a", "b"]) == path and path.read_text() == "a\nb\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]

@@ -10,11 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 from .._errors import InvalidParameterError
+from .._files import replace_lines
 from .._validation import Options, check_param, show
 
 #: version of the cache files (a file with another version is recomputed)
@@ -123,19 +122,7 @@ def _read(path: Path, key, name, params, d, tolerance, oracle):
 
 
 def _write(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(data, sort_keys=True, allow_nan=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    replace_lines(path, [json.dumps(data, sort_keys=True, allow_nan=False)])
 
 
 def _int_or_none(v):

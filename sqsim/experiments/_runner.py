@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import InvalidParameterError
+from .._files import replace_lines
 from .._validation import Interval, NoneOk, check_param, show
 from ._config import SCHEMA_VERSION, Experiment, learner_class, load_config, plan_for
 from ._families import make_family
@@ -731,13 +732,7 @@ def run(config, workers=1, scheduler=None, resume=False, *, overwrite=False, ret
 
 def _rewrite(path: Path, writer: _Writer, records: list) -> _Writer:
     """Atomically replace the results file by ``records`` (same lines, same order); return a writer on it."""
-    tmp = path.with_name(path.name + ".retry.tmp")
-    with open(tmp, "wb") as fh:
-        for rec in records:
-            fh.write((json.dumps(rec, sort_keys=True, allow_nan=False) + "\n").encode())
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)  # a kill before this line leaves the old file whole, after it the new one
+    replace_lines(path, (json.dumps(rec, sort_keys=True, allow_nan=False) for rec in records))
     writer.close()
     return _Writer(path)
 

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .._files import replace_lines
 from .._validation import Options, check_param
 
 __all__ = ["EXPERIMENTS", "experiment", "figure2_loss", "gadget_masses", "lifted_parities", "parity_queries",
@@ -234,14 +234,7 @@ def _plot_masses(rows, out: Path, n: int) -> list[Path]:
 
 
 def _write_rows(rows, results: Path) -> Path:
-    tmp = results.with_name(results.name + ".tmp")
-    with open(tmp, "w") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, sort_keys=True) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(results)
-    return results
+    return replace_lines(results, (json.dumps(row, sort_keys=True) for row in rows))
 
 
 def _save(fig, out: Path, stem: str) -> list[Path]:
