@@ -367,6 +367,20 @@ def _chi_name(support) -> str:
     return "chi{" + ",".join(map(str, support)) + "}"
 
 
+#: "w(w_0, w_1)*" by weight pair (formatting two floats costs more than the rest of a LabelCharacter)
+_WEIGHT_PREFIXES: dict[tuple, str] = {}
+
+
+def _label_character_name(weights: tuple, support) -> str:
+    """The default name "w(w_0, w_1)*chi{S}" of a LabelCharacter (weights already folded by check_weights)."""
+    prefix = _WEIGHT_PREFIXES.get(weights)
+    if prefix is None:
+        if len(_WEIGHT_PREFIXES) >= 4096:
+            _WEIGHT_PREFIXES.clear()
+        prefix = _WEIGHT_PREFIXES[weights] = f"w{weights}*"
+    return prefix + _chi_name(support)
+
+
 def check_weights(weights, caller: str) -> tuple:
     """(w_0, w_1) of a label-weighted character: two numbers in [-1, 1], -0.0 folded into 0.0."""
     try:
@@ -460,7 +474,7 @@ class LabelCharacter(Query):
         self.weights = check_weights(weights, "LabelCharacter")
         if name is not None:
             check_param("name", name, _Str, "LabelCharacter")
-        self.name = name or f"w{self.weights}*chi{{{','.join(map(str, self.support))}}}"
+        self.name = name or _label_character_name(self.weights, self.support)
         self.reads = self.support
 
     @property

@@ -21,6 +21,7 @@ from sqsim import (
 )
 from sqsim.concepts import Junta, Parity
 from sqsim.oracles._enumerated import EXACT_FP_ERROR
+from sqsim.oracles._evaluation import CHARACTER_WEIGHTS
 from sqsim.oracles._junta import JUNTA_MAX_POINTS, junta_guard, probe_bits, probe_character_values
 
 STRATEGIES = ["exact", "noisy", "rounded", "adversarial", "sampled"]
@@ -444,7 +445,7 @@ def test_fast_character_probe_vectors_and_keys_equal_the_generic_ones(d):
         ev = eng.evaluate(q)
         assert ev.key == _reference_key(eng.context, generic)
         assert ev.noise_vector().tobytes() == generic.tobytes()
-        assert (ev.probe_code == q.code) if type(q) is Character else ev.probe_code is None
+        assert ev.probe_weights == (CHARACTER_WEIGHTS if type(q) is Character else q.weights)
 
 
 def test_fast_label_character_patterns_keep_the_sign_of_a_zero_weight():
@@ -461,7 +462,8 @@ def test_fast_label_character_patterns_keep_the_sign_of_a_zero_weight():
 
 class _PreviousCharacters:
     """The junta path's characters as they were computed before the sign-row fast path: the product-form probe
-    vector, probe_key, and the generic smooth noise (no probe_code)."""
+    vector, probe_key, and for Characters the generic smooth noise (LabelCharacters keep the closed form,
+    which rounds differently: test_two_weight_noise_is_the_generic_formula compares the two)."""
 
     def __init__(self, eng):
         self.eng, self.bits = eng, probe_bits(eng.probes)
@@ -472,7 +474,8 @@ class _PreviousCharacters:
         pv = probe_character_values(self.bits, self.eng.probes.labels, query)
         ev = self.eng.junta.character(query, _keys.probe_key(self.eng.context, pv), pv,
                                       {"truth_path": "junta", "junta_size": len(self.eng.junta.support)})
-        ev.probe_code = None
+        if type(query) is Character:
+            ev.probe_weights = None
         return ev
 
     label_character = character = evaluate
@@ -525,7 +528,7 @@ def _smooth_uniform_reference(o, v):
 def test_smooth_uniform_skips_the_norm_of_v_only_where_it_cannot_matter():
     """The constant-query test without |v| when the centred norm clears every |v| <= sqrt(n): the same u as
     the reference on random, constant and nearly constant vectors in [-1, 1] (both sides of the threshold)."""
-    from sqsim.oracles._answering import smooth_uniform, smooth_uniform_pm1
+    from sqsim.oracles._answering import smooth_uniform, smooth_uniform_two_weight
     from sqsim.oracles._evaluation import Evaluation
 
     o = SQOracle(BooleanCube(40), Parity(40, [1, 2]), 0.05, answers="noisy", seed=2)
@@ -546,7 +549,7 @@ def test_smooth_uniform_skips_the_norm_of_v_only_where_it_cannot_matter():
     for _ in range(20):
         chi = rng.choice([-1.0, 1.0], 256)
         pm = np.concatenate((chi, -chi))
-        assert smooth_uniform_pm1(o, pm) == _smooth_uniform_reference(o, pm)
+        assert smooth_uniform_two_weight(o, pm, CHARACTER_WEIGHTS) == _smooth_uniform_reference(o, pm)
 
 
 # ------------------------------------------------------------------------------ lifted characters beyond d = 62

@@ -28,7 +28,8 @@ from sqsim._ledger import TIMING_FIELDS
 from sqsim._queries import support_code, support_of
 from sqsim.concepts import Parity
 from sqsim.oracles import _enumerated
-from sqsim.oracles._answering import smooth_uniform, smooth_uniform_character
+from sqsim.oracles._answering import smooth_uniform
+from sqsim.oracles._evaluation import CHARACTER_WEIGHTS
 from sqsim.oracles._enumerated import EXACT_FP_ERROR
 
 STRATEGIES = ["exact", "noisy", "rounded", "adversarial", "sampled"]
@@ -214,9 +215,57 @@ def test_noisy_structured_uniform_equals_the_generic_one():
         eng = o._engine
         for code in np.random.default_rng(d).integers(0, 2**d, 300).tolist():
             ev = eng.character(Character(d, list(support_of(code))))
-            assert ev.probe_code == code
-            assert smooth_uniform_character(o, eng.probes, code) == smooth_uniform(o, ev)
+            assert ev.probe_weights == CHARACTER_WEIGHTS
+            u = smooth_uniform(o, ev)  # the closed form
+            ev.probe_weights = None
+            assert u == smooth_uniform(o, ev)  # the generic formula, bit for bit
             assert np.array_equal(eng.probes.character_vector(code), eng.probes.character_values(code))
+
+
+#: weight pairs for the two-weight noise: generic, equal, opposite, zero, signed-zero and nearly equal weights
+TWO_WEIGHTS = [(0.5, -0.25), (1.0, 1.0), (-1.0, -1.0), (0.0, 1.0), (1.0, 0.0), (0.0, -0.3), (-0.3, 0.0),
+               (0.3, -0.3), (-1.0, 1.0), (0.0, 0.0), (-0.0, 0.5), (0.5, -0.0), (0.7, 0.7), (0.2, 0.2 + 2**-50),
+               (0.9, -0.9 + 2**-40), (1e-300, -0.75)]
+
+
+@pytest.mark.parametrize("d", [12, 40])  # enumerated lookups; beyond the guard, the junta path
+def test_two_weight_noise_is_the_generic_formula(d):
+    """The closed form of the noisy strategy's variable for (w_0 chi, w_1 chi) (mean from the chi = -1 count,
+    norm as a sum of squares) is the generic centring-and-norm formula up to rounding, takes the constant
+    stream exactly where the generic one does, and is bit for bit the generic one for opposite weights."""
+    from sqsim.oracles._answering import constant_uniform, smooth_uniform
+
+    o = SQOracle(BooleanCube(d), Parity(d, [1, d - 2]), 0.05, answers="noisy", seed=d)
+    eng = o._engine
+    rng = np.random.default_rng(d)
+    supports = [[], [0], [1, d - 2]] + [sorted(rng.choice(d, k, replace=False).tolist()) for k in (1, 2, 3, 5, 9)
+                                       for _ in range(4)]
+    const = constant_uniform(o)
+    seen = {"constant": 0, "opposite": 0, "smooth": 0}
+    worst = 0.0
+    for S in supports:
+        for w in TWO_WEIGHTS:
+            q = LabelCharacter(d, S, (0.25, 0.5))
+            q.weights = w  # past check_weights, which folds -0.0
+            ev = eng.evaluate(q)
+            assert ev.probe_weights == w
+            v = ev.noise_vector()
+            assert v.tobytes() == eng.probes.values(q).tobytes()
+            closed = smooth_uniform(o, ev)
+            ev.probe_weights = None
+            generic = smooth_uniform(o, ev)
+            assert (closed == const) == (generic == const), (S, w)
+            if generic == const:
+                seen["constant"] += 1
+            elif w[0] + w[1] == 0.0:
+                assert closed == generic, (S, w)
+                seen["opposite"] += 1
+            else:
+                worst = max(worst, abs(closed - generic))
+                seen["smooth"] += 1
+    assert worst <= 1e-13
+    # constant on the probes: zero weights on every support, and the 4 (nearly) equal pairs on S = {}
+    assert seen["constant"] == len(supports) + 4 and min(seen.values()) > 0
 
 
 def test_a_key_collision_on_the_structured_path_stays_in_band(monkeypatch):

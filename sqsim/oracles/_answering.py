@@ -46,8 +46,12 @@ def smooth_uniform(self, ev) -> float:
 
     g ~ N(0, I) is fixed by the oracle seed, so <g, w> ~ N(0, 1) and the noise is uniform in the band for
     each query, while an affine map a phi + b (a > 0) of a query has the same w and so the same noise;
-    a relative change of 1e-6 moves u by at most about |g| 1e-6 / sqrt(2 pi) (docs/theory/strategies.md, section smooth-noise).
+    a relative change of 1e-6 moves u by at most about |g| 1e-6 / sqrt(2 pi) (docs/theory/strategies.md, section
+    smooth-noise). A structured query whose probe vector is (w_0 chi, w_1 chi) (``ev.probe_weights``) takes
+    the closed form :func:`smooth_uniform_two_weight`.
     """
+    if ev.probe_weights is not None:
+        return smooth_uniform_two_weight(self, ev.noise_vector(), ev.probe_weights)
     v = np.asarray(ev.noise_vector(), dtype=np.float64)
     # v.mean() and np.linalg.norm spelled out (the same pairwise sum, dot products and correctly rounded sqrt)
     c = v - float(np.add.reduce(v)) / v.shape[0]
@@ -57,8 +61,13 @@ def smooth_uniform(self, ev) -> float:
     # 1e-12 max(1, sqrt(len v)) (rounded up) passes the test whatever |v| is: |v| is computed only below that
     if not (norm > 1.001e-12 * max(1.0, math.sqrt(v.shape[0]))
             or norm > 1e-12 * max(1.0, math.sqrt(float(v.dot(v))))):
-        return float(derived_rng(self._entropy, "noise", "constant").random())
+        return constant_uniform(self)
     return 0.5 * math.erfc(-float(noise_features(self, v.shape[0]).dot(c)) / (norm * math.sqrt(2.0)))
+
+
+def constant_uniform(self) -> float:
+    """The noisy strategy's variable for a query constant on the probes: one fixed U(0, 1) of the seed."""
+    return float(derived_rng(self._entropy, "noise", "constant").random())
 
 
 def noise_features(self, n: int) -> np.ndarray:
@@ -74,20 +83,47 @@ def noise_features(self, n: int) -> np.ndarray:
     return g
 
 
-def smooth_uniform_pm1(self, c: np.ndarray) -> float:
-    """:func:`smooth_uniform` of a character correlation (1 - 2l) chi_S on Boolean probe labels, given its
-    probe vector c = (chi, -chi): the same floats without the generic centring and norms.
+def noise_feature_sum(self, n: int) -> float:
+    """sum(g) of :func:`noise_features` (math.fsum, computed once per length n)."""
+    s = self._noise_sums.get(n)
+    if s is None:
+        s = self._noise_sums[n] = math.fsum(noise_features(self, n).tolist())
+    return s
 
-    c is a +-1 vector whose sum is exactly 0, so c - mean(c) = c and |c| = sqrt(len c) exactly; <g, c> is
-    the same BLAS dot of the same two vectors (docs/theory/structured-queries.md, section noise).
+
+def smooth_uniform_two_weight(self, v: np.ndarray, weights) -> float:
+    """:func:`smooth_uniform` of a probe vector v = (w_0 chi, w_1 chi), chi = chi_S at the P probe points
+    (a LabelCharacter on Boolean probe labels 0 and 1; a Character is w = (1, -1)), in closed form.
+
+    With s = sum(chi) and n_+- = (P +- s) / 2 the counts of chi = +-1, the mean is m = (w_0 + w_1) s / (2P),
+    <g, v - m 1> = <g, v> - m sum(g) and |v - m 1|^2 = n_+ ((w_0 - m)^2 + (w_1 - m)^2)
+    + n_- ((w_0 + m)^2 + (w_1 + m)^2), a sum of squares (no cancellation); |v|^2 = P (w_0^2 + w_1^2) for the
+    constant-query test. s is read off the sign bits of the first half: sign(w_0 chi_p) = sign(w_0) chi_p,
+    zeros included (IEEE signed zeros). For w_0 + w_1 = 0 (characters) m is exactly 0, and u is bit for bit the
+    generic formula's, c = v and |c| = sqrt(2P) |w_0| (docs/theory/structured-queries.md, section noise);
+    otherwise it is the same real number rounded differently.
     """
-    n = c.shape[0]
-    return 0.5 * math.erfc(-float(noise_features(self, n).dot(c)) / (math.sqrt(float(n)) * math.sqrt(2.0)))
-
-
-def smooth_uniform_character(self, probes, code: int) -> float:
-    """:func:`smooth_uniform_pm1` of the character with code ``code`` on an enumerated engine's probe set."""
-    return smooth_uniform_pm1(self, probes.character_vector(code))
+    n = v.shape[0]
+    w0, w1 = weights
+    g = self._noise_features.get(n)
+    dot = float((noise_features(self, n) if g is None else g).dot(v))
+    if w0 + w1 == 0.0:
+        n2 = n * (w0 * w0)
+    else:
+        P = n >> 1
+        neg = int(np.count_nonzero(np.signbit(v[:P])))  # the chi = -1 count, up to sign(w_0)
+        if math.copysign(1.0, w0) < 0.0:
+            neg = P - neg
+        m = (w0 + w1) * (P - 2 * neg) / n
+        a, b = w0 - m, w1 - m
+        c, e = w0 + m, w1 + m
+        n2 = (P - neg) * (a * a + b * b) + neg * (c * c + e * e)
+        gs = self._noise_sums.get(n)
+        dot -= m * (noise_feature_sum(self, n) if gs is None else gs)
+    norm = math.sqrt(n2)
+    if not norm > 1e-12 * max(1.0, math.sqrt((n >> 1) * (w0 * w0 + w1 * w1))):
+        return constant_uniform(self)
+    return 0.5 * math.erfc(-dot / (norm * math.sqrt(2.0)))
 
 
 def record_null(self, ev, extra: dict) -> float:
@@ -163,8 +199,7 @@ def answer_fast(self, query: Query, ev, kind: str) -> dict:
         grid = self._grid()
         a = min(max(round(ev.truth / grid) * grid, lo), hi)
     else:  # noisy
-        # probe_code set: the noise vector is a character's (chi, -chi) (enumerated and junta engines)
-        u = smooth_uniform(self, ev) if ev.probe_code is None else smooth_uniform_pm1(self, ev.noise_vector())
+        u = smooth_uniform(self, ev)
         a = min(max(lo + u * (hi - lo), lo), hi)
     a = float(a)
     if not lo <= a <= hi:

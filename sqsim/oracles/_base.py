@@ -79,6 +79,7 @@ class BaseOracle(Sealed):
                                             n=self._truth_n(), failure_probability=self.failure_probability,
                                             value_range=self._value_range(), max_label_values=self.max_label_values)
         self._noise_features: dict[int, np.ndarray] = {}
+        self._noise_sums: dict[int, float] = {}
         #: "exact" answers whose truths are Monte Carlo estimates: warned about once, at the first such truth
         self._estimated_exact = (EstimatedExactNotice(self) if isinstance(self.strategy, ExactStrategy)
                                  and isinstance(self._engine, MonteCarloEngine) and domain.finite else None)

@@ -32,7 +32,7 @@ from .._kernels import pick
 from .._kernels import walsh as kwalsh
 from .._kernels.bits import pack_bits
 from .._queries import Character, CharacterBatch, LabelCharacter, NumbaQuery
-from ._evaluation import Evaluation
+from ._evaluation import CHARACTER_WEIGHTS, Evaluation
 from ._pointwise import check_pointwise
 from ._probes import ProbeSet
 from ._sampling import Sampler
@@ -230,7 +230,7 @@ class EnumeratedEngine:
             h += dq * q.item(code)
         return Evaluation(st.spec.item(code) / st.n + 0.0, 0.0, 0.0, self._finalize(h & _keys.MASK),
                           st.null_empty if code == 0 else st.null_other,
-                          lambda: self.probes.character_vector(code), probe_code=code)
+                          lambda: self.probes.character_vector(code), probe_weights=CHARACTER_WEIGHTS)
 
     def label_character(self, query: LabelCharacter) -> Evaluation:
         """phi = w_y chi_S(x): truth (w_0 n_0 + w_1 n_1) / N, correctly rounded, with n_0 + n_1 = N [S = {}]
@@ -256,7 +256,7 @@ class EnumeratedEngine:
         null = (self._null(np.array([w[v] * N for v in st.labels], dtype=np.float64)) if code == 0
                 else st.null_other)
         return Evaluation(truth, err, 0.0, self._finalize(h & _keys.MASK), null,
-                          lambda: self.probes.label_character_values(code, w))
+                          lambda: self.probes.label_character_values(code, w), probe_weights=w)
 
     def _finalize(self, h: int) -> str:
         return self._structure.finalize(h)

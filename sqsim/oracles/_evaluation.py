@@ -7,6 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+#: a Character's probe vector as (w_0 chi_S, w_1 chi_S) on the probe labels (0, 1): w_l = 1 - 2l
+CHARACTER_WEIGHTS = (1.0, -1.0)
+
+
 @dataclass(slots=True)
 class Evaluation:
     """The oracle-side facts about one query (never shown to a learner).
@@ -24,9 +28,9 @@ class Evaluation:
     noise_vector: object = None
     extra: dict = field(default_factory=dict)
     member_truths: np.ndarray | None = None  # version space: the truth of every family member
-    #: set when the probe vector is the character correlation (1 - 2l) chi_S with this code on Boolean probe
-    #: labels 0 and 1 (the noisy strategy then takes its structured path)
-    probe_code: int | None = None
+    #: (w_0, w_1) when the probe vector is (w_0 chi_S, w_1 chi_S), chi_S a character at the probe points and
+    #: the probe labels 0 and 1 (a Character: (1, -1)); the noisy strategy then takes its closed form
+    probe_weights: tuple | None = None
 
     def digest(self):
         """What identifies the query's truth: equal digests mean a genuine repeat, not a key collision."""

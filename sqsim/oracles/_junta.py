@@ -41,7 +41,7 @@ from .._kernels import walsh as kwalsh
 from .._queries import Character
 from .._random import derived_rng
 from ._enumerated import EXACT_FP_ERROR, block_bits
-from ._evaluation import Evaluation
+from ._evaluation import CHARACTER_WEIGHTS, Evaluation
 from ._violations import violation
 
 #: the most patterns of x_U one junta truth enumerates (|U| <= 20 on {0,1}^d), or the domain's
@@ -182,13 +182,13 @@ class JuntaEngine:
         e = 1.0 if not query.support else 0.0
         p1 = self._p1
         if type(query) is Character:
-            # probe_code: pv is the +-1 vector (chi, -chi), so the noisy strategy takes its structured path
+            # probe_weights: pv is (chi, -chi) (w_0 chi, w_1 chi), so the noisy strategy takes its closed form
             return Evaluation(F, 0.0, 0.0, key, e * (1.0 - 2.0 * p1), lambda: pv, extra,
-                              probe_code=query.code)
+                              probe_weights=CHARACTER_WEIGHTS)
         w0, w1 = query.weights
         a, b = (e + F) / 2.0, (e - F) / 2.0  # E[chi_S 1{f = 0}], E[chi_S 1{f = 1}]: exact dyadic rationals
         return Evaluation(w0 * a + w1 * b, EXACT_FP_ERROR, 0.0, key, e * (w0 * (1.0 - p1) + w1 * p1),
-                          lambda: pv, extra)
+                          lambda: pv, extra, probe_weights=query.weights)
 
     # ------------------------------------------------------------------ plain juntas
     def evaluate(self, query, U, key: str, pv, *, boolean_labels: bool, binary: bool) -> Evaluation:
@@ -329,7 +329,7 @@ class JuntaCharacters:
         self._rows: list = [None] * probes.X.shape[1]
         #: the 8-byte patterns of (w_0 repeated, w_1 repeated) by weight pair; the character's is (1, -1)
         self._patterns: dict[tuple[float, float], np.ndarray] = {}
-        self._character_pattern = self._weight_pattern((1.0, -1.0))
+        self._character_pattern = self._weight_pattern(CHARACTER_WEIGHTS)
         self._extra = {"truth_path": "junta", "junta_size": len(engine.support)}
 
     def _row(self, j: int) -> np.ndarray:
