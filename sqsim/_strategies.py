@@ -51,8 +51,13 @@ class AnswerContext:
         The query being answered.
     smooth_uniform : callable
         ``smooth_uniform()`` returns a U(0, 1) variable that is a fixed, smooth (Lipschitz) function of
-        the query's centred and normalised probe-value vector and the oracle seed: affine maps and tiny
-        perturbations of a query give (nearly) the same value.
+        the query's centred and normalised probe-value vector and the oracle seed: affine maps a phi + b
+        (a > 0) and tiny perturbations of a query give (nearly) the same value (a < 0: 1 - u).
+    noise_scale : callable
+        ``noise_scale()`` returns the query's scale s in [0, 1], half the range of its probe values (1 for
+        a query constant on the probes): a phi + b has the scale |a| s. The "noisy" answer
+        truth + s (2u - 1) h (h the band's half-width, :func:`noisy_answer`) is therefore exactly
+        affine-equivariant (docs/theory/strategies.md, section smooth-noise).
     """
 
     truth: float
@@ -68,6 +73,7 @@ class AnswerContext:
     sample_size: Callable
     query: object = None
     smooth_uniform: Callable | None = None
+    noise_scale: Callable | None = None
 
 
 @export
@@ -110,23 +116,28 @@ class ExactStrategy(AnswerStrategy):
 
 @export
 class NoisyStrategy(AnswerStrategy):
-    """Truth plus noise uniform in the band, a fixed *smooth* function of the query (docs/theory/strategies.md, section smooth-noise).
+    """Truth plus noise uniform in the band times the query's scale, a fixed *smooth* function of the query
+    (docs/theory/strategies.md, section smooth-noise).
 
-    The noise is lo + u (hi - lo) with u = Phi(<g, w>): w is the query's centred, normalised vector of
-    values on the oracle's fixed probe set and g a Gaussian vector fixed by the oracle seed, so u is
-    uniform for each query, repeating or renaming a query returns the same answer, and affine maps
-    (a phi + b, a > 0) or relative changes up to 1e-6 of a query get the same or nearly the same noise.
+    The answer is truth + s (2u - 1) h, h the band's half-width, with u = Phi(<g, w>): w is the query's
+    centred, normalised vector of values on the oracle's fixed probe set and g a Gaussian vector fixed by
+    the oracle seed, so u is uniform for each query; s is the query's scale on the probes (half the range of
+    its values there, so a +-1-valued query gets noise uniform over the whole band). Repeating or renaming a
+    query returns the same answer, an affine map a phi + b gets exactly a times the noise (its answer is
+    a (answer) + b), and relative changes up to 1e-6 of a query get nearly the same noise.
 
     "noisy" remains a *benign* oracle: no stateless oracle resists every averaging scheme (a learner
-    can mix a query with far-apart terms of known mean, which moves w by a lot, and average those).
-    Lower bounds use "adversarial" or "version-space".
+    can mix a query with far-apart terms of known mean, which moves w by a lot, and average those, and
+    queries that the probe set sees as constant share one noise value). Lower bounds use "adversarial" or
+    "version-space".
     """
 
     name = "noisy"
 
     def answer(self, ctx):
         u = ctx.smooth_uniform() if ctx.smooth_uniform is not None else float(ctx.rng("noisy").random())
-        return float(min(max(ctx.lo + u * (ctx.hi - ctx.lo), ctx.lo), ctx.hi))
+        s = ctx.noise_scale() if ctx.noise_scale is not None else 1.0
+        return noisy_answer(ctx.truth, ctx.lo, ctx.hi, u, s)
 
 
 @export
@@ -213,6 +224,15 @@ def hoeffding_samples(eps: float, delta: float, value_range: float = 2.0) -> int
 def hoeffding_error(n: int, delta: float, value_range: float = 2.0) -> float:
     """eps(n, delta) = range sqrt(ln(2/delta) / (2n)) (sqrt(2 ln(2/delta)/n) on [-1, 1])."""
     return value_range * math.sqrt(math.log(2.0 / delta) / (2.0 * n))
+
+
+def noisy_answer(truth: float, lo: float, hi: float, u: float, s: float) -> float:
+    """truth + s (2u - 1) h in the band [lo, hi] (h its half-width), as lo + u (hi - lo) scaled about the truth
+    by s: exactly the unscaled formula for s = 1 (characters, +-1-valued queries)."""
+    a = lo + u * (hi - lo)
+    if s != 1.0:
+        a = truth + s * (a - truth)
+    return float(min(max(a, lo), hi))
 
 
 def clip_band(center: float, half: float) -> tuple[float, float]:

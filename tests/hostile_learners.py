@@ -658,6 +658,32 @@ class AveragingLearner(_Hostile):
         return Parity(self.d, sup), {"route": f"mean of {len(qs)} re-askings", "single": float(est[0]), "mean": m}
 
 
+class RescalingLearner(_Hostile):
+    """Asks one query and its copy scaled by 1/2 and solves the two answers for the truth: if the noise did
+    not scale with the query (A(a phi) = a t + N, the same N), t = (A(phi) - A(phi / 2)) / (1 - 1/2) exactly;
+    then decodes the target among 31 candidates spaced 1/240 apart (as :class:`AveragingLearner`)."""
+
+    name = "hostile-rescaling"
+
+    def __init__(self, d=5, scales=(1.0, 0.5)):
+        self.d, self.scales = d, scales
+
+    @staticmethod
+    def factory(seed, budget, guard):
+        return cube_oracle("noisy", seed, budget, guard)
+
+    def solve(self, answers):
+        (a, b), (A, B) = self.scales, answers
+        return float((A - B) / (a - b))
+
+    def _learn(self, h):
+        qs = [Query(functools.partial(coded_query, a, 0.0), name=f"scaled-{a}") for a in self.scales]
+        t = self.solve(h.ask_batch(qs))
+        S = int(np.argmin(np.abs(CODED_TRUTHS[1:] - t))) + 1
+        sup = [j for j in range(self.d) if S >> j & 1]
+        return Parity(self.d, sup), {"route": "two scales of one query, solved for the truth", "solved": t}
+
+
 HOSTILE = {
     "1-private-state": PrivateStateLearner,
     "2-internals": InternalsLearner,
@@ -671,6 +697,7 @@ HOSTILE = {
     "10-batch-store": BatchStoreLearner,
     "11-cross-row": CrossRowLearner,
     "12-averaging": AveragingLearner,
+    "13-rescaling": RescalingLearner,
 }
 
 

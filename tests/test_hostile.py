@@ -25,7 +25,7 @@ from sqsim.testing import check_learner
 from . import hostile_learners as hl
 
 IN_PROCESS = ["1-private-state", "2-internals", "3-mutation", "4-copying", "5-ledger-truths",
-              "11-cross-row", "12-averaging"]
+              "11-cross-row", "12-averaging", "13-rescaling"]
 # 10: for real-valued labels on a Monte Carlo domain the in-process oracle must hand the query (z, f(z))
 # rows; a query that keeps them in module state smuggles them out (interpreter-level state, closed by
 # isolation="process"; Boolean targets are evaluated one label value at a time and leak nothing in-process)
@@ -155,6 +155,52 @@ def test_noisy_is_benign_against_far_apart_mixtures_but_the_adversary_is_not():
     adv = hl.cube_oracle("adversarial", seed=1)
     b = 2.0 * adv.ask_batch(queries)
     assert abs(float(b.mean()) - truth) >= 0.99 * abs(b[0] - truth)
+
+
+def test_noisy_queries_the_probes_do_not_see_share_their_noise():
+    """The documented limit of "noisy" (docs/theory/strategies.md, section smooth-noise): two queries supported on a set
+    none of the probe points falls in are both constant on the probes, so they get the same fixed noise and the
+    difference of their answers is the exact difference of their truths; with a second query of known truth (0)
+    the learner reads a correlation of 2^-10, twenty times below the tolerance, exactly. The adversarial
+    strategy answers both with the null expectation (0), which tells nothing."""
+    from sqsim import BooleanCube, Query
+
+    d = 12
+    in_A = lambda X: np.all(X[:, :10] == 1, axis=1).astype(float)  # noqa: E731 - 4 of the 4096 points
+    pair = [Query(lambda X, y: (1 - 2 * y) * in_A(X), name="rare-correlation"),
+            Query(lambda X, y: in_A(X) * (1 - 2 * X[:, 10]), name="rare-known-zero")]
+    o = SQOracle(BooleanCube(d), Parity(d, [1, 3]), 0.05, answers="noisy", seed=3)
+    assert in_A(o._engine.probes.X).sum() == 0  # the probes miss A
+    a = o.ask_batch(pair)
+    truth = o.ledger[0].truth
+    assert truth == 2.0**-10 and o.ledger[1].truth == 0.0
+    assert abs(a[0] - truth) > 10 * truth  # one answer: the correlation is lost in the noise
+    assert a[0] - a[1] == truth  # two answers: exact
+    adv = SQOracle(BooleanCube(d), Parity(d, [1, 3]), 0.05, answers="adversarial", seed=3)
+    b = adv.ask_batch(pair)
+    assert b[0] - b[1] == 0.0
+
+
+def test_rounded_answers_of_shifted_copies_locate_the_truth_finer_than_a_cell():
+    """The documented limit of "rounded" (docs/theory/strategies.md, section strategies-rounded): one answer
+    locates the truth to its grid cell (width tau), but the answers to phi + b_k, b_k = k tau / K, k < K,
+    each cut the set of consistent truths to one cell shifted by b_k, and together to an interval of width
+    at most tau / K."""
+    import functools
+
+    from sqsim import Query
+
+    K, tau = 20, 0.1
+    o = hl.cube_oracle("rounded", seed=1)
+    assert o.tolerance == tau
+    lo, hi = -np.inf, np.inf
+    for k in range(K):
+        b = k * tau / K
+        a = o.ask(Query(functools.partial(hl.coded_query, 0.5, b), name=f"shift-{k}"))
+        lo, hi = max(lo, a - b - tau / 2), min(hi, a - b + tau / 2)
+    first, truth = o.ledger[0].answer, o.ledger[0].truth
+    assert lo - 1e-12 <= truth <= hi + 1e-12 and hi - lo <= tau / K + 1e-12
+    assert abs(first - truth) > 4 * (hi - lo)  # one answer is off by several of the final interval's widths
 
 
 # ----------------------------------------------------------------------------- gradient oracles (hostile review)

@@ -528,7 +528,7 @@ def _smooth_uniform_reference(o, v):
 def test_smooth_uniform_skips_the_norm_of_v_only_where_it_cannot_matter():
     """The constant-query test without |v| when the centred norm clears every |v| <= sqrt(n): the same u as
     the reference on random, constant and nearly constant vectors in [-1, 1] (both sides of the threshold)."""
-    from sqsim.oracles._answering import smooth_uniform, smooth_uniform_two_weight
+    from sqsim.oracles._answering import smooth_noise_two_weight, smooth_uniform
     from sqsim.oracles._evaluation import Evaluation
 
     o = SQOracle(BooleanCube(40), Parity(40, [1, 2]), 0.05, answers="noisy", seed=2)
@@ -549,7 +549,7 @@ def test_smooth_uniform_skips_the_norm_of_v_only_where_it_cannot_matter():
     for _ in range(20):
         chi = rng.choice([-1.0, 1.0], 256)
         pm = np.concatenate((chi, -chi))
-        assert smooth_uniform_two_weight(o, pm, CHARACTER_WEIGHTS) == _smooth_uniform_reference(o, pm)
+        assert smooth_noise_two_weight(o, pm, CHARACTER_WEIGHTS) == (_smooth_uniform_reference(o, pm), 1.0)
 
 
 # ------------------------------------------------------------------------------ lifted characters beyond d = 62

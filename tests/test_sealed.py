@@ -192,16 +192,83 @@ def test_perturbed_reasking_does_not_average_noise_on_a_gaussian():
 
 
 def test_smooth_noise_is_uniform_in_the_band_across_queries():
+    """answer = truth + s (2u - 1) tau with u ~ U(0, 1) across queries, s half the range of the query's probe values
+    (the values of (1 - 2y) tanh(<w, x>) / 2 span less than [-1/2, 1/2], so s < 1/2 and the noise is narrower)."""
     o = SQOracle(BooleanCube(7), Parity(7, [0, 1, 2]), 0.1, answers="noisy", seed=2)
     rng = np.random.default_rng(0)
-    us = []
+    us, scales = [], []
     for i in range(300):
         w = rng.standard_normal(7)
         q = Query(lambda X, y, w=w: (1 - 2 * y) * np.tanh(X @ w) * 0.5, name=f"q{i}")
         a = o.ask(q)
         rec = o.ledger[-1]
-        us.append((a - (rec.truth - rec.tolerance)) / (2 * rec.tolerance))
+        v = o._engine.probes.values(q)
+        s = 0.5 * (float(v.max()) - float(v.min()))
+        scales.append(s)
+        us.append(0.5 + (a - rec.truth) / (2 * s * rec.tolerance))
+    assert 0.1 < min(scales) and max(scales) < 0.5
     assert stats.kstest(us, "uniform").pvalue > 1e-3
+
+
+def _equivariance_gap(o, base, maps):
+    """max over (a, b) in ``maps`` of |noise(a phi + b) - a noise(phi)|, noise = answer - truth (ledger), and
+    the noise of phi itself."""
+    o.ask(base)
+    n0 = o.ledger[-1].answer - o.ledger[-1].truth
+    gap = 0.0
+    for i, (a, b) in enumerate(maps):
+        fn = base.fn
+        o.ask(Query(lambda X, y, a=a, b=b, fn=fn: a * fn(X, y) + b, name=f"affine{i}"))
+        rec = o.ledger[-1]
+        gap = max(gap, abs((rec.answer - rec.truth) - a * n0))
+    return gap, n0
+
+
+AFFINE_MAPS = [(0.5, 0.0), (-0.5, 0.2), (0.25, -0.7), (1.0, 0.3), (-1.0, 0.0), (1.0 - 1e-6, 0.0), (0.9, 0.05)]
+
+
+@pytest.mark.parametrize("where", ["cube", "gaussian"])
+def test_noisy_answers_scale_with_the_query(where):
+    """The noise of a phi + b is exactly a times that of phi (a < 0 included): the answers to rescaled,
+    negated and shifted copies are a (answer) + b, so solving two of them for the truth gains nothing
+    (hostile learner 13-rescaling). On a Gaussian domain each copy has its own Monte Carlo truth estimate,
+    and the noise on top of it is still equivariant."""
+    if where == "cube":
+        o = SQOracle(BooleanCube(7), Parity(7, [0, 1, 2]), 0.1, answers="noisy", seed=4)
+        bases = [Query(lambda X, y, w=w: (1 - 2 * y) * np.tanh(X @ w) * 0.5, name=f"base{k}")
+                 for k, w in enumerate(np.random.default_rng(1).standard_normal((3, 7)))]
+    else:
+        o = SQOracle(Gaussian(2), lambda Z: (Z[:, 0] > 0).astype(float), 0.2, answers="noisy", seed=5,
+                     truth_samples=20_000)
+        bases = [Query(lambda Z, y: (1 - 2 * y) * np.tanh(Z[:, 1]) * 0.5, name="base")]
+    for base in bases:
+        gap, n0 = _equivariance_gap(o, base, AFFINE_MAPS)
+        assert abs(n0) > 1e-3 and gap < 1e-12, (base.name, n0, gap)
+
+
+def test_noisy_label_characters_and_vstat_complements_scale_with_the_query():
+    """The structured closed form (LabelCharacter weights scaled by a, a < 0 included) and VSTAT's only affine
+    map of a {0, 1}-valued query, 1 - phi, keep the equivariance."""
+    from sqsim import LabelCharacter, VSTATOracle
+
+    o = SQOracle(BooleanCube(9), Parity(9, [1, 4]), 0.1, answers="noisy", seed=6)
+    for S in ([], [1], [1, 4], [0, 2, 7]):
+        o.ask(LabelCharacter(9, S, (0.6, -0.2)))
+        r0 = o.ledger[-1]
+        for a in (0.5, -1.0, -0.25):
+            o.ask(LabelCharacter(9, S, (0.6 * a, -0.2 * a)))
+            r = o.ledger[-1]
+            assert abs((r.answer - r.truth) - a * (r0.answer - r0.truth)) < 1e-12, (S, a)
+    phi = lambda X, y: ((X[:, 0] + y) % 2 == 0).astype(float) * (X[:, 5] == 1)
+    noises = []
+    for seed in range(5):
+        v = VSTATOracle(BooleanCube(7), Parity(7, [0, 3]), t=50, answers="noisy", seed=seed)
+        v.ask(Query(phi, name="phi"))
+        v.ask(Query(lambda X, y: 1.0 - phi(X, y), name="complement"))
+        a, b = v.ledger[0], v.ledger[1]
+        assert abs((b.answer - b.truth) + (a.answer - a.truth)) < 1e-12, seed
+        noises.append(abs(a.answer - a.truth))
+    assert max(noises) > 1e-2
 
 
 # ---------------------------------------------------------------- second review findings

@@ -232,8 +232,9 @@ TWO_WEIGHTS = [(0.5, -0.25), (1.0, 1.0), (-1.0, -1.0), (0.0, 1.0), (1.0, 0.0), (
 def test_two_weight_noise_is_the_generic_formula(d):
     """The closed form of the noisy strategy's variable for (w_0 chi, w_1 chi) (mean from the chi = -1 count,
     norm as a sum of squares) is the generic centring-and-norm formula up to rounding, takes the constant
-    stream exactly where the generic one does, and is bit for bit the generic one for opposite weights."""
-    from sqsim.oracles._answering import constant_uniform, smooth_uniform
+    stream exactly where the generic one does, and is bit for bit the generic one for opposite weights; the
+    scales (half the probe range: max |w_l|, or |w_0 - w_1| / 2 on a constant chi) are equal."""
+    from sqsim.oracles._answering import constant_uniform, smooth_noise
 
     o = SQOracle(BooleanCube(d), Parity(d, [1, d - 2]), 0.05, answers="noisy", seed=d)
     eng = o._engine
@@ -251,9 +252,10 @@ def test_two_weight_noise_is_the_generic_formula(d):
             assert ev.probe_weights == w
             v = ev.noise_vector()
             assert v.tobytes() == eng.probes.values(q).tobytes()
-            closed = smooth_uniform(o, ev)
+            closed, s_closed = smooth_noise(o, ev)
             ev.probe_weights = None
-            generic = smooth_uniform(o, ev)
+            generic, s_generic = smooth_noise(o, ev)
+            assert s_closed == s_generic == (1.0 if generic == const else 0.5 * (v.max() - v.min())), (S, w)
             assert (closed == const) == (generic == const), (S, w)
             if generic == const:
                 seen["constant"] += 1

@@ -14,7 +14,7 @@ from .._domains import BooleanCube
 from .._errors import InvalidParameterError, StrategyContractError
 from .._queries import Character, LabelCharacter, Query
 from .._random import derived_rng
-from .._strategies import AnswerContext, ExactStrategy, NoisyStrategy, NullAdversary, RoundedStrategy
+from .._strategies import AnswerContext, ExactStrategy, NoisyStrategy, NullAdversary, RoundedStrategy, noisy_answer
 from .._validation import show
 from ._evaluation import record
 
@@ -41,17 +41,19 @@ def check_query(self, query, caller="ask"):
 
 
 
-def smooth_uniform(self, ev) -> float:
-    """The noisy strategy's U(0, 1) variable: Phi(<g, w>), w the centred, normalised probe-value vector.
+def smooth_noise(self, ev) -> tuple[float, float]:
+    """The noisy strategy's (u, s): u ~ U(0, 1) is Phi(<g, w>), w the centred, normalised probe-value vector;
+    s in [0, 1] is the query's scale, half the range of its probe values (1 for a query constant on the probes).
 
-    g ~ N(0, I) is fixed by the oracle seed, so <g, w> ~ N(0, 1) and the noise is uniform in the band for
-    each query, while an affine map a phi + b (a > 0) of a query has the same w and so the same noise;
-    a relative change of 1e-6 moves u by at most about |g| 1e-6 / sqrt(2 pi) (docs/theory/strategies.md, section
-    smooth-noise). A structured query whose probe vector is (w_0 chi, w_1 chi) (``ev.probe_weights``) takes
-    the closed form :func:`smooth_uniform_two_weight`.
+    g ~ N(0, I) is fixed by the oracle seed, so <g, w> ~ N(0, 1) and u is uniform for each query. The answer
+    is truth + s (2u - 1) h, h the band's half-width, so an affine map a phi + b (a != 0) of a query, which has
+    the same w up to sign (u or 1 - u) and the scale |a| s, gets exactly a times the noise: its answer is
+    a (answer) + b and tells nothing new. A relative change of 1e-6 moves u by at most about |g| 1e-6 / sqrt(2 pi)
+    (docs/theory/strategies.md, section smooth-noise). A structured query whose probe vector is
+    (w_0 chi, w_1 chi) (``ev.probe_weights``) takes the closed form :func:`smooth_noise_two_weight`.
     """
     if ev.probe_weights is not None:
-        return smooth_uniform_two_weight(self, ev.noise_vector(), ev.probe_weights)
+        return smooth_noise_two_weight(self, ev.noise_vector(), ev.probe_weights)
     v = np.asarray(ev.noise_vector(), dtype=np.float64)
     # v.mean() and np.linalg.norm spelled out (the same pairwise sum, dot products and correctly rounded sqrt)
     c = v - float(np.add.reduce(v)) / v.shape[0]
@@ -61,8 +63,14 @@ def smooth_uniform(self, ev) -> float:
     # 1e-12 max(1, sqrt(len v)) (rounded up) passes the test whatever |v| is: |v| is computed only below that
     if not (norm > 1.001e-12 * max(1.0, math.sqrt(v.shape[0]))
             or norm > 1e-12 * max(1.0, math.sqrt(float(v.dot(v))))):
-        return constant_uniform(self)
-    return 0.5 * math.erfc(-float(noise_features(self, v.shape[0]).dot(c)) / (norm * math.sqrt(2.0)))
+        return constant_uniform(self), 1.0
+    u = 0.5 * math.erfc(-float(noise_features(self, v.shape[0]).dot(c)) / (norm * math.sqrt(2.0)))
+    return u, min(1.0, 0.5 * (float(v.max()) - float(v.min())))
+
+
+def smooth_uniform(self, ev) -> float:
+    """The u of :func:`smooth_noise`."""
+    return smooth_noise(self, ev)[0]
 
 
 def constant_uniform(self) -> float:
@@ -91,14 +99,15 @@ def noise_feature_sum(self, n: int) -> float:
     return s
 
 
-def smooth_uniform_two_weight(self, v: np.ndarray, weights) -> float:
-    """:func:`smooth_uniform` of a probe vector v = (w_0 chi, w_1 chi), chi = chi_S at the P probe points
+def smooth_noise_two_weight(self, v: np.ndarray, weights) -> tuple[float, float]:
+    """:func:`smooth_noise` of a probe vector v = (w_0 chi, w_1 chi), chi = chi_S at the P probe points
     (a LabelCharacter on Boolean probe labels 0 and 1; a Character is w = (1, -1)), in closed form.
 
     With s = sum(chi) and n_+- = (P +- s) / 2 the counts of chi = +-1, the mean is m = (w_0 + w_1) s / (2P),
     <g, v - m 1> = <g, v> - m sum(g) and |v - m 1|^2 = n_+ ((w_0 - m)^2 + (w_1 - m)^2)
     + n_- ((w_0 + m)^2 + (w_1 + m)^2), a sum of squares (no cancellation); |v|^2 = P (w_0^2 + w_1^2) for the
-    constant-query test. s is read off the sign bits of the first half: sign(w_0 chi_p) = sign(w_0) chi_p,
+    constant-query test. The scale (half the range of v) is max(|w_0|, |w_1|) when chi takes both signs, else
+    |w_0 - w_1| / 2. s is read off the sign bits of the first half: sign(w_0 chi_p) = sign(w_0) chi_p,
     zeros included (IEEE signed zeros). For w_0 + w_1 = 0 (characters) m is exactly 0, and u is bit for bit the
     generic formula's, c = v and |c| = sqrt(2P) |w_0| (docs/theory/structured-queries.md, section noise);
     otherwise it is the same real number rounded differently.
@@ -109,6 +118,7 @@ def smooth_uniform_two_weight(self, v: np.ndarray, weights) -> float:
     dot = float((noise_features(self, n) if g is None else g).dot(v))
     if w0 + w1 == 0.0:
         n2 = n * (w0 * w0)
+        scale = abs(w0)
     else:
         P = n >> 1
         neg = int(np.count_nonzero(np.signbit(v[:P])))  # the chi = -1 count, up to sign(w_0)
@@ -118,12 +128,13 @@ def smooth_uniform_two_weight(self, v: np.ndarray, weights) -> float:
         a, b = w0 - m, w1 - m
         c, e = w0 + m, w1 + m
         n2 = (P - neg) * (a * a + b * b) + neg * (c * c + e * e)
+        scale = max(abs(w0), abs(w1)) if 0 < neg < P else 0.5 * abs(w0 - w1)
         gs = self._noise_sums.get(n)
         dot -= m * (noise_feature_sum(self, n) if gs is None else gs)
     norm = math.sqrt(n2)
     if not norm > 1e-12 * max(1.0, math.sqrt((n >> 1) * (w0 * w0 + w1 * w1))):
-        return constant_uniform(self)
-    return 0.5 * math.erfc(-dot / (norm * math.sqrt(2.0)))
+        return constant_uniform(self), 1.0
+    return 0.5 * math.erfc(-dot / (norm * math.sqrt(2.0))), scale
 
 
 def record_null(self, ev, extra: dict) -> float:
@@ -149,11 +160,19 @@ def answer_with_strategy(self, query: Query, ev) -> dict:
     def null():
         return record_null(self, ev, extra)
 
+    memo = []
+
+    def noise():
+        if not memo:
+            memo.append(smooth_noise(self, ev))
+        return memo[0]
+
     ctx = AnswerContext(
         truth=ev.truth, truth_error=ev.truth_error, lo=lo, hi=hi, tolerance=nominal, grid=self._grid(),
         key=ev.key, rng=lambda purpose: derived_rng(self._entropy, ev.key, "strategy", purpose),
         null=null, sample_mean=lambda n, rng: self._sampler().mean(query, n, rng),
-        sample_size=self.sample_size, query=query, smooth_uniform=lambda: smooth_uniform(self, ev),
+        sample_size=self.sample_size, query=query, smooth_uniform=lambda: noise()[0],
+        noise_scale=lambda: noise()[1],
     )
     a = self.strategy.answer(ctx)
     try:
@@ -199,8 +218,8 @@ def answer_fast(self, query: Query, ev, kind: str) -> dict:
         grid = self._grid()
         a = min(max(round(ev.truth / grid) * grid, lo), hi)
     else:  # noisy
-        u = smooth_uniform(self, ev)
-        a = min(max(lo + u * (hi - lo), lo), hi)
+        u, s = smooth_noise(self, ev)
+        a = noisy_answer(ev.truth, lo, hi, u, s)
     a = float(a)
     if not lo <= a <= hi:
         raise StrategyContractError(

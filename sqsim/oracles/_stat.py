@@ -33,8 +33,9 @@ class SQOracle(BaseOracle):
         - ``"exact"``: the true expectation (an honest, non-adversarial development aid);
         - ``"sampled"``: the empirical mean on ceil(2 ln(2/delta)/tau^2) fresh examples
           (misses the band with probability delta = 1e-3, recorded);
-        - ``"noisy"``: truth plus noise uniform in the band, a fixed smooth function of the query's
-          normalised probe values (affine maps and tiny perturbations get the same noise; benign);
+        - ``"noisy"``: truth plus noise uniform in the band times the query's scale on the probes, a fixed
+          smooth function of the query's normalised probe values (a phi + b gets a times the noise, tiny
+          perturbations nearly the same noise; benign: docs/theory/strategies.md, section smooth-noise);
         - ``"rounded"``: truth rounded to the grid tau Z;
         - ``"adversarial"``: the null adversary of the parity lower bound (docs/theory/bounds.md, section bounds-parity);
         - an :class:`AnswerStrategy` instance (user-defined adversaries; still checked).
