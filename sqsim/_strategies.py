@@ -126,10 +126,10 @@ class NoisyStrategy(AnswerStrategy):
     query returns the same answer, an affine map a phi + b gets exactly a times the noise (its answer is
     a (answer) + b), and relative changes up to 1e-6 of a query get nearly the same noise.
 
-    "noisy" remains a *benign* oracle: no stateless oracle resists every averaging scheme (a learner
-    can mix a query with far-apart terms of known mean, which moves w by a lot, and average those, and
-    queries that the probe set sees as constant share one noise value). Lower bounds use "adversarial" or
-    "version-space".
+    "noisy" remains a *benign* oracle: a learner can solve a few mixtures of a query with queries of known
+    mean for its truth (the noise along such a family is a known curve with few unknowns), average many
+    far-apart mixtures, or read queries that the probe set sees as constant (they share one noise value).
+    Lower bounds use "adversarial" or "version-space".
     """
 
     name = "noisy"

@@ -157,6 +157,53 @@ def test_noisy_is_benign_against_far_apart_mixtures_but_the_adversary_is_not():
     assert abs(float(b.mean()) - truth) >= 0.99 * abs(b[0] - truth)
 
 
+def _mixture_solve(d, seed, tau=0.1, S=(0, 2), R=(1,), ratios=(0.25, 0.5, 0.75)):
+    """(truth, one answer, solved truth) of the mixture-solve attack of the hostile review: chi_R is label-free
+    with known mean 0, so its answer exposes a = Phi^-1(u_R); the answers to the characters' correlation and
+    to the mixtures c (1 - 2y) chi_S + alpha chi_R (c = 1 - alpha) are then a known function of two unknowns,
+    the truth T and the norm ratio sigma, solved by least squares."""
+    import math
+
+    from scipy.optimize import least_squares
+    from scipy.special import ndtr, ndtri
+
+    from sqsim import BooleanCube, Character, Query
+
+    table = np.random.default_rng(seed).integers(0, 2, 2**d)
+    weights = 1 << np.arange(d)
+    chi = lambda X, T: 1.0 - 2.0 * (np.asarray(X)[:, list(T)].sum(axis=1) % 2)  # noqa: E731
+    o = SQOracle(BooleanCube(d), lambda X: table[np.asarray(X).astype(np.int64) @ weights].astype(float), tau,
+                 answers="noisy", seed=seed)
+    A0 = o.ask(Character(d, list(S)))
+    a = ndtri(o.ask(Query(lambda X, y: chi(X, R), name="known")) / (2 * tau) + 0.5)
+    mixtures = [(1 - al, al, o.ask(Query(lambda X, y, c=1 - al, al=al: c * (1 - 2 * y) * chi(X, S) + al * chi(X, R),
+                                         name=f"mix-{al}"))) for al in ratios]
+
+    def residuals(p):
+        T, sg = p
+        b = ndtri(np.clip((A0 - T) / (2 * tau) + 0.5, 1e-300, 1 - 1e-16))
+        return [c * T + (2 * ndtr((c * b + al * sg * a) / math.sqrt(c * c + al * al * sg * sg)) - 1) * tau - A
+                for c, al, A in mixtures]
+
+    fits = [least_squares(residuals, [T0, 1.0], bounds=([A0 - tau, 0.5], [A0 + tau, 1.0]), xtol=1e-15, ftol=1e-15,
+                          gtol=1e-15) for T0 in np.linspace(A0 - 0.99 * tau, A0 + 0.99 * tau, 21)]
+    best = min(fits, key=lambda r: r.cost)
+    assert o.ledger.total == 2 + len(ratios)
+    return o.ledger[0].truth, A0, float(best.x[0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_noisy_mixtures_with_a_known_query_solve_for_the_truth(seed):
+    """The documented limit of "noisy" (docs/theory/strategies.md, section smooth-noise): the noise is a smooth, deterministic
+    function of the query, so along a family of mixtures it is a known curve with few unknowns. Five answers
+    (a character, a label-free character of known mean, three mixtures) solve for the truth to ~1e-13, where
+    one answer is off by up to the tolerance (0.1)."""
+    truth, single, solved = _mixture_solve(10, seed)
+    print(f"mixture solve seed={seed}: truth {truth:+.6f}, one answer off by {abs(single - truth):.2e}, "
+          f"solved off by {abs(solved - truth):.2e}")
+    assert abs(solved - truth) < 1e-10 < 1e-3 < abs(single - truth)
+
+
 def test_noisy_queries_the_probes_do_not_see_share_their_noise():
     """The documented limit of "noisy" (docs/theory/strategies.md, section smooth-noise): two queries supported on a set
     none of the probe points falls in are both constant on the probes, so they get the same fixed noise and the

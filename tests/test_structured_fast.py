@@ -263,11 +263,14 @@ def test_two_weight_noise_is_the_generic_formula(d):
                 assert closed == generic, (S, w)
                 seen["opposite"] += 1
             else:
-                worst = max(worst, abs(closed - generic))
+                # the generic centring loses digits to cancellation when v is nearly constant (relative
+                # error ~ 1e-16 max|v| / range(v)); the closed form does not
+                cond = max(1.0, float(np.abs(v).max()) / float(v.max() - v.min()))
+                worst = max(worst, abs(closed - generic) / cond)
                 seen["smooth"] += 1
     assert worst <= 1e-13
-    # constant on the probes: zero weights on every support, and the 4 (nearly) equal pairs on S = {}
-    assert seen["constant"] == len(supports) + 4 and min(seen.values()) > 0
+    # constant on the probes (exactly): zero weights on every support, and the 3 equal pairs on S = {}
+    assert seen["constant"] == len(supports) + 3 and min(seen.values()) > 0
 
 
 def test_a_key_collision_on_the_structured_path_stays_in_band(monkeypatch):

@@ -55,17 +55,23 @@ def smooth_noise(self, ev) -> tuple[float, float]:
     if ev.probe_weights is not None:
         return smooth_noise_two_weight(self, ev.noise_vector(), ev.probe_weights)
     v = np.asarray(ev.noise_vector(), dtype=np.float64)
+    lo, hi = float(v.min()), float(v.max())
+    if lo == hi:  # constant on the probes (only exactly: a tiny-scale query keeps its own direction and scale)
+        return constant_uniform(self), 1.0
     # v.mean() and np.linalg.norm spelled out (the same pairwise sum, dot products and correctly rounded sqrt)
     c = v - float(np.add.reduce(v)) / v.shape[0]
     norm = math.sqrt(float(c.dot(c)))
-    # the constant-query test norm > 1e-12 max(1, |v|): a noise vector holds query values, checked to lie in
-    # [-1, 1] (Query.values and the structured twins), so |v| <= sqrt(len v) and a norm above
-    # 1e-12 max(1, sqrt(len v)) (rounded up) passes the test whatever |v| is: |v| is computed only below that
-    if not (norm > 1.001e-12 * max(1.0, math.sqrt(v.shape[0]))
-            or norm > 1e-12 * max(1.0, math.sqrt(float(v.dot(v))))):
-        return constant_uniform(self), 1.0
+    if not norm > TINY_NORM:  # c.c near underflow: the same direction from v rescaled to [0, 1]
+        v1 = (v - lo) / (hi - lo)
+        c = v1 - float(np.add.reduce(v1)) / v1.shape[0]
+        norm = math.sqrt(float(c.dot(c)))
     u = 0.5 * math.erfc(-float(noise_features(self, v.shape[0]).dot(c)) / (norm * math.sqrt(2.0)))
-    return u, min(1.0, 0.5 * (float(v.max()) - float(v.min())))
+    return u, min(1.0, 0.5 * (hi - lo))
+
+
+#: below this centred norm the noise direction is computed from the probe vector rescaled to [0, 1] (its
+#: square would be subnormal)
+TINY_NORM = 1e-140
 
 
 def smooth_uniform(self, ev) -> float:
@@ -105,8 +111,8 @@ def smooth_noise_two_weight(self, v: np.ndarray, weights) -> tuple[float, float]
 
     With s = sum(chi) and n_+- = (P +- s) / 2 the counts of chi = +-1, the mean is m = (w_0 + w_1) s / (2P),
     <g, v - m 1> = <g, v> - m sum(g) and |v - m 1|^2 = n_+ ((w_0 - m)^2 + (w_1 - m)^2)
-    + n_- ((w_0 + m)^2 + (w_1 + m)^2), a sum of squares (no cancellation); |v|^2 = P (w_0^2 + w_1^2) for the
-    constant-query test. The scale (half the range of v) is max(|w_0|, |w_1|) when chi takes both signs, else
+    + n_- ((w_0 + m)^2 + (w_1 + m)^2), a sum of squares (no cancellation); v is constant exactly when
+    w_0 = w_1 = 0, or w_0 = w_1 and chi is constant. The scale (half the range of v) is max(|w_0|, |w_1|) when chi takes both signs, else
     |w_0 - w_1| / 2. s is read off the sign bits of the first half: sign(w_0 chi_p) = sign(w_0) chi_p,
     zeros included (IEEE signed zeros). For w_0 + w_1 = 0 (characters) m is exactly 0, and u is bit for bit the
     generic formula's, c = v and |c| = sqrt(2P) |w_0| (docs/theory/structured-queries.md, section noise);
@@ -119,6 +125,7 @@ def smooth_noise_two_weight(self, v: np.ndarray, weights) -> tuple[float, float]
     if w0 + w1 == 0.0:
         n2 = n * (w0 * w0)
         scale = abs(w0)
+        constant = w0 == 0.0
     else:
         P = n >> 1
         neg = int(np.count_nonzero(np.signbit(v[:P])))  # the chi = -1 count, up to sign(w_0)
@@ -129,11 +136,15 @@ def smooth_noise_two_weight(self, v: np.ndarray, weights) -> tuple[float, float]
         c, e = w0 + m, w1 + m
         n2 = (P - neg) * (a * a + b * b) + neg * (c * c + e * e)
         scale = max(abs(w0), abs(w1)) if 0 < neg < P else 0.5 * abs(w0 - w1)
+        constant = w0 == w1 and not 0 < neg < P
         gs = self._noise_sums.get(n)
         dot -= m * (noise_feature_sum(self, n) if gs is None else gs)
-    norm = math.sqrt(n2)
-    if not norm > 1e-12 * max(1.0, math.sqrt((n >> 1) * (w0 * w0 + w1 * w1))):
+    if constant:
         return constant_uniform(self), 1.0
+    norm = math.sqrt(n2)
+    if not norm > TINY_NORM:  # tiny weights: the same direction from the weights rescaled to max |w_l| = 1
+        k = 1.0 / max(abs(w0), abs(w1))
+        return smooth_noise_two_weight(self, v * k, (w0 * k, w1 * k))[0], scale
     return 0.5 * math.erfc(-dot / (norm * math.sqrt(2.0))), scale
 
 
