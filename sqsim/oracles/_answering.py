@@ -112,11 +112,12 @@ def smooth_noise_two_weight(self, v: np.ndarray, weights) -> tuple[float, float]
     With s = sum(chi) and n_+- = (P +- s) / 2 the counts of chi = +-1, the mean is m = (w_0 + w_1) s / (2P),
     <g, v - m 1> = <g, v> - m sum(g) and |v - m 1|^2 = n_+ ((w_0 - m)^2 + (w_1 - m)^2)
     + n_- ((w_0 + m)^2 + (w_1 + m)^2), a sum of squares (no cancellation); v is constant exactly when
-    w_0 = w_1 = 0, or w_0 = w_1 and chi is constant. The scale (half the range of v) is max(|w_0|, |w_1|) when chi takes both signs, else
-    |w_0 - w_1| / 2. s is read off the sign bits of the first half: sign(w_0 chi_p) = sign(w_0) chi_p,
-    zeros included (IEEE signed zeros). For w_0 + w_1 = 0 (characters) m is exactly 0, and u is bit for bit the
-    generic formula's, c = v and |c| = sqrt(2P) |w_0| (docs/theory/structured-queries.md, section noise);
-    otherwise it is the same real number rounded differently.
+    w_0 = w_1 = 0, or w_0 = w_1 and chi is constant. The scale (half the range of v) is max(|w_0|, |w_1|)
+    when chi takes both signs, else |w_0 - w_1| / 2. n_- is read off the sign bits of the first half:
+    sign(w_0 chi_p) = sign(w_0) chi_p, zeros included (IEEE signed zeros). For w_0 + w_1 = 0 (characters) m
+    is exactly 0, and u is bit for bit the generic formula's, c = v and |c| = sqrt(2P) |w_0|
+    (docs/theory/structured-queries.md, section noise); otherwise it is the same real number rounded
+    differently.
     """
     n = v.shape[0]
     w0, w1 = weights
