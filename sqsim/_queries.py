@@ -16,6 +16,7 @@ Points on finite domains reach queries as int64 arrays, labels as float64 arrays
 
 from __future__ import annotations
 
+import functools
 import math
 from itertools import combinations
 from typing import Sequence
@@ -367,18 +368,11 @@ def _chi_name(support) -> str:
     return "chi{" + ",".join(map(str, support)) + "}"
 
 
-#: "w(w_0, w_1)*" by weight pair (formatting two floats costs more than the rest of a LabelCharacter)
-_WEIGHT_PREFIXES: dict[tuple, str] = {}
-
-
-def _label_character_name(weights: tuple, support) -> str:
-    """The default name "w(w_0, w_1)*chi{S}" of a LabelCharacter (weights already folded by check_weights)."""
-    prefix = _WEIGHT_PREFIXES.get(weights)
-    if prefix is None:
-        if len(_WEIGHT_PREFIXES) >= 4096:
-            _WEIGHT_PREFIXES.clear()
-        prefix = _WEIGHT_PREFIXES[weights] = f"w{weights}*"
-    return prefix + _chi_name(support)
+@functools.lru_cache(maxsize=4096)
+def _weight_prefix(weights: tuple) -> str:
+    """"w(w_0, w_1)*" (formatting two floats costs more than the rest of a LabelCharacter; the weights are
+    already folded by check_weights, so -0.0 never meets 0.0 in the cache)."""
+    return f"w{weights}*"
 
 
 def check_weights(weights, caller: str) -> tuple:
@@ -474,7 +468,7 @@ class LabelCharacter(Query):
         self.weights = check_weights(weights, "LabelCharacter")
         if name is not None:
             check_param("name", name, _Str, "LabelCharacter")
-        self.name = name or _label_character_name(self.weights, self.support)
+        self.name = name or _weight_prefix(self.weights) + _chi_name(self.support)
         self.reads = self.support
 
     @property

@@ -28,7 +28,7 @@ from sqsim._ledger import TIMING_FIELDS
 from sqsim._queries import support_code, support_of
 from sqsim.concepts import Parity
 from sqsim.oracles import _enumerated
-from sqsim.oracles._answering import smooth_uniform
+from sqsim.oracles._answering import smooth_noise
 from sqsim.oracles._evaluation import CHARACTER_WEIGHTS
 from sqsim.oracles._enumerated import EXACT_FP_ERROR
 
@@ -216,9 +216,9 @@ def test_noisy_structured_uniform_equals_the_generic_one():
         for code in np.random.default_rng(d).integers(0, 2**d, 300).tolist():
             ev = eng.character(Character(d, list(support_of(code))))
             assert ev.probe_weights == CHARACTER_WEIGHTS
-            u = smooth_uniform(o, ev)  # the closed form
+            u = smooth_noise(o, ev)  # the closed form
             ev.probe_weights = None
-            assert u == smooth_uniform(o, ev)  # the generic formula, bit for bit
+            assert u == smooth_noise(o, ev)  # the generic formula, bit for bit (u and scale)
             assert np.array_equal(eng.probes.character_vector(code), eng.probes.character_values(code))
 
 
@@ -234,7 +234,7 @@ def test_two_weight_noise_is_the_generic_formula(d):
     norm as a sum of squares) is the generic centring-and-norm formula up to rounding, takes the constant
     stream exactly where the generic one does, and is bit for bit the generic one for opposite weights; the
     scales (half the probe range: max |w_l|, or |w_0 - w_1| / 2 on a constant chi) are equal."""
-    from sqsim.oracles._answering import constant_uniform, smooth_noise
+    from sqsim.oracles._answering import constant_uniform
 
     o = SQOracle(BooleanCube(d), Parity(d, [1, d - 2]), 0.05, answers="noisy", seed=d)
     eng = o._engine

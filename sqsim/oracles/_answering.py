@@ -6,6 +6,7 @@ and verifies the choice against the band before anything is recorded.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -58,25 +59,23 @@ def smooth_noise(self, ev) -> tuple[float, float]:
     lo, hi = float(v.min()), float(v.max())
     if lo == hi:  # constant on the probes (only exactly: a tiny-scale query keeps its own direction and scale)
         return constant_uniform(self), 1.0
-    # v.mean() and np.linalg.norm spelled out (the same pairwise sum, dot products and correctly rounded sqrt)
-    c = v - float(np.add.reduce(v)) / v.shape[0]
-    norm = math.sqrt(float(c.dot(c)))
+    c, norm = _centred(v)
     if not norm > TINY_NORM:  # c.c near underflow: the same direction from v rescaled to [0, 1]
-        v1 = (v - lo) / (hi - lo)
-        c = v1 - float(np.add.reduce(v1)) / v1.shape[0]
-        norm = math.sqrt(float(c.dot(c)))
+        c, norm = _centred((v - lo) / (hi - lo))
     u = 0.5 * math.erfc(-float(noise_features(self, v.shape[0]).dot(c)) / (norm * math.sqrt(2.0)))
     return u, min(1.0, 0.5 * (hi - lo))
+
+
+def _centred(v: np.ndarray) -> tuple[np.ndarray, float]:
+    """(v - mean(v), its norm): v.mean() and np.linalg.norm spelled out (the same pairwise sum, dot product
+    and correctly rounded sqrt)."""
+    c = v - float(np.add.reduce(v)) / v.shape[0]
+    return c, math.sqrt(float(c.dot(c)))
 
 
 #: below this centred norm the noise direction is computed from the probe vector rescaled to [0, 1] (its
 #: square would be subnormal)
 TINY_NORM = 1e-140
-
-
-def smooth_uniform(self, ev) -> float:
-    """The u of :func:`smooth_noise`."""
-    return smooth_noise(self, ev)[0]
 
 
 def constant_uniform(self) -> float:
@@ -121,8 +120,7 @@ def smooth_noise_two_weight(self, v: np.ndarray, weights) -> tuple[float, float]
     """
     n = v.shape[0]
     w0, w1 = weights
-    g = self._noise_features.get(n)
-    dot = float((noise_features(self, n) if g is None else g).dot(v))
+    dot = float(noise_features(self, n).dot(v))
     if w0 + w1 == 0.0:
         n2 = n * (w0 * w0)
         scale = abs(w0)
@@ -138,8 +136,7 @@ def smooth_noise_two_weight(self, v: np.ndarray, weights) -> tuple[float, float]
         n2 = (P - neg) * (a * a + b * b) + neg * (c * c + e * e)
         scale = max(abs(w0), abs(w1)) if 0 < neg < P else 0.5 * abs(w0 - w1)
         constant = w0 == w1 and not 0 < neg < P
-        gs = self._noise_sums.get(n)
-        dot -= m * (noise_feature_sum(self, n) if gs is None else gs)
+        dot -= m * noise_feature_sum(self, n)
     if constant:
         return constant_uniform(self), 1.0
     norm = math.sqrt(n2)
@@ -172,12 +169,7 @@ def answer_with_strategy(self, query: Query, ev) -> dict:
     def null():
         return record_null(self, ev, extra)
 
-    memo = []
-
-    def noise():
-        if not memo:
-            memo.append(smooth_noise(self, ev))
-        return memo[0]
+    noise = functools.cache(lambda: smooth_noise(self, ev))  # (u, s), computed at most once
 
     ctx = AnswerContext(
         truth=ev.truth, truth_error=ev.truth_error, lo=lo, hi=hi, tolerance=nominal, grid=self._grid(),
